@@ -1,0 +1,248 @@
+//! [`App`]: TaskTonic's formula — settings, logging, catalysts, starting tonics, and the main loop.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::catalyst::{Core, Parker, ThreadParker, enter};
+use crate::clock::Clock;
+use crate::infusion::SpawnSpec;
+use crate::runtime::Runtime;
+use crate::{Failure, RunError, Settings, Tonic, TonicId};
+
+type Starter = Box<dyn FnOnce(&Arc<Runtime>) -> Result<(), String>>;
+type ParkerFactory = Box<dyn FnOnce() -> Box<dyn Parker>>;
+
+/// The application: its project name, settings, log level, catalysts and starting tonics.
+///
+/// [`run`](App::run) runs the main catalyst on the calling thread and returns when every tonic
+/// has completed. Other catalysts are threads, started when their first tonic arrives and ended
+/// when their last tonic completes.
+///
+/// # Examples
+///
+/// ```
+/// use tasktonic_core::{App, Ctx, Tonic};
+///
+/// struct Hello;
+/// impl Tonic for Hello {
+///     type State = ();
+///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+///         assert_eq!(ctx.project(), "demo");
+///         assert_eq!(ctx.settings().get("greeting"), Some("hi"));
+///         ctx.finish();
+///     }
+/// }
+///
+/// App::new("demo")
+///     .setting("greeting", "hi")
+///     .catalyst("worker")
+///     .tonic_on("worker", Hello)
+///     .run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct App {
+    project: String,
+    settings: Settings,
+    level: log::LevelFilter,
+    catalysts: Vec<(String, Option<ParkerFactory>)>,
+    starters: Vec<Starter>,
+    stopper: Stopper,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("project", &self.project)
+            .field("settings", &self.settings)
+            .field("starting_tonics", &self.starters.len())
+            .finish()
+    }
+}
+
+impl App {
+    /// A new app named `project` (also the setting `tasktonic/project/name`).
+    pub fn new(project: impl Into<String>) -> App {
+        let project = project.into();
+        let mut settings = Settings::default();
+        settings.set("tasktonic/project/name", project.clone());
+        App {
+            project,
+            settings,
+            level: log::LevelFilter::Warn,
+            catalysts: Vec::new(),
+            starters: Vec::new(),
+            stopper: Stopper::default(),
+        }
+    }
+
+    /// Set one setting.
+    pub fn setting(mut self, path: impl Into<String>, value: impl Into<String>) -> App {
+        self.settings.set(path, value);
+        self
+    }
+
+    /// The log level for the `env_logger` the app installs (default `Warn`; `RUST_LOG` overrides
+    /// it). Nothing is installed if the program already set a logger.
+    pub fn log_level(mut self, level: log::LevelFilter) -> App {
+        self.level = level;
+        self
+    }
+
+    /// Declare a plain catalyst. Catalysts are also created on first use by name; declaring one
+    /// documents the app's threads.
+    pub fn catalyst(mut self, name: impl Into<String>) -> App {
+        self.catalysts.push((name.into(), None));
+        self
+    }
+
+    /// Declare a catalyst with its own parker (the networking crate's selector uses this).
+    pub fn catalyst_with(
+        mut self,
+        name: impl Into<String>,
+        parker: impl FnOnce() -> Box<dyn Parker> + 'static,
+    ) -> App {
+        self.catalysts.push((name.into(), Some(Box::new(parker))));
+        self
+    }
+
+    /// Start `tonic` on the main catalyst.
+    pub fn tonic<T: Tonic>(self, tonic: T) -> App {
+        self.start(SpawnSpec::new(tonic))
+    }
+
+    /// Start `tonic` on the named catalyst.
+    pub fn tonic_on<T: Tonic>(self, catalyst: impl Into<String>, tonic: T) -> App {
+        let mut spec = SpawnSpec::new(tonic);
+        spec.catalyst = Some(catalyst.into());
+        self.start(spec)
+    }
+
+    /// Start `tonic` on the main catalyst under `name`.
+    pub fn tonic_named<T: Tonic>(self, name: impl Into<String>, tonic: T) -> App {
+        let mut spec = SpawnSpec::new(tonic);
+        spec.name = Some(name.into());
+        self.start(spec)
+    }
+
+    fn start<T: Tonic>(mut self, spec: SpawnSpec<T>) -> App {
+        self.starters.push(Box::new(move |runtime: &Arc<Runtime>| {
+            let main = runtime.main.clone();
+            runtime
+                .spawn(spec, None, &main)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }));
+        self
+    }
+
+    /// A handle that stops the running app from any thread (a signal handler, a test).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Run until every tonic has completed. The main catalyst runs on this thread.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError`] listing the tonics that failed (panicked) without a base that handled it
+    /// ([`FailureAction::Handled`](crate::FailureAction::Handled)), or that could not be started.
+    pub fn run(self) -> Result<(), RunError> {
+        crate::logging::init(self.level);
+        let runtime = Runtime::new(
+            self.project,
+            self.settings,
+            Clock::real(),
+            Box::new(ThreadParker::new()),
+            false,
+        );
+        let Some(mut parker) = runtime.main.parker.lock().take() else {
+            unreachable!("a new runtime's main catalyst has its parker");
+        };
+        for (name, factory) in self.catalysts {
+            match factory {
+                Some(f) => {
+                    runtime.catalyst(&name, f);
+                }
+                None => {
+                    runtime.plain_catalyst(&name);
+                }
+            }
+        }
+        let core = Core::new(runtime.main.clone(), runtime.clone());
+        let guard = enter(core.clone());
+        let mut start_errors = Vec::new();
+        for starter in self.starters {
+            if let Err(e) = starter(&runtime) {
+                start_errors.push(e);
+            }
+        }
+        self.stopper.attach(&runtime);
+        core.run_loop(&mut *parker, |_| runtime.live() == 0);
+        drop(guard);
+        core.clear();
+        runtime.join_threads();
+        let mut failures: Vec<Failure> = start_errors
+            .into_iter()
+            .map(|message| Failure {
+                tonic: TonicId::from_raw(u64::MAX).unwrap_or_else(TonicId::next),
+                name: "App".to_string(),
+                message,
+            })
+            .collect();
+        failures.extend(runtime.take_failures());
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError { failures })
+        }
+    }
+}
+
+/// Stops a running [`App`] from any thread: every top-level tonic and service is asked to
+/// finish, and `run` returns once all have completed. Stopping before `run` makes `run` stop at
+/// once after starting its tonics.
+#[derive(Clone, Default)]
+pub struct Stopper {
+    inner: Arc<Mutex<StopperState>>,
+}
+
+#[derive(Default)]
+struct StopperState {
+    runtime: Weak<Runtime>,
+    requested: bool,
+}
+
+impl fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stopper")
+            .field("requested", &self.inner.lock().requested)
+            .finish()
+    }
+}
+
+impl Stopper {
+    /// Ask the app to stop.
+    pub fn stop(&self) {
+        let runtime = {
+            let mut state = self.inner.lock();
+            state.requested = true;
+            state.runtime.upgrade()
+        };
+        if let Some(runtime) = runtime {
+            runtime.stop();
+        }
+    }
+
+    fn attach(&self, runtime: &Arc<Runtime>) {
+        let requested = {
+            let mut state = self.inner.lock();
+            state.runtime = Arc::downgrade(runtime);
+            state.requested
+        };
+        if requested {
+            runtime.stop();
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The catalyst's own half: local queue, tonic cells, timers, and the loop.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{CatalystShared, Parker, TimerHeap, enter};
+use crate::cell::{After, AnyCell};
+use crate::runtime::Runtime;
+use crate::sparkle::{Envelope, SystemMsg, Work};
+use crate::trace::Tracer;
+
+/// Envelopes run per queue before the loop looks at the other queue, the timers and the parker.
+const BATCH: usize = 256;
+/// Sparkles run from one bounded mailbox before other tonics get a turn.
+const DRAIN_BUDGET: usize = 64;
+
+enum Slot {
+    Vacant,
+    /// Reserved by a spawner; envelopes that overtook the spawn wait here.
+    Pending(u32, Vec<Envelope>),
+    Live(u32, Box<dyn AnyCell>),
+    /// Taken out while it runs.
+    Busy,
+}
+
+pub(crate) struct Core {
+    pub(crate) shared: Arc<CatalystShared>,
+    pub(crate) runtime: Arc<Runtime>,
+    local: RefCell<VecDeque<Envelope>>,
+    cells: RefCell<Vec<Slot>>,
+    pub(crate) timers: RefCell<TimerHeap>,
+    pub(crate) tracer: RefCell<Option<Tracer>>,
+}
+
+impl Core {
+    pub(crate) fn new(shared: Arc<CatalystShared>, runtime: Arc<Runtime>) -> Rc<Core> {
+        Rc::new(Core {
+            shared,
+            runtime,
+            local: RefCell::new(VecDeque::new()),
+            cells: RefCell::new(Vec::new()),
+            timers: RefCell::new(TimerHeap::default()),
+            tracer: RefCell::new(None),
+        })
+    }
+
+    pub(crate) fn push_local(&self, env: Envelope) {
+        self.local.borrow_mut().push_back(env);
+    }
+
+    fn pop_local(&self) -> Option<Envelope> {
+        self.local.borrow_mut().pop_front()
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.runtime.clock.now()
+    }
+
+    /// One turn: due timers, then a batch from each queue. True if anything ran.
+    pub(crate) fn turn(self: &Rc<Self>) -> bool {
+        let mut worked = self.fire_timers();
+        for _ in 0..BATCH {
+            let Some(env) = self.pop_local() else { break };
+            self.dispatch(env);
+            worked = true;
+        }
+        for _ in 0..BATCH {
+            let Some(env) = self.shared.pop_remote() else {
+                break;
+            };
+            self.dispatch(env);
+            worked = true;
+        }
+        worked
+    }
+
+    /// Run exactly one thing: a local envelope, else a remote one, else one due timer.
+    /// False if nothing was runnable (the Distiller's step).
+    pub(crate) fn step(self: &Rc<Self>) -> bool {
+        if let Some(env) = self.pop_local() {
+            self.dispatch(env);
+            return true;
+        }
+        if let Some(env) = self.shared.pop_remote() {
+            self.dispatch(env);
+            return true;
+        }
+        let now = self.now();
+        let due = self.timers.borrow_mut().pop_due(now);
+        if let Some((slot, generation, key, _)) = due {
+            self.dispatch(Envelope {
+                slot,
+                generation,
+                from: 0,
+                name: "timer",
+                work: Work::Timer(key),
+            });
+            return true;
+        }
+        false
+    }
+
+    /// Run `f` on a live tonic's cell (between sparkles). `None` if it is not live here.
+    pub(crate) fn inspect(
+        &self,
+        tonic: &crate::handle::TonicShared,
+        f: &mut dyn FnMut(&mut dyn std::any::Any) -> bool,
+    ) -> Option<bool> {
+        let mut cells = self.cells.borrow_mut();
+        match cells.get_mut(tonic.slot as usize) {
+            Some(Slot::Live(g, cell)) if *g == tonic.generation => Some(f(cell.as_any_mut())),
+            _ => None,
+        }
+    }
+
+    /// Fire every timer due now, in deadline order. True if any fired.
+    pub(crate) fn fire_timers(self: &Rc<Self>) -> bool {
+        let now = self.now();
+        let mut fired = false;
+        for _ in 0..BATCH {
+            let due = self.timers.borrow_mut().pop_due(now);
+            let Some((slot, generation, key, _)) = due else {
+                break;
+            };
+            fired = true;
+            self.dispatch(Envelope {
+                slot,
+                generation,
+                from: 0,
+                name: "timer",
+                work: Work::Timer(key),
+            });
+        }
+        fired
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.borrow_mut().next_deadline()
+    }
+
+    pub(crate) fn has_local_work(&self) -> bool {
+        !self.local.borrow().is_empty()
+    }
+
+    /// Run one envelope.
+    pub(crate) fn dispatch(self: &Rc<Self>, env: Envelope) {
+        let Envelope {
+            slot,
+            generation,
+            from,
+            name,
+            work,
+        } = env;
+        if let Work::Spawn(build) = work {
+            let cell = build(self);
+            self.place(slot, generation, cell);
+            return;
+        }
+        let taken = {
+            let mut cells = self.cells.borrow_mut();
+            match cells.get_mut(slot as usize) {
+                Some(entry @ Slot::Live(..)) => match std::mem::replace(entry, Slot::Busy) {
+                    Slot::Live(g, cell) if g == generation => Some(cell),
+                    other => {
+                        *entry = other;
+                        None
+                    }
+                },
+                Some(Slot::Pending(g, waiting)) if *g == generation => {
+                    waiting.push(Envelope {
+                        slot,
+                        generation,
+                        from,
+                        name,
+                        work,
+                    });
+                    return;
+                }
+                _ => None,
+            }
+        };
+        match taken {
+            Some(cell) => self.run(slot, generation, cell, work, from, name),
+            None => self.undeliverable(slot, generation, from, name, work),
+        }
+    }
+
+    /// An envelope for a slot that holds no matching live tonic: either its spawn has not
+    /// arrived yet (park it), or the tonic completed (drop it, saying so).
+    fn undeliverable(&self, slot: u32, generation: u32, from: u64, name: &'static str, work: Work) {
+        if self.shared.slots.lock().is_current(slot, generation) {
+            let mut cells = self.cells.borrow_mut();
+            if cells.len() <= slot as usize {
+                cells.resize_with(slot as usize + 1, || Slot::Vacant);
+            }
+            let env = Envelope {
+                slot,
+                generation,
+                from,
+                name,
+                work,
+            };
+            match &mut cells[slot as usize] {
+                Slot::Pending(_, waiting) => waiting.push(env),
+                entry @ Slot::Vacant => *entry = Slot::Pending(generation, vec![env]),
+                // Busy or live with this generation: cannot happen (dispatch is not re-entrant);
+                // requeue rather than lose it.
+                _ => self.local.borrow_mut().push_back(env),
+            }
+            return;
+        }
+        match work {
+            Work::Order(_) => log::warn!("sparkle {name} dropped: its tonic has completed"),
+            Work::Timer(_) | Work::System(_) | Work::Start | Work::Spawn(_) => {
+                log::trace!("{name} for a completed tonic ignored")
+            }
+        }
+    }
+
+    /// Place a newly built cell, start it, then run what waited for it.
+    fn place(self: &Rc<Self>, slot: u32, generation: u32, cell: Box<dyn AnyCell>) {
+        let waiting = {
+            let mut cells = self.cells.borrow_mut();
+            if cells.len() <= slot as usize {
+                cells.resize_with(slot as usize + 1, || Slot::Vacant);
+            }
+            match std::mem::replace(&mut cells[slot as usize], Slot::Busy) {
+                Slot::Pending(_, waiting) => waiting,
+                _ => Vec::new(),
+            }
+        };
+        self.run(slot, generation, cell, Work::Start, 0, "on_start");
+        for env in waiting {
+            self.dispatch(env);
+        }
+    }
+
+    fn run(
+        self: &Rc<Self>,
+        slot: u32,
+        generation: u32,
+        mut cell: Box<dyn AnyCell>,
+        work: Work,
+        from: u64,
+        name: &'static str,
+    ) {
+        let after = match work {
+            Work::System(SystemMsg::Drain) => self.drain(&mut *cell),
+            work => cell.run(work, from, name),
+        };
+        match after {
+            After::Alive => {
+                self.cells.borrow_mut()[slot as usize] = Slot::Live(generation, cell);
+            }
+            After::Completed => self.retire(slot, cell),
+        }
+    }
+
+    /// Run up to `DRAIN_BUDGET` sparkles from the cell's bounded mailbox.
+    fn drain(&self, cell: &mut dyn AnyCell) -> After {
+        let shared = cell.shared().clone();
+        let Some(mailbox) = &shared.mailbox else {
+            return After::Alive;
+        };
+        for _ in 0..DRAIN_BUDGET {
+            let Some(env) = mailbox.take() else {
+                return After::Alive;
+            };
+            if let After::Completed = cell.run(env.work, env.from, env.name) {
+                return After::Completed;
+            }
+        }
+        // More waiting: keep the drain scheduled, behind what is already queued.
+        self.push_local(shared.envelope("drain", Work::System(SystemMsg::Drain)));
+        After::Alive
+    }
+
+    fn retire(&self, slot: u32, mut cell: Box<dyn AnyCell>) {
+        let retirement = cell.retirement();
+        self.cells.borrow_mut()[slot as usize] = Slot::Vacant;
+        drop(cell);
+        if let Some(mailbox) = &retirement.shared.mailbox {
+            for env in mailbox.take_all() {
+                if let Work::Order(_) = env.work {
+                    log::warn!("sparkle {} dropped: its tonic has completed", env.name);
+                }
+            }
+        }
+        let shared = retirement.shared.clone();
+        self.runtime.retire(retirement);
+        shared.catalyst.slots.lock().release(slot);
+    }
+
+    /// Run until `done` says so (checked when idle, after announcing the park).
+    pub(crate) fn run_loop(
+        self: &Rc<Self>,
+        parker: &mut dyn Parker,
+        mut done: impl FnMut(&Rc<Core>) -> bool,
+    ) {
+        loop {
+            if self.turn() {
+                parker.poll();
+                continue;
+            }
+            parker.poll();
+            if self.has_local_work() {
+                continue;
+            }
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(self.now()));
+            if timeout == Some(Duration::ZERO) {
+                continue;
+            }
+            if !self.shared.prepare_park() {
+                continue;
+            }
+            if self.has_local_work() {
+                self.shared.end_park();
+                continue;
+            }
+            if done(self) {
+                self.shared.end_park();
+                return;
+            }
+            parker.park(timeout);
+            self.shared.end_park();
+        }
+    }
+
+    /// The body of a non-main catalyst thread: run until it hosts no tonic, then hand the parker
+    /// back and end (a later spawn starts a new thread).
+    pub(crate) fn run_thread(shared: Arc<CatalystShared>, runtime: Arc<Runtime>) {
+        let Some(mut parker) = shared.parker.lock().take() else {
+            log::error!("catalyst {} started twice", shared.name);
+            return;
+        };
+        let core = Core::new(shared.clone(), runtime);
+        let guard = enter(core.clone());
+        loop {
+            core.run_loop(&mut *parker, |core| {
+                core.shared.slots.lock().live == 0 && core.shared.remote_is_empty()
+            });
+            // Decide under the slot lock: a spawner that reserves after this sees `running ==
+            // false` and starts a new thread, which must find the parker already handed back.
+            let mut slots = shared.slots.lock();
+            if slots.live == 0 && shared.remote_is_empty() {
+                *shared.parker.lock() = Some(parker);
+                slots.running = false;
+                break;
+            }
+        }
+        drop(guard);
+        core.clear();
+    }
+
+    /// Drop every cell (breaks the `Ctx` → `Core` reference cycle).
+    pub(crate) fn clear(&self) {
+        let cells = std::mem::take(&mut *self.cells.borrow_mut());
+        drop(cells);
+        self.local.borrow_mut().clear();
+    }
+}

@@ -1,0 +1,152 @@
+//! Catalysts: the threads that run tonics.
+//!
+//! A catalyst has two halves. [`CatalystShared`] is what other threads see: the remote queue, the
+//! sleep flag and the slot table. [`Core`] lives on the catalyst's own thread: the local queue,
+//! the tonic cells, the timers and the loop.
+
+mod core;
+mod parker;
+mod slots;
+mod timers;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering, fence};
+
+use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
+
+pub(crate) use self::core::Core;
+pub use self::parker::{Parker, ThreadParker, Unpark};
+pub(crate) use self::slots::SlotTable;
+pub(crate) use self::timers::{Armed, TimerHeap};
+
+use crate::sparkle::Envelope;
+
+const RUNNING: u8 = 0;
+const PARKED: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+thread_local! {
+    /// The core of the catalyst running on this thread, if any.
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// What every thread sees of a catalyst.
+pub(crate) struct CatalystShared {
+    pub(crate) id: usize,
+    pub(crate) name: Arc<str>,
+    pub(crate) is_main: bool,
+    remote: SegQueue<Envelope>,
+    sleep: AtomicU8,
+    unparker: Arc<dyn Unpark>,
+    /// The parker, while no thread is running the catalyst.
+    pub(crate) parker: Mutex<Option<Box<dyn Parker>>>,
+    pub(crate) slots: Mutex<SlotTable>,
+}
+
+impl fmt::Debug for CatalystShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Catalyst({})", self.name)
+    }
+}
+
+impl CatalystShared {
+    pub(crate) fn new(name: &str, is_main: bool, parker: Box<dyn Parker>) -> Arc<CatalystShared> {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        Arc::new(CatalystShared {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            name: name.into(),
+            is_main,
+            remote: SegQueue::new(),
+            sleep: AtomicU8::new(RUNNING),
+            unparker: parker.unparker(),
+            parker: Mutex::new(Some(parker)),
+            slots: Mutex::new(SlotTable::default()),
+        })
+    }
+
+    /// Enqueue an envelope: on the local queue when called on this catalyst's own thread (no
+    /// atomics, no wake-up), else on the remote queue, waking the catalyst only if it is parked.
+    pub(crate) fn deliver(&self, env: Envelope) {
+        let env = CURRENT.with(|current| match &*current.borrow() {
+            Some(core) if core.shared.id == self.id => {
+                core.push_local(env);
+                None
+            }
+            _ => Some(env),
+        });
+        if let Some(env) = env {
+            self.remote.push(env);
+            self.notify();
+        }
+    }
+
+    /// Wake the catalyst if (and only if) it is parked.
+    pub(crate) fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleep.load(Ordering::SeqCst) == PARKED
+            && self.sleep.swap(NOTIFIED, Ordering::SeqCst) == PARKED
+        {
+            self.unparker.unpark();
+        }
+    }
+
+    pub(crate) fn pop_remote(&self) -> Option<Envelope> {
+        self.remote.pop()
+    }
+
+    pub(crate) fn remote_is_empty(&self) -> bool {
+        self.remote.is_empty()
+    }
+
+    /// Announce that the catalyst is about to park. Returns false (and stays running) if work
+    /// arrived in between.
+    pub(crate) fn prepare_park(&self) -> bool {
+        self.sleep.store(PARKED, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !self.remote.is_empty() {
+            self.sleep.store(RUNNING, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn end_park(&self) {
+        self.sleep.store(RUNNING, Ordering::SeqCst);
+    }
+
+    /// True when the calling thread is this catalyst's thread.
+    pub(crate) fn is_current_thread(&self) -> bool {
+        current_catalyst_id() == Some(self.id)
+    }
+}
+
+/// The id of the catalyst running on this thread.
+pub(crate) fn current_catalyst_id() -> Option<usize> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|core| core.shared.id))
+}
+
+/// The core of the catalyst running on this thread.
+pub(crate) fn current_core() -> Option<Rc<Core>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Make `core` this thread's catalyst until the guard drops.
+pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
+    let previous = CURRENT.with(|c| c.borrow_mut().replace(core));
+    EnterGuard { previous }
+}
+
+pub(crate) struct EnterGuard {
+    previous: Option<Rc<Core>>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}

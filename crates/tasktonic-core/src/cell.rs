@@ -1,0 +1,314 @@
+//! A tonic and its context as the catalyst holds them: where sparkles actually run.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::ctx::Fired;
+use crate::error::panic_message;
+use crate::handle::TonicShared;
+use crate::logging::set_current_tonic;
+use crate::runtime::Retirement;
+use crate::sparkle::{InfusionOutcome, SystemMsg, Work};
+use crate::trace::TraceEntry;
+use crate::{AskError, Ctx, Failure, FailureAction, Lifecycle, Tonic, TonicRef};
+
+/// After running some work: is the tonic still there?
+pub(crate) enum After {
+    Alive,
+    Completed,
+}
+
+/// A tonic cell, type-erased for the catalyst's slot table.
+pub(crate) trait AnyCell {
+    /// Run one piece of work as a sparkle, then settle (transitions, finishing).
+    fn run(&mut self, work: Work, from: u64, name: &'static str) -> After;
+    /// The shared header (for the mailbox).
+    fn shared(&self) -> &Arc<TonicShared>;
+    /// The concrete `TonicCell<T>`, for inspection.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// What the runtime must clean up; called once, after `After::Completed`.
+    fn retirement(&mut self) -> Retirement;
+}
+
+pub(crate) struct TonicCell<T: Tonic> {
+    tonic: T,
+    ctx: Ctx<T>,
+}
+
+impl<T: Tonic> TonicCell<T> {
+    pub(crate) fn new(tonic: T, ctx: Ctx<T>) -> TonicCell<T> {
+        TonicCell { tonic, ctx }
+    }
+
+    /// Run a user sparkle (called from inside the type-erased order).
+    pub(crate) fn apply<F: FnOnce(&mut T, &mut Ctx<T>)>(&mut self, f: F) {
+        f(&mut self.tonic, &mut self.ctx);
+    }
+
+    /// Look at the tonic between sparkles (the Distiller's inspect and probes).
+    pub(crate) fn peek<R>(&mut self, f: impl FnOnce(&mut T, &mut Ctx<T>) -> R) -> R {
+        f(&mut self.tonic, &mut self.ctx)
+    }
+
+    /// Run `f` on the tonic, turning a panic into a failure. True if it returned normally.
+    fn guarded(&mut self, f: impl FnOnce(&mut T, &mut Ctx<T>)) -> bool {
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.tonic, &mut self.ctx)));
+        match result {
+            Ok(()) => true,
+            Err(payload) => {
+                self.failed(panic_message(&*payload));
+                false
+            }
+        }
+    }
+
+    fn execute(&mut self, work: Work) {
+        match work {
+            Work::Start => {
+                self.guarded(|t, ctx| t.on_start(ctx));
+                if self.ctx.lifecycle == Lifecycle::Starting {
+                    self.set_lifecycle(Lifecycle::Sparkling);
+                }
+            }
+            Work::Order(order) => {
+                let result = catch_unwind(AssertUnwindSafe(|| order(self as &mut dyn Any)));
+                if let Err(payload) = result {
+                    self.failed(panic_message(&*payload));
+                }
+            }
+            Work::System(SystemMsg::Finish) => self.ctx.finish_requested = true,
+            Work::System(SystemMsg::Infusion(infusion, outcome)) => {
+                self.infusion_event(infusion, outcome)
+            }
+            Work::Timer(key) => self.timer_fired(key),
+            Work::System(SystemMsg::Drain) | Work::Spawn(_) => {}
+        }
+    }
+
+    fn timer_fired(&mut self, key: u64) {
+        let now = self.ctx.now();
+        match self.ctx.fire(key, now) {
+            Fired::Nothing => {}
+            Fired::AskTimeout(pending) => {
+                self.guarded(|t, ctx| (pending.answer)(t, ctx, Err(AskError::Timeout)));
+            }
+            Fired::StateTimeout(state) => {
+                self.guarded(|t, ctx| t.on_state_timeout(ctx, &state));
+            }
+            Fired::User(event) => {
+                self.guarded(|t, ctx| t.on_timer(ctx, &event));
+            }
+        }
+    }
+
+    fn infusion_event(&mut self, infusion: TonicRef, outcome: InfusionOutcome) {
+        let known = self.ctx.children.iter().any(|c| c.id() == infusion.id());
+        if !known {
+            log::debug!("event from a former infusion {} ignored", infusion.id());
+            return;
+        }
+        match outcome {
+            InfusionOutcome::Restarted(failure) => {
+                self.guarded(|t, ctx| t.on_infusion_restarted(ctx, &failure));
+            }
+            InfusionOutcome::Completed => {
+                self.ctx.children.retain(|c| c.id() != infusion.id());
+                self.guarded(|t, ctx| t.on_infusion_completed(ctx, &infusion));
+            }
+            InfusionOutcome::Failed(failure) => {
+                self.ctx.children.retain(|c| c.id() != infusion.id());
+                let mut action = FailureAction::Report;
+                self.guarded(|t, ctx| action = t.on_infusion_failed(ctx, &failure));
+                match action {
+                    FailureAction::Handled => {}
+                    FailureAction::Report => self.ctx.core.runtime.report(failure),
+                    FailureAction::Escalate => self.failed(format!(
+                        "infusion {} {} failed: {}",
+                        failure.tonic, failure.name, failure.message
+                    )),
+                }
+            }
+        }
+    }
+
+    /// A panic (or an escalated failure): restart if the policy allows, else finish as failed.
+    fn failed(&mut self, message: String) {
+        let failure = Failure {
+            tonic: self.ctx.id(),
+            name: self.ctx.name().to_string(),
+            message,
+        };
+        log::error!("{failure}");
+        let now = self.ctx.now();
+        let restart = self.ctx.lifecycle < Lifecycle::Finishing
+            && self.ctx.restart.as_mut().is_some_and(|r| r.admit(now));
+        if restart && self.restart(&failure) {
+            return;
+        }
+        if self.ctx.failure.is_none() {
+            self.ctx.failure = Some(failure);
+        }
+        self.ctx.finish_requested = true;
+    }
+
+    /// Rebuild the tonic in place. False if the factory panicked.
+    fn restart(&mut self, failure: &Failure) -> bool {
+        let Some(policy) = self.ctx.restart.as_mut() else {
+            return false;
+        };
+        let fresh = catch_unwind(AssertUnwindSafe(|| (policy.factory)()));
+        let Ok(fresh) = fresh else {
+            log::error!("{}: restart factory panicked", self.ctx.name());
+            return false;
+        };
+        log::warn!(
+            "{} {} restarted after: {}",
+            self.ctx.id(),
+            self.ctx.name(),
+            failure.message
+        );
+        self.tonic = fresh;
+        self.ctx.clear_all();
+        let name = self.ctx.name().to_string();
+        self.ctx.machine.drop_postponed(&name);
+        self.ctx.machine = crate::state::Machine::new();
+        for child in self.ctx.children.drain(..) {
+            child.finish();
+        }
+        if let Some(base) = &self.ctx.base {
+            let me = self.ctx.tonic_ref();
+            base.shared.push_system(
+                "infusion",
+                SystemMsg::Infusion(me, InfusionOutcome::Restarted(failure.clone())),
+            );
+        }
+        self.guarded(|t, ctx| t.on_start(ctx));
+        true
+    }
+
+    fn set_lifecycle(&mut self, l: Lifecycle) {
+        self.ctx.lifecycle = l;
+        self.ctx.shared.set_lifecycle(l);
+    }
+
+    /// Run queued transitions and re-delivered postponed work; then finishing. Runs right after
+    /// every sparkle, before the catalyst picks the next one.
+    fn settle(&mut self) -> After {
+        loop {
+            if self.ctx.machine.stop_requested && !self.ctx.machine.stopped {
+                self.ctx.machine.stop_requested = false;
+                self.ctx.machine.next = None;
+                let state = self.ctx.machine.state.clone();
+                self.guarded(|t, ctx| t.on_exit(ctx, &state));
+                self.ctx.machine.stopped = true;
+                self.ctx.state_changed();
+                let name = self.ctx.name().to_string();
+                self.ctx.machine.drop_postponed(&name);
+                continue;
+            }
+            if let Some((next, forced)) = self.ctx.machine.next.take() {
+                self.transition(next, forced);
+                continue;
+            }
+            if let Some(postponed) = self.ctx.machine.replay.pop_front() {
+                self.guarded(|t, ctx| (postponed.run)(t, ctx));
+                continue;
+            }
+            if self.ctx.finish_requested && self.ctx.lifecycle < Lifecycle::Finishing {
+                self.begin_finishing();
+                continue;
+            }
+            break;
+        }
+        if self.ctx.lifecycle == Lifecycle::Finishing && self.ctx.children.is_empty() {
+            self.complete();
+            return After::Completed;
+        }
+        After::Alive
+    }
+
+    fn transition(&mut self, next: T::State, forced: bool) {
+        if self.ctx.machine.stopped {
+            log::warn!(
+                "{}: to_state({next:?}) ignored: the state machine is stopped",
+                self.ctx.name()
+            );
+            return;
+        }
+        if !forced && next == self.ctx.machine.state {
+            return;
+        }
+        let old = self.ctx.machine.state.clone();
+        self.guarded(|t, ctx| t.on_exit(ctx, &old));
+        self.ctx.machine.state = next.clone();
+        self.ctx.state_changed();
+        // Postponed work comes back first, in order, ahead of what replay still held.
+        let machine = &mut self.ctx.machine;
+        let mut replay = std::mem::take(&mut machine.postponed);
+        replay.append(&mut machine.replay);
+        machine.replay = replay;
+        self.guarded(|t, ctx| t.on_enter(ctx, &next));
+    }
+
+    fn begin_finishing(&mut self) {
+        self.set_lifecycle(Lifecycle::Finishing);
+        self.guarded(|t, ctx| t.on_finishing(ctx));
+        self.ctx.cancel_user_timers();
+        for child in &self.ctx.children {
+            child.finish();
+        }
+    }
+
+    fn complete(&mut self) {
+        self.guarded(|t, ctx| t.on_finished(ctx));
+        self.set_lifecycle(Lifecycle::Completed);
+        self.ctx.clear_all();
+        let name = self.ctx.name().to_string();
+        self.ctx.machine.drop_postponed(&name);
+    }
+}
+
+impl<T: Tonic> AnyCell for TonicCell<T> {
+    fn run(&mut self, work: Work, from: u64, name: &'static str) -> After {
+        let previous = set_current_tonic(self.ctx.id().as_u64());
+        let tracing = self.ctx.core.tracer.borrow().is_some();
+        let before = tracing.then(|| format!("{:?}", self.ctx.machine.state));
+        self.execute(work);
+        let after = self.settle();
+        if let Some(state_before) = before {
+            let entry = TraceEntry {
+                at: self.ctx.core.runtime.clock.elapsed(),
+                tonic: self.ctx.id(),
+                tonic_name: self.ctx.name().to_string(),
+                sparkle: name,
+                from: crate::TonicId::from_raw(from),
+                state_before,
+                state_after: format!("{:?}", self.ctx.machine.state),
+                lifecycle: self.ctx.lifecycle,
+            };
+            if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
+                tracer.record(entry);
+            }
+        }
+        set_current_tonic(previous);
+        after
+    }
+
+    fn shared(&self) -> &Arc<TonicShared> {
+        &self.ctx.shared
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn retirement(&mut self) -> Retirement {
+        Retirement {
+            shared: self.ctx.shared.clone(),
+            base: self.ctx.base.take(),
+            failure: self.ctx.failure.take(),
+            services: std::mem::take(&mut self.ctx.services),
+        }
+    }
+}

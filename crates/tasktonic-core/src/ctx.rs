@@ -1,0 +1,790 @@
+//! [`Ctx`]: what a running tonic can do — send, spawn, ask, change state, arm timers, finish.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::catalyst::{Armed, Core};
+use crate::handle::TonicShared;
+use crate::id::short_type_name;
+use crate::infusion::{Infusion, Restart, SpawnSpec};
+use crate::ledger::Ledger;
+use crate::service::ServiceEntry;
+use crate::state::{Machine, Postponed};
+use crate::timer::{CatchUp, Timer, TimerEvent, TimerId, TimerKind};
+use crate::{
+    AskError, Failure, Handle, Lifecycle, Receive, Service, Settings, SpawnError, Tonic, TonicId,
+    TonicRef,
+};
+
+type Answer<T> = Box<dyn FnOnce(&mut T, &mut Ctx<T>, Result<Box<dyn Any + Send>, AskError>)>;
+
+pub(crate) struct PendingAsk<T: Tonic> {
+    timer: u64,
+    pub(crate) answer: Answer<T>,
+}
+
+pub(crate) enum Purpose {
+    Ask(u64),
+    StateTimeout(u64),
+    User {
+        timer: Timer,
+        paused: Option<Duration>,
+    },
+}
+
+pub(crate) struct TimerEntry {
+    armed: Option<Armed>,
+    deadline: Instant,
+    purpose: Purpose,
+}
+
+/// What happens to a user timer after it fires.
+enum Next {
+    Remove,
+    Keep,
+    At(Instant),
+    Schedule(crate::Schedule),
+}
+
+/// What a fired timer key turned out to be.
+pub(crate) enum Fired<T: Tonic> {
+    Nothing,
+    AskTimeout(PendingAsk<T>),
+    StateTimeout(T::State),
+    User(TimerEvent),
+}
+
+/// The context of a running tonic, passed to every sparkle and hook.
+///
+/// It is the tonic's only door to the runtime: its identity, its base and infusions, spawning,
+/// services, request–reply, the state machine, timers, and finishing. It lives on the tonic's
+/// catalyst thread and is never shared.
+pub struct Ctx<T: Tonic> {
+    pub(crate) core: Rc<Core>,
+    pub(crate) shared: Arc<TonicShared>,
+    pub(crate) base: Option<TonicRef>,
+    pub(crate) children: Vec<TonicRef>,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) finish_requested: bool,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) services: Vec<TypeId>,
+    pub(crate) restart: Option<Restart<T>>,
+    pub(crate) machine: Machine<T>,
+    asks: HashMap<u64, PendingAsk<T>>,
+    timers: HashMap<u64, TimerEntry>,
+    next_key: u64,
+}
+
+impl<T: Tonic> fmt::Debug for Ctx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("id", &self.shared.id)
+            .field("name", &self.shared.name)
+            .field("lifecycle", &self.lifecycle)
+            .field("state", &self.machine.state)
+            .finish()
+    }
+}
+
+impl<T: Tonic> Ctx<T> {
+    pub(crate) fn new(
+        core: Rc<Core>,
+        shared: Arc<TonicShared>,
+        base: Option<TonicRef>,
+        restart: Option<Restart<T>>,
+    ) -> Ctx<T> {
+        Ctx {
+            core,
+            shared,
+            base,
+            children: Vec::new(),
+            lifecycle: Lifecycle::Starting,
+            finish_requested: false,
+            failure: None,
+            services: Vec::new(),
+            restart,
+            machine: Machine::new(),
+            asks: HashMap::new(),
+            timers: HashMap::new(),
+            next_key: 0,
+        }
+    }
+
+    // ----- identity -------------------------------------------------------------------------
+
+    /// This tonic's id.
+    pub fn id(&self) -> TonicId {
+        self.shared.id
+    }
+
+    /// This tonic's name in the ledger.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// A handle to this tonic, to give to others.
+    pub fn handle(&self) -> Handle<T> {
+        Handle::from_shared(self.shared.clone())
+    }
+
+    /// The type-erased reference to this tonic.
+    pub fn tonic_ref(&self) -> TonicRef {
+        TonicRef {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The base (parent) that spawned this tonic; `None` for top-level tonics and services.
+    pub fn base(&self) -> Option<&TonicRef> {
+        self.base.as_ref()
+    }
+
+    /// The live infusions (children) of this tonic.
+    pub fn infusions(&self) -> &[TonicRef] {
+        &self.children
+    }
+
+    /// Where this tonic is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    /// The name of the catalyst this tonic runs on.
+    pub fn catalyst(&self) -> &str {
+        &self.core.shared.name
+    }
+
+    /// The project name given to the [`App`](crate::App).
+    pub fn project(&self) -> &str {
+        &self.core.runtime.project
+    }
+
+    /// The app's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.core.runtime.settings
+    }
+
+    /// The ledger of live tonics.
+    pub fn ledger(&self) -> &Ledger {
+        &self.core.runtime.ledger
+    }
+
+    /// The runtime's current time (virtual under the [`Distiller`](crate::Distiller)).
+    pub fn now(&self) -> Instant {
+        self.core.now()
+    }
+
+    // ----- spawning and lifecycle ----------------------------------------------------------
+
+    /// Spawn `tonic` as an infusion of this one, on this catalyst, with an automatic name.
+    ///
+    /// It starts before any sparkle sent to it runs. When this tonic finishes, the infusion is
+    /// finished first.
+    pub fn spawn<U: Tonic>(&mut self, tonic: U) -> Handle<U> {
+        match self.spawn_spec(SpawnSpec::new(tonic)) {
+            Ok(handle) => handle,
+            // Automatic names cannot collide and infusions are accepted while stopping.
+            Err(e) => unreachable!("spawning an unnamed infusion failed: {e}"),
+        }
+    }
+
+    /// A builder to spawn `tonic` as an infusion with a name, catalyst, mailbox or restart policy.
+    pub fn infusion<U: Tonic>(&mut self, tonic: U) -> Infusion<'_, T, U> {
+        Infusion {
+            ctx: self,
+            spec: SpawnSpec::new(tonic),
+        }
+    }
+
+    pub(crate) fn spawn_spec<U: Tonic>(
+        &mut self,
+        spec: SpawnSpec<U>,
+    ) -> Result<Handle<U>, SpawnError<U>> {
+        let handle = self
+            .core
+            .runtime
+            .spawn(spec, Some(self.tonic_ref()), &self.core.shared)?;
+        let child = handle.tonic_ref();
+        if self.lifecycle >= Lifecycle::Finishing {
+            child.finish();
+        }
+        self.children.push(child);
+        Ok(handle)
+    }
+
+    /// Finish this tonic after the current sparkle: its infusions finish first, then it
+    /// completes (see [`Lifecycle`]).
+    pub fn finish(&mut self) {
+        self.finish_requested = true;
+    }
+
+    /// Stop the whole application: every top-level tonic and service is asked to finish, and
+    /// [`App::run`](crate::App::run) returns once all have completed.
+    pub fn stop_app(&mut self) {
+        self.core.runtime.stop();
+    }
+
+    // ----- services -------------------------------------------------------------------------
+
+    /// The service `S`, created on first use; this tonic becomes one of its bases.
+    ///
+    /// Concurrent first use from several catalysts creates exactly one instance.
+    pub fn service<S: Service>(&mut self) -> Handle<S> {
+        let key = TypeId::of::<S>();
+        let me = self.id();
+        let runtime = self.core.runtime.clone();
+        let mut services = runtime.services.lock();
+        if let Some(entry) = services.entries.get_mut(&key)
+            && entry.tonic.lifecycle() < Lifecycle::Finishing
+            && let Some(handle) = entry.handle.downcast_ref::<Handle<S>>()
+        {
+            entry.bases.insert(me);
+            let handle = handle.clone();
+            drop(services);
+            self.note_service(key);
+            return handle;
+        }
+        let catalyst = match S::catalyst() {
+            Some(name) => runtime.plain_catalyst(&name),
+            None => self.core.shared.clone(),
+        };
+        let mut spec = SpawnSpec::new(S::create());
+        spec.name = Some(S::service_name());
+        let handle = match runtime.spawn(spec, None, &catalyst) {
+            Ok(h) => h,
+            // An earlier instance is still finishing under the name: use an automatic one.
+            Err(e) => {
+                let spec = SpawnSpec::new(e.into_inner());
+                match runtime.spawn(spec, None, &catalyst) {
+                    Ok(h) => h,
+                    Err(e) => unreachable!("spawning a service failed: {e}"),
+                }
+            }
+        };
+        services.entries.insert(
+            key,
+            ServiceEntry {
+                handle: Box::new(handle.clone()),
+                tonic: handle.tonic_ref(),
+                bases: std::iter::once(me).collect(),
+            },
+        );
+        drop(services);
+        self.note_service(key);
+        handle
+    }
+
+    fn note_service(&mut self, key: TypeId) {
+        if !self.services.contains(&key) {
+            self.services.push(key);
+        }
+    }
+
+    /// Stop being a base of service `S`; it finishes if this was its last base.
+    pub fn release_service<S: Service>(&mut self) {
+        let key = TypeId::of::<S>();
+        self.services.retain(|k| *k != key);
+        let done = self.core.runtime.services.lock().leave(key, self.id());
+        if let Some(service) = done {
+            service.finish();
+        }
+    }
+
+    // ----- request–reply ----------------------------------------------------------------------
+
+    /// Ask `target` a question: `question` runs as a sparkle on the target, and its result comes
+    /// back to this tonic as a sparkle running `answer` — or `Err` when no answer can come
+    /// ([`AskError::NoAnswer`], [`AskError::Full`]) or none came within `timeout`
+    /// ([`AskError::Timeout`]). `answer` runs exactly once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tasktonic_core::{App, Ctx, Tonic};
+    ///
+    /// struct Oracle;
+    /// impl Tonic for Oracle {
+    ///     type State = ();
+    /// }
+    ///
+    /// struct Asker;
+    /// impl Tonic for Asker {
+    ///     type State = ();
+    ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+    ///         let oracle = ctx.infusion(Oracle).catalyst("oracle").spawn().expect("spawned");
+    ///         ctx.ask(&oracle, Duration::from_secs(5), |_o, _| 42, |_me, ctx, answer| {
+    ///             assert_eq!(answer, Ok(42));
+    ///             ctx.finish();
+    ///         });
+    ///     }
+    /// }
+    /// App::new("doc").tonic(Asker).run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ask<U, R, Q, A>(&mut self, target: &Handle<U>, timeout: Duration, question: Q, answer: A)
+    where
+        U: Tonic,
+        R: Send + 'static,
+        Q: FnOnce(&mut U, &mut Ctx<U>) -> R + Send + 'static,
+        A: FnOnce(&mut T, &mut Ctx<T>, Result<R, AskError>) + 'static,
+    {
+        let id = self.next_key();
+        let timer = self.next_key();
+        let deadline = self.now() + timeout;
+        self.arm(timer, deadline, Purpose::Ask(id));
+        let answer: Answer<T> = Box::new(move |t, ctx, result| {
+            let result = result.and_then(|b| {
+                b.downcast::<R>()
+                    .map(|r| *r)
+                    .map_err(|_| AskError::NoAnswer)
+            });
+            answer(t, ctx, result);
+        });
+        self.asks.insert(id, PendingAsk { timer, answer });
+        let guard = AnswerGuard {
+            asker: Some(self.handle()),
+            id,
+        };
+        let sent = target.sparkle_named("ask", move |u, uctx| {
+            let mut guard = guard;
+            let r = question(u, uctx);
+            if let Some(asker) = guard.asker.take() {
+                let _ = asker.sparkle_named("answer", move |t, ctx| {
+                    ctx.answer_ask(t, id, Ok(Box::new(r)));
+                });
+            }
+        });
+        if let Err(e) = sent {
+            // The closure (and its guard) came back: the guard answers NoAnswer when dropped, but
+            // a full mailbox deserves its own error.
+            if matches!(e, crate::SendError::Full(_)) {
+                let _ = self.handle().sparkle_named("answer", move |t, ctx| {
+                    ctx.answer_ask(t, id, Err(AskError::Full));
+                });
+            }
+            drop(e);
+        }
+    }
+
+    /// Deliver an ask's result, once.
+    pub(crate) fn answer_ask(
+        &mut self,
+        t: &mut T,
+        id: u64,
+        result: Result<Box<dyn Any + Send>, AskError>,
+    ) {
+        if let Some(pending) = self.asks.remove(&id) {
+            self.cancel_key(pending.timer);
+            (pending.answer)(t, self, result);
+        }
+    }
+
+    // ----- state machine ---------------------------------------------------------------------
+
+    /// The current state.
+    pub fn state(&self) -> &T::State {
+        &self.machine.state
+    }
+
+    /// Go to `state` right after this sparkle: `on_exit(old)`, then `on_enter(new)`, before any
+    /// other queued sparkle. Going to the current state does nothing (see
+    /// [`reenter_state`](Ctx::reenter_state)). If called twice in one sparkle, the last wins.
+    pub fn to_state(&mut self, state: T::State) {
+        self.machine.next = Some((state, false));
+    }
+
+    /// Exit and re-enter the current state (TaskTonic's `force_reenter`): cancels a state
+    /// timeout and re-delivers postponed sparkles like any transition.
+    pub fn reenter_state(&mut self) {
+        let state = self
+            .machine
+            .next
+            .take()
+            .map_or_else(|| self.machine.state.clone(), |(s, _)| s);
+        self.machine.next = Some((state, true));
+    }
+
+    /// Stop the state machine after this sparkle: `on_exit` of the current state runs, and
+    /// later `to_state` calls are ignored (logged). Postponed sparkles are dropped (logged).
+    pub fn stop_machine(&mut self) {
+        self.machine.stop_requested = true;
+    }
+
+    /// True once the state machine was stopped.
+    pub fn is_machine_stopped(&self) -> bool {
+        self.machine.stopped
+    }
+
+    /// Fire [`Tonic::on_state_timeout`] after `after`, unless the state changes first.
+    /// Replaces an earlier state timeout of the same state.
+    pub fn state_timeout(&mut self, after: Duration) {
+        if let Some(key) = self.machine.timeout.take() {
+            self.cancel_key(key);
+        }
+        let key = self.next_key();
+        let deadline = self.now() + after;
+        self.arm(key, deadline, Purpose::StateTimeout(self.machine.epoch));
+        self.machine.timeout = Some(key);
+    }
+
+    /// Postpone work until the next state change: `run` is re-delivered, in order with other
+    /// postponed work, right after the next transition (before any queued sparkle), as Erlang's
+    /// `gen_statem` does. If the tonic finishes first, it is dropped with a log line naming it.
+    ///
+    /// A sparkle that wants to postpone itself passes its own work again:
+    /// `ctx.postpone("Job", move |t, ctx| t.handle_job(ctx, job))`.
+    pub fn postpone(
+        &mut self,
+        name: &'static str,
+        run: impl FnOnce(&mut T, &mut Ctx<T>) + 'static,
+    ) {
+        self.machine.postponed.push_back(Postponed {
+            name,
+            run: Box::new(run),
+        });
+    }
+
+    /// Postpone a typed message: [`Receive::receive`] gets it again after the next state change.
+    pub fn postpone_message<M>(&mut self, msg: M)
+    where
+        M: Send + 'static,
+        T: Receive<M>,
+    {
+        self.postpone(short_type_name::<M>(), move |t, ctx| t.receive(ctx, msg));
+    }
+
+    /// How many sparkles are postponed.
+    pub fn postponed(&self) -> usize {
+        self.machine.postponed.len()
+    }
+
+    // ----- timers ---------------------------------------------------------------------------
+
+    fn next_key(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+
+    fn arm(&mut self, key: u64, deadline: Instant, purpose: Purpose) {
+        let armed = self.core.timers.borrow_mut().arm(
+            deadline,
+            self.shared.slot,
+            self.shared.generation,
+            key,
+        );
+        self.timers.insert(
+            key,
+            TimerEntry {
+                armed: Some(armed),
+                deadline,
+                purpose,
+            },
+        );
+    }
+
+    fn rearm(&mut self, key: u64, deadline: Instant) {
+        let armed = self.core.timers.borrow_mut().arm(
+            deadline,
+            self.shared.slot,
+            self.shared.generation,
+            key,
+        );
+        if let Some(entry) = self.timers.get_mut(&key) {
+            if let Some(old) = entry.armed.replace(armed) {
+                self.core.timers.borrow_mut().cancel(old);
+            }
+            entry.deadline = deadline;
+        }
+    }
+
+    fn disarm(&mut self, key: u64) {
+        if let Some(entry) = self.timers.get_mut(&key)
+            && let Some(armed) = entry.armed.take()
+        {
+            self.core.timers.borrow_mut().cancel(armed);
+        }
+    }
+
+    fn cancel_key(&mut self, key: u64) {
+        self.disarm(key);
+        self.timers.remove(&key);
+    }
+
+    /// The first expiry of a user timer, from `now`.
+    fn first_deadline(&self, timer: &Timer, now: Instant) -> Instant {
+        match &timer.kind {
+            TimerKind::Once(d) | TimerKind::Repeat(d) | TimerKind::Pausing(d) => now + *d,
+            TimerKind::Scheduled(s) => self.scheduled_deadline(s, now),
+        }
+    }
+
+    fn scheduled_deadline(&self, schedule: &crate::Schedule, now: Instant) -> Instant {
+        let wall = self.core.runtime.clock.wall(&schedule.zone());
+        match schedule.next_after(&wall) {
+            Some(next) => {
+                let delta = next.timestamp().duration_since(wall.timestamp());
+                now + Duration::try_from(delta).unwrap_or(Duration::ZERO)
+            }
+            None => {
+                log::warn!("{}: schedule {schedule:?} has no next time", self.name());
+                now + Duration::from_secs(86_400 * 365 * 100)
+            }
+        }
+    }
+
+    /// Arm a timer owned by this tonic; it fires as [`Tonic::on_timer`].
+    pub fn timer(&mut self, timer: Timer) -> TimerId {
+        let key = self.next_key();
+        let deadline = self.first_deadline(&timer, self.now());
+        self.arm(
+            key,
+            deadline,
+            Purpose::User {
+                timer,
+                paused: None,
+            },
+        );
+        TimerId(key)
+    }
+
+    fn user_timer(&mut self, id: TimerId) -> Option<(&mut Timer, &mut Option<Duration>)> {
+        match self.timers.get_mut(&id.0) {
+            Some(TimerEntry {
+                purpose: Purpose::User { timer, paused },
+                ..
+            }) => Some((timer, paused)),
+            _ => None,
+        }
+    }
+
+    /// Cancel a timer: it will not fire again, not even for an expiry already due. Returns false
+    /// if it was not live (fired for the last time, or cancelled).
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        if self.user_timer(id).is_none() {
+            return false;
+        }
+        self.cancel_key(id.0);
+        true
+    }
+
+    /// Restart a timer from now with its full duration (a watchdog kick). Its old expiry never
+    /// fires. Resumes a paused timer. Returns false if it was not live.
+    pub fn restart_timer(&mut self, id: TimerId) -> bool {
+        let now = self.now();
+        let Some((timer, paused)) = self.user_timer(id) else {
+            return false;
+        };
+        *paused = None;
+        let timer = timer.clone();
+        let deadline = self.first_deadline(&timer, now);
+        self.rearm(id.0, deadline);
+        true
+    }
+
+    /// Change the period (or delay) of a timer and restart it from now. Returns false if it was
+    /// not live or is a scheduled timer.
+    pub fn change_timer(&mut self, id: TimerId, period: Duration) -> bool {
+        let Some((timer, _)) = self.user_timer(id) else {
+            return false;
+        };
+        match &mut timer.kind {
+            TimerKind::Once(d) | TimerKind::Pausing(d) => *d = period,
+            TimerKind::Repeat(d) => *d = period.max(Duration::from_micros(1)),
+            TimerKind::Scheduled(_) => return false,
+        }
+        self.restart_timer(id)
+    }
+
+    /// Pause a timer, keeping its remaining time. Returns false if it was not running.
+    pub fn pause_timer(&mut self, id: TimerId) -> bool {
+        let now = self.now();
+        let deadline = match self.timers.get(&id.0) {
+            Some(TimerEntry {
+                armed: Some(_),
+                deadline,
+                purpose: Purpose::User { .. },
+            }) => *deadline,
+            _ => return false,
+        };
+        self.disarm(id.0);
+        if let Some((_, paused)) = self.user_timer(id) {
+            *paused = Some(deadline.saturating_duration_since(now));
+        }
+        true
+    }
+
+    /// Resume a paused timer for its remaining time. Returns false if it was not paused.
+    pub fn resume_timer(&mut self, id: TimerId) -> bool {
+        let now = self.now();
+        let Some((timer, paused)) = self.user_timer(id) else {
+            return false;
+        };
+        let Some(remaining) = paused.take() else {
+            return false;
+        };
+        let deadline = match &timer.kind {
+            TimerKind::Scheduled(s) => {
+                let s = s.clone();
+                self.scheduled_deadline(&s, now)
+            }
+            _ => now + remaining,
+        };
+        self.rearm(id.0, deadline);
+        true
+    }
+
+    /// Time left until the timer fires (its remaining time while paused); `None` if not live.
+    pub fn timer_remaining(&self, id: TimerId) -> Option<Duration> {
+        match self.timers.get(&id.0)? {
+            TimerEntry {
+                purpose: Purpose::User {
+                    paused: Some(r), ..
+                },
+                ..
+            } => Some(*r),
+            TimerEntry {
+                purpose: Purpose::User { .. },
+                deadline,
+                ..
+            } => Some(deadline.saturating_duration_since(self.now())),
+            _ => None,
+        }
+    }
+
+    /// True while the timer is live (running or paused).
+    pub fn is_timer_live(&self, id: TimerId) -> bool {
+        matches!(
+            self.timers.get(&id.0),
+            Some(TimerEntry {
+                purpose: Purpose::User { .. },
+                ..
+            })
+        )
+    }
+
+    /// A timer key came due: work out what it means and re-arm repeating timers.
+    pub(crate) fn fire(&mut self, key: u64, now: Instant) -> Fired<T> {
+        let Some(entry) = self.timers.get_mut(&key) else {
+            return Fired::Nothing;
+        };
+        // The heap entry is consumed; a stale expiry (re-armed since) is not ours.
+        if entry.armed.take().is_none() {
+            return Fired::Nothing;
+        }
+        let expiry = entry.deadline;
+        match &mut entry.purpose {
+            Purpose::Ask(id) => {
+                let id = *id;
+                self.timers.remove(&key);
+                match self.asks.remove(&id) {
+                    Some(p) => Fired::AskTimeout(p),
+                    None => Fired::Nothing,
+                }
+            }
+            Purpose::StateTimeout(epoch) => {
+                let epoch = *epoch;
+                self.timers.remove(&key);
+                self.machine.timeout = None;
+                if epoch == self.machine.epoch && !self.machine.stopped {
+                    Fired::StateTimeout(self.machine.state.clone())
+                } else {
+                    Fired::Nothing
+                }
+            }
+            Purpose::User { timer, paused } => {
+                let mut event = TimerEvent {
+                    id: TimerId(key),
+                    name: timer.name.clone(),
+                    marker: timer.marker,
+                    missed: 0,
+                };
+                let next = match &timer.kind {
+                    TimerKind::Once(_) => Next::Remove,
+                    TimerKind::Pausing(period) => {
+                        *paused = Some(*period);
+                        Next::Keep
+                    }
+                    TimerKind::Repeat(period) => {
+                        let mut next = expiry + *period;
+                        if timer.catch_up == CatchUp::Coalesce && next <= now {
+                            let behind =
+                                now.duration_since(expiry).as_nanos() / period.as_nanos().max(1);
+                            event.missed = u64::try_from(behind).unwrap_or(u64::MAX);
+                            let skip = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+                            next = expiry + period.saturating_mul(skip);
+                        }
+                        Next::At(next)
+                    }
+                    TimerKind::Scheduled(s) => Next::Schedule(s.clone()),
+                };
+                match next {
+                    Next::Remove => {
+                        self.timers.remove(&key);
+                    }
+                    Next::Keep => {}
+                    Next::At(deadline) => self.rearm(key, deadline),
+                    Next::Schedule(s) => {
+                        let deadline = self.scheduled_deadline(&s, now.max(expiry));
+                        self.rearm(key, deadline);
+                    }
+                }
+                Fired::User(event)
+            }
+        }
+    }
+
+    /// A state change: cancel the state timeout, bump the epoch.
+    pub(crate) fn state_changed(&mut self) {
+        self.machine.epoch += 1;
+        if let Some(key) = self.machine.timeout.take() {
+            self.cancel_key(key);
+        }
+    }
+
+    /// Cancel every user timer and the state timeout (finishing).
+    pub(crate) fn cancel_user_timers(&mut self) {
+        let keys: Vec<u64> = self
+            .timers
+            .iter()
+            .filter(|(_, e)| !matches!(e.purpose, Purpose::Ask(_)))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.cancel_key(key);
+        }
+        self.machine.timeout = None;
+    }
+
+    /// Drop every timer and pending ask (completion or restart).
+    pub(crate) fn clear_all(&mut self) {
+        let keys: Vec<u64> = self.timers.keys().copied().collect();
+        for key in keys {
+            self.cancel_key(key);
+        }
+        self.asks.clear();
+        self.machine.timeout = None;
+    }
+}
+
+/// Sent inside an ask: if the question is dropped unanswered (the target completed or
+/// panicked), the asker learns at once instead of waiting for the timeout.
+struct AnswerGuard<T: Tonic> {
+    asker: Option<Handle<T>>,
+    id: u64,
+}
+
+impl<T: Tonic> Drop for AnswerGuard<T> {
+    fn drop(&mut self) {
+        if let Some(asker) = self.asker.take() {
+            let id = self.id;
+            let _ = asker.sparkle_named("answer", move |t, ctx| {
+                ctx.answer_ask(t, id, Err(AskError::NoAnswer));
+            });
+        }
+    }
+}

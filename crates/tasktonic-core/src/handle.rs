@@ -1,0 +1,351 @@
+//! [`Handle`] and [`TonicRef`]: how anything reaches a tonic.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use crate::catalyst::CatalystShared;
+use crate::cell::TonicCell;
+use crate::id::short_type_name;
+use crate::logging::current_tonic_raw;
+use crate::mailbox::{Mailbox, Offer};
+use crate::sparkle::{Envelope, SystemMsg, Work};
+use crate::{AskError, Ctx, Lifecycle, Receive, SendError, Tonic, TonicId};
+
+/// What every handle to one tonic shares.
+pub(crate) struct TonicShared {
+    pub(crate) id: TonicId,
+    pub(crate) name: Arc<str>,
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    pub(crate) catalyst: Arc<CatalystShared>,
+    status: AtomicU8,
+    pub(crate) mailbox: Option<Mailbox>,
+}
+
+impl TonicShared {
+    pub(crate) fn new(
+        id: TonicId,
+        name: Arc<str>,
+        (slot, generation): (u32, u32),
+        catalyst: Arc<CatalystShared>,
+        mailbox: Option<Mailbox>,
+    ) -> TonicShared {
+        TonicShared {
+            id,
+            name,
+            slot,
+            generation,
+            catalyst,
+            status: AtomicU8::new(Lifecycle::Starting as u8),
+            mailbox,
+        }
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        Lifecycle::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_lifecycle(&self, l: Lifecycle) {
+        self.status.store(l as u8, Ordering::Release);
+    }
+
+    pub(crate) fn envelope(&self, name: &'static str, work: Work) -> Envelope {
+        Envelope {
+            slot: self.slot,
+            generation: self.generation,
+            from: current_tonic_raw(),
+            name,
+            work,
+        }
+    }
+
+    /// Enqueue a user order built from `x` (through the bounded mailbox, if any).
+    pub(crate) fn push_order<X>(
+        &self,
+        name: &'static str,
+        x: X,
+        build: impl FnOnce(X) -> Work,
+    ) -> Result<(), SendError<X>> {
+        if self.lifecycle() == Lifecycle::Completed {
+            return Err(SendError::Completed(x));
+        }
+        match &self.mailbox {
+            None => {
+                self.catalyst.deliver(self.envelope(name, build(x)));
+                Ok(())
+            }
+            Some(mailbox) => match mailbox.offer(x, |x| self.envelope(name, build(x))) {
+                Offer::Full(x) => Err(SendError::Full(x)),
+                Offer::Queued => Ok(()),
+                Offer::QueuedSchedule => {
+                    self.push_system("drain", SystemMsg::Drain);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// Enqueue a system message (never refused by a mailbox). False if the tonic has completed.
+    pub(crate) fn push_system(&self, name: &'static str, msg: SystemMsg) -> bool {
+        if self.lifecycle() == Lifecycle::Completed {
+            return false;
+        }
+        self.catalyst
+            .deliver(self.envelope(name, Work::System(msg)));
+        true
+    }
+}
+
+/// A typed, cloneable, `Send` address of a tonic: enqueue sparkles and messages from anywhere.
+///
+/// Sending never blocks and never runs the sparkle in the caller: it is queued and runs later on
+/// the tonic's catalyst, in FIFO order with everything else this sender sent to this tonic.
+/// Sending to a completed tonic hands the sparkle back in [`SendError::Completed`]. A sparkle that
+/// is accepted but finds the tonic completed when its turn comes (the tonic finished in between)
+/// is dropped with a warning that names it.
+pub struct Handle<T> {
+    pub(crate) shared: Arc<TonicShared>,
+    _tonic: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Handle {
+            shared: self.shared.clone(),
+            _tonic: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({} {})", self.shared.id, self.shared.name)
+    }
+}
+
+impl<T> PartialEq for Handle<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+
+impl<T> Eq for Handle<T> {}
+
+pub(crate) fn order<T: Tonic, F>(f: F) -> Work
+where
+    F: FnOnce(&mut T, &mut Ctx<T>) + Send + 'static,
+{
+    Work::Order(Box::new(move |any: &mut dyn Any| {
+        if let Some(cell) = any.downcast_mut::<TonicCell<T>>() {
+            cell.apply(f);
+        }
+    }))
+}
+
+impl<T: Tonic> Handle<T> {
+    pub(crate) fn from_shared(shared: Arc<TonicShared>) -> Handle<T> {
+        Handle {
+            shared,
+            _tonic: PhantomData,
+        }
+    }
+
+    /// The tonic's id.
+    pub fn id(&self) -> TonicId {
+        self.shared.id
+    }
+
+    /// The tonic's name in the ledger.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Where the tonic is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.shared.lifecycle()
+    }
+
+    /// True once the tonic has completed.
+    pub fn is_completed(&self) -> bool {
+        self.lifecycle() == Lifecycle::Completed
+    }
+
+    /// The type-erased reference (id, name, finish) to this tonic.
+    pub fn tonic_ref(&self) -> TonicRef {
+        TonicRef {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Enqueue a sparkle: `f` runs later on the tonic's catalyst with the tonic and its context.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Completed`] if the tonic has completed, [`SendError::Full`] if its bounded
+    /// mailbox rejects it; both hand `f` back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tasktonic_core::{App, Ctx, Tonic};
+    ///
+    /// struct Worker;
+    /// impl Tonic for Worker {
+    ///     type State = ();
+    /// }
+    ///
+    /// struct Boss;
+    /// impl Tonic for Boss {
+    ///     type State = ();
+    ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+    ///         let worker = ctx.spawn(Worker);
+    ///         worker
+    ///             .sparkle(|_w, wctx| {
+    ///                 println!("{} is working", wctx.name());
+    ///                 wctx.finish();
+    ///             })
+    ///             .ok();
+    ///         ctx.finish(); // completes once the worker has completed
+    ///     }
+    /// }
+    ///
+    /// App::new("doc").tonic(Boss).run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sparkle<F>(&self, f: F) -> Result<(), SendError<F>>
+    where
+        F: FnOnce(&mut T, &mut Ctx<T>) + Send + 'static,
+    {
+        self.sparkle_named("sparkle", f)
+    }
+
+    /// [`sparkle`](Handle::sparkle) with a name, shown in logs and [`Distiller`](crate::Distiller) traces.
+    ///
+    /// # Errors
+    ///
+    /// As [`sparkle`](Handle::sparkle).
+    pub fn sparkle_named<F>(&self, name: &'static str, f: F) -> Result<(), SendError<F>>
+    where
+        F: FnOnce(&mut T, &mut Ctx<T>) + Send + 'static,
+    {
+        self.shared.push_order(name, f, order::<T, F>)
+    }
+
+    /// Send a typed message: [`Receive::receive`] runs as a sparkle named after `M`.
+    ///
+    /// # Errors
+    ///
+    /// As [`sparkle`](Handle::sparkle), handing `msg` back.
+    pub fn send<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        M: Send + 'static,
+        T: Receive<M>,
+    {
+        self.shared.push_order(short_type_name::<M>(), msg, |msg| {
+            order::<T, _>(move |t: &mut T, ctx: &mut Ctx<T>| t.receive(ctx, msg))
+        })
+    }
+
+    /// Ask from a plain thread (a test, `main`): run `question` on the tonic and wait for the
+    /// answer at most `timeout`.
+    ///
+    /// From inside a tonic prefer [`Ctx::ask`], which does not block the catalyst.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::WouldDeadlock`] at once when called on the tonic's own catalyst thread;
+    /// [`AskError::NoAnswer`] if the tonic completed (or failed) before answering;
+    /// [`AskError::Full`] if its bounded mailbox refused; [`AskError::Timeout`].
+    pub fn ask_blocking<R, F>(&self, timeout: Duration, question: F) -> Result<R, AskError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut T, &mut Ctx<T>) -> R + Send + 'static,
+    {
+        if self.shared.catalyst.is_current_thread() {
+            return Err(AskError::WouldDeadlock);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.sparkle_named("ask", move |t, ctx| {
+            let _ = tx.send(question(t, ctx));
+        })?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => AskError::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => AskError::NoAnswer,
+        })
+    }
+
+    /// Ask the tonic to finish (as if it called [`Ctx::finish`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Completed`] if it has already completed.
+    pub fn finish(&self) -> Result<(), SendError<()>> {
+        if self.shared.push_system("finish", SystemMsg::Finish) {
+            Ok(())
+        } else {
+            Err(SendError::Completed(()))
+        }
+    }
+
+    /// How many sparkles the bounded mailbox dropped under [`Overflow::DropOldest`](crate::Overflow::DropOldest).
+    pub fn dropped(&self) -> u64 {
+        self.shared.mailbox.as_ref().map_or(0, Mailbox::dropped)
+    }
+}
+
+/// A type-erased reference to a tonic: its id and name, its lifecycle, and `finish`.
+#[derive(Clone)]
+pub struct TonicRef {
+    pub(crate) shared: Arc<TonicShared>,
+}
+
+impl TonicRef {
+    /// The tonic's id.
+    pub fn id(&self) -> TonicId {
+        self.shared.id
+    }
+
+    /// The tonic's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Where the tonic is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.shared.lifecycle()
+    }
+
+    /// The name of the catalyst it runs on.
+    pub fn catalyst(&self) -> &str {
+        &self.shared.catalyst.name
+    }
+
+    /// Ask it to finish. Returns false if it had already completed.
+    pub fn finish(&self) -> bool {
+        self.shared.push_system("finish", SystemMsg::Finish)
+    }
+}
+
+impl fmt::Debug for TonicRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TonicRef({} {})", self.shared.id, self.shared.name)
+    }
+}
+
+impl PartialEq for TonicRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+
+impl Eq for TonicRef {}
+
+impl<T: Tonic> From<&Handle<T>> for TonicRef {
+    fn from(h: &Handle<T>) -> TonicRef {
+        h.tonic_ref()
+    }
+}

@@ -1,0 +1,160 @@
+//! Spawning tonics: the [`Infusion`] builder and the [`Restart`] policy.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::mailbox::Overflow;
+use crate::{Ctx, Handle, SpawnError, Tonic};
+
+/// Everything needed to spawn one tonic.
+pub(crate) struct SpawnSpec<U: Tonic> {
+    pub(crate) tonic: U,
+    pub(crate) name: Option<String>,
+    pub(crate) catalyst: Option<String>,
+    pub(crate) mailbox: Option<(usize, Overflow)>,
+    pub(crate) restart: Option<Restart<U>>,
+}
+
+impl<U: Tonic> SpawnSpec<U> {
+    pub(crate) fn new(tonic: U) -> SpawnSpec<U> {
+        SpawnSpec {
+            tonic,
+            name: None,
+            catalyst: None,
+            mailbox: None,
+            restart: None,
+        }
+    }
+}
+
+/// One-for-one restart policy for an infusion: after a panic, the tonic is rebuilt by `factory`
+/// in place (same id, same handle, queued sparkles kept), at most `max_restarts` times within
+/// `within`; beyond that it fails as usual.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tasktonic_core::{Ctx, Restart, Tonic};
+///
+/// #[derive(Default)]
+/// struct Flaky;
+/// impl Tonic for Flaky {
+///     type State = ();
+/// }
+///
+/// struct Base;
+/// impl Tonic for Base {
+///     type State = ();
+///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+///         let _flaky = ctx
+///             .infusion(Flaky)
+///             .restart(Restart::new(Flaky::default).intensity(3, Duration::from_secs(10)))
+///             .spawn();
+///     }
+/// }
+/// ```
+pub struct Restart<U> {
+    pub(crate) factory: Box<dyn FnMut() -> U + Send>,
+    max_restarts: usize,
+    within: Duration,
+    history: VecDeque<Instant>,
+}
+
+impl<U> fmt::Debug for Restart<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Restart")
+            .field("max_restarts", &self.max_restarts)
+            .field("within", &self.within)
+            .field("restarts", &self.history.len())
+            .finish()
+    }
+}
+
+impl<U> Restart<U> {
+    /// Restart with `factory`, at most 3 times within 5 seconds by default.
+    pub fn new(factory: impl FnMut() -> U + Send + 'static) -> Restart<U> {
+        Restart {
+            factory: Box::new(factory),
+            max_restarts: 3,
+            within: Duration::from_secs(5),
+            history: VecDeque::new(),
+        }
+    }
+
+    /// At most `max_restarts` restarts within any `within` period.
+    pub fn intensity(mut self, max_restarts: usize, within: Duration) -> Restart<U> {
+        self.max_restarts = max_restarts;
+        self.within = within;
+        self
+    }
+
+    /// Record a restart at `now` if the intensity limit allows it.
+    pub(crate) fn admit(&mut self, now: Instant) -> bool {
+        while let Some(&first) = self.history.front() {
+            if now.duration_since(first) >= self.within {
+                self.history.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.history.len() >= self.max_restarts {
+            return false;
+        }
+        self.history.push_back(now);
+        true
+    }
+}
+
+/// A builder for an infusion (a child tonic) of the calling tonic: name, catalyst, mailbox,
+/// restart policy. Made by [`Ctx::infusion`]; [`spawn`](Infusion::spawn) starts it.
+pub struct Infusion<'a, T: Tonic, U: Tonic> {
+    pub(crate) ctx: &'a mut Ctx<T>,
+    pub(crate) spec: SpawnSpec<U>,
+}
+
+impl<T: Tonic, U: Tonic> fmt::Debug for Infusion<'_, T, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Infusion")
+            .field("name", &self.spec.name)
+            .field("catalyst", &self.spec.catalyst)
+            .finish()
+    }
+}
+
+impl<'a, T: Tonic, U: Tonic> Infusion<'a, T, U> {
+    /// A unique name in the ledger (default: `Type#id`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.spec.name = Some(name.into());
+        self
+    }
+
+    /// Run it on the named catalyst (started on demand) instead of the base's.
+    pub fn catalyst(mut self, catalyst: impl Into<String>) -> Self {
+        self.spec.catalyst = Some(catalyst.into());
+        self
+    }
+
+    /// Bound its mailbox to `capacity` queued sparkles, with an overflow policy.
+    pub fn mailbox(mut self, capacity: usize, overflow: Overflow) -> Self {
+        self.spec.mailbox = Some((capacity, overflow));
+        self
+    }
+
+    /// Restart it after a panic, under this policy.
+    pub fn restart(mut self, policy: Restart<U>) -> Self {
+        self.spec.restart = Some(policy);
+        self
+    }
+
+    /// Spawn it. It starts (runs `on_start`) on its catalyst before any sparkle sent to it.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NameTaken`] if a live tonic has the name; [`SpawnError::Stopped`] if the
+    /// application is stopping. Both hand the tonic back.
+    pub fn spawn(self) -> Result<Handle<U>, SpawnError<U>> {
+        self.ctx.spawn_spec(self.spec)
+    }
+}

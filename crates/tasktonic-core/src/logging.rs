@@ -1,0 +1,51 @@
+//! Logging: every line written while a tonic runs carries its id and name.
+//!
+//! The runtime logs through the `log` facade. [`App`](crate::App) installs `env_logger` with a
+//! format that prefixes `#id name` of the tonic running on the thread, unless a logger is already
+//! installed; a custom logger can call [`current_tonic`] to do the same.
+
+use std::cell::Cell;
+use std::io::Write;
+
+use crate::TonicId;
+
+thread_local! {
+    static CURRENT_TONIC: Cell<u64> = const { Cell::new(0) };
+}
+
+pub(crate) fn current_tonic_raw() -> u64 {
+    CURRENT_TONIC.with(Cell::get)
+}
+
+/// Set the running tonic for the thread; returns the previous one.
+pub(crate) fn set_current_tonic(raw: u64) -> u64 {
+    CURRENT_TONIC.with(|c| c.replace(raw))
+}
+
+/// The tonic running on this thread right now, with its name: for log formatters.
+pub fn current_tonic() -> Option<(TonicId, String)> {
+    let id = TonicId::from_raw(current_tonic_raw())?;
+    let name = crate::runtime::name_of(id).unwrap_or_default();
+    Some((id, name))
+}
+
+/// Install `env_logger` at `level` (overridable by `RUST_LOG`), formatted with the running tonic.
+/// Does nothing if a logger is already installed.
+pub(crate) fn init(level: log::LevelFilter) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level.as_str()));
+    builder.format(|buf, record| {
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("?");
+        match current_tonic() {
+            Some((id, name)) => writeln!(
+                buf,
+                "{:<5} [{thread}] {id} {name}: {}",
+                record.level(),
+                record.args()
+            ),
+            None => writeln!(buf, "{:<5} [{thread}] {}", record.level(), record.args()),
+        }
+    });
+    let _ = builder.try_init();
+}

@@ -1,0 +1,47 @@
+//! Work orders: what travels on a catalyst's queues.
+
+use std::any::Any;
+use std::rc::Rc;
+
+use crate::catalyst::Core;
+use crate::cell::AnyCell;
+use crate::{Failure, TonicRef};
+
+/// A sparkle, type-erased: runs against the target's cell (downcast inside).
+pub(crate) type Order = Box<dyn FnOnce(&mut dyn Any) + Send>;
+
+/// Builds a tonic's cell on its catalyst.
+pub(crate) type Build = Box<dyn FnOnce(&Rc<Core>) -> Box<dyn AnyCell> + Send>;
+
+/// One entry on a catalyst queue, addressed to a tonic slot.
+pub(crate) struct Envelope {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    /// The sending tonic's id, 0 when sent from outside any tonic.
+    pub(crate) from: u64,
+    pub(crate) name: &'static str,
+    pub(crate) work: Work,
+}
+
+pub(crate) enum Work {
+    Spawn(Build),
+    Start,
+    Order(Order),
+    System(SystemMsg),
+    Timer(u64),
+}
+
+pub(crate) enum SystemMsg {
+    /// Begin finishing.
+    Finish,
+    /// Run the next sparkles from the bounded mailbox.
+    Drain,
+    /// An infusion completed, failed or was restarted.
+    Infusion(TonicRef, InfusionOutcome),
+}
+
+pub(crate) enum InfusionOutcome {
+    Completed,
+    Failed(Failure),
+    Restarted(Failure),
+}
