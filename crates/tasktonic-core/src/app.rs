@@ -11,8 +11,8 @@ use crate::infusion::SpawnSpec;
 use crate::runtime::Runtime;
 use crate::{Failure, RunError, Settings, Tonic, TonicId};
 
-type Starter = Box<dyn FnOnce(&Arc<Runtime>) -> Result<(), String>>;
-type ParkerFactory = Box<dyn FnOnce() -> Box<dyn Parker>>;
+type Starter = Box<dyn FnOnce(&Arc<Runtime>) -> Result<(), String> + Send>;
+type ParkerFactory = Box<dyn FnOnce() -> Box<dyn Parker> + Send>;
 
 /// The application: its project name, settings, log level, catalysts and starting tonics.
 ///
@@ -101,7 +101,7 @@ impl App {
     pub fn catalyst_with(
         mut self,
         name: impl Into<String>,
-        parker: impl FnOnce() -> Box<dyn Parker> + 'static,
+        parker: impl FnOnce() -> Box<dyn Parker> + Send + 'static,
     ) -> App {
         self.catalysts.push((name.into(), Some(Box::new(parker))));
         self

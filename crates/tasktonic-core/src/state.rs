@@ -4,10 +4,13 @@ use std::collections::VecDeque;
 
 use crate::{Ctx, Tonic};
 
+/// Work for a tonic that stays on its catalyst (not `Send`).
+pub(crate) type LocalSparkle<T> = Box<dyn FnOnce(&mut T, &mut Ctx<T>)>;
+
 /// A sparkle postponed until the next state change.
 pub(crate) struct Postponed<T: Tonic> {
     pub(crate) name: &'static str,
-    pub(crate) run: Box<dyn FnOnce(&mut T, &mut Ctx<T>)>,
+    pub(crate) run: LocalSparkle<T>,
 }
 
 pub(crate) struct Machine<T: Tonic> {

@@ -247,7 +247,10 @@ mod tests {
         let b = s.next_after(&a).expect("next");
         // 23 physical hours that day.
         assert_eq!(b.to_string(), "2026-03-29T07:00:00+02:00[Europe/Amsterdam]");
-        assert_eq!(b.timestamp().duration_since(a.timestamp()).as_secs(), 23 * 3600);
+        assert_eq!(
+            b.timestamp().duration_since(a.timestamp()).as_secs(),
+            23 * 3600
+        );
     }
 
     #[test]

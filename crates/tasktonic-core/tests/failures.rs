@@ -1,0 +1,245 @@
+//! Panic isolation, failure reporting, escalation and restart policies.
+
+mod util;
+
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use tasktonic_core::{App, Ctx, Failure, FailureAction, Handle, Restart, Tonic, TonicRef};
+use util::{channel, recv, run_bounded};
+
+#[derive(Default)]
+struct Fragile {
+    count: u32,
+}
+
+impl Tonic for Fragile {
+    type State = ();
+}
+
+impl Fragile {
+    fn hit(&mut self, boom: bool) -> u32 {
+        if boom {
+            panic!("fragile broke at {}", self.count);
+        }
+        self.count += 1;
+        self.count
+    }
+}
+
+/// Hosts two tonics on one catalyst; one panics, the other must keep working.
+struct Base {
+    action: FailureAction,
+    out: Sender<String>,
+    steady: Option<Handle<Fragile>>,
+}
+
+impl Tonic for Base {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let fragile = ctx
+            .infusion(Fragile::default())
+            .name("fragile")
+            .catalyst("shared")
+            .spawn()
+            .expect("spawn");
+        let steady = ctx
+            .infusion(Fragile::default())
+            .name("steady")
+            .catalyst("shared")
+            .spawn()
+            .expect("spawn");
+        fragile
+            .sparkle(|f, _| {
+                f.hit(true);
+            })
+            .ok();
+        // Queued behind the panic: never runs, comes back as a dropped sparkle (logged).
+        fragile
+            .sparkle(|f, _| {
+                f.hit(false);
+            })
+            .ok();
+        self.steady = Some(steady);
+    }
+    fn on_infusion_failed(&mut self, ctx: &mut Ctx<Self>, failure: &Failure) -> FailureAction {
+        self.out
+            .send(format!("failed {} {}", failure.name, failure.message))
+            .ok();
+        // The other tonic on the same catalyst still works.
+        if let Some(steady) = self.steady.take() {
+            let out = self.out.clone();
+            ctx.ask(
+                &steady,
+                util::LIMIT,
+                |s, _| s.hit(false),
+                move |_, ctx, r| {
+                    out.send(format!("steady {}", r.expect("steady answers")))
+                        .ok();
+                    ctx.finish();
+                },
+            );
+        }
+        self.action
+    }
+}
+
+#[test]
+fn a_panic_fails_only_its_tonic_and_a_handled_failure_is_not_an_error() {
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Base {
+        action: FailureAction::Handled,
+        out: tx,
+        steady: None,
+    }))
+    .expect("handled failure: clean run");
+    assert_eq!(recv(&rx), "failed fragile fragile broke at 0");
+    assert_eq!(recv(&rx), "steady 1");
+}
+
+#[test]
+fn an_unhandled_failure_is_returned_by_run() {
+    let (tx, rx) = channel();
+    let err = run_bounded(App::new("t").tonic(Base {
+        action: FailureAction::Report,
+        out: tx,
+        steady: None,
+    }))
+    .expect_err("reported failure");
+    assert_eq!(err.failures.len(), 1);
+    assert_eq!(err.failures[0].name, "fragile");
+    assert!(err.to_string().contains("fragile broke at 0"), "{err}");
+    assert_eq!(recv(&rx), "failed fragile fragile broke at 0");
+}
+
+#[test]
+fn escalation_fails_the_base_too() {
+    struct Top;
+    impl Tonic for Top {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.infusion(Middle).name("middle").spawn().expect("spawn");
+        }
+        fn on_infusion_failed(&mut self, ctx: &mut Ctx<Self>, _: &Failure) -> FailureAction {
+            ctx.finish();
+            FailureAction::Report
+        }
+    }
+    struct Middle;
+    impl Tonic for Middle {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let f = ctx.spawn(Fragile::default());
+            f.sparkle(|f, _| {
+                f.hit(true);
+            })
+            .ok();
+        }
+        fn on_infusion_failed(&mut self, _: &mut Ctx<Self>, _: &Failure) -> FailureAction {
+            FailureAction::Escalate
+        }
+    }
+    let err = run_bounded(App::new("t").tonic(Top)).expect_err("escalated to a report");
+    assert_eq!(err.failures.len(), 1);
+    assert_eq!(err.failures[0].name, "middle");
+    assert!(
+        err.failures[0].message.contains("broke"),
+        "{}",
+        err.failures[0].message
+    );
+}
+
+#[test]
+fn panics_in_hooks_are_failures_too() {
+    struct BadStart;
+    impl Tonic for BadStart {
+        type State = ();
+        fn on_start(&mut self, _: &mut Ctx<Self>) {
+            panic!("cannot start");
+        }
+    }
+    let err = run_bounded(App::new("t").tonic(BadStart)).expect_err("failed");
+    assert_eq!(err.failures[0].message, "cannot start");
+}
+
+/// Restarted in place (same handle) up to the intensity limit, then failed.
+struct Supervisor {
+    out: Sender<String>,
+    child: Option<Handle<Fragile>>,
+}
+
+impl Tonic for Supervisor {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let child = ctx
+            .infusion(Fragile::default())
+            .restart(Restart::new(Fragile::default).intensity(2, Duration::from_secs(3600)))
+            .spawn()
+            .expect("spawn");
+        child
+            .sparkle(|f, _| {
+                f.hit(false);
+                f.hit(false);
+            })
+            .ok();
+        // Count after each restart: a fresh instance counts from 0.
+        for _ in 0..3 {
+            let out = self.out.clone();
+            child
+                .sparkle(move |f, _| out.send(format!("count {}", f.hit(false))).expect("test"))
+                .ok();
+            child
+                .sparkle(|f, _| {
+                    f.hit(true);
+                })
+                .ok();
+        }
+        self.child = Some(child);
+    }
+    fn on_infusion_restarted(&mut self, _: &mut Ctx<Self>, failure: &Failure) {
+        self.out
+            .send(format!("restarted: {}", failure.message))
+            .ok();
+    }
+    fn on_infusion_failed(&mut self, ctx: &mut Ctx<Self>, failure: &Failure) -> FailureAction {
+        self.out.send(format!("failed: {}", failure.message)).ok();
+        assert!(self.child.as_ref().is_some_and(|c| c.id() == failure.tonic));
+        ctx.finish();
+        FailureAction::Handled
+    }
+    fn on_infusion_completed(&mut self, _: &mut Ctx<Self>, _: &TonicRef) {
+        panic!("a failed infusion is not reported as completed");
+    }
+}
+
+#[test]
+fn restart_policy_rebuilds_in_place_until_the_intensity_limit() {
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Supervisor {
+        out: tx,
+        child: None,
+    }))
+    .expect("handled");
+    let log: Vec<String> = rx.try_iter().collect();
+    // Counts come from the child, events from the supervisor: two FIFO streams.
+    let counts: Vec<&str> = log
+        .iter()
+        .filter(|l| l.starts_with("count"))
+        .map(String::as_str)
+        .collect();
+    let events: Vec<&str> = log
+        .iter()
+        .filter(|l| !l.starts_with("count"))
+        .map(String::as_str)
+        .collect();
+    // 3 from the first instance; a fresh instance (same handle) counts from 1 after each restart.
+    assert_eq!(counts, vec!["count 3", "count 1", "count 1"]);
+    assert_eq!(
+        events,
+        vec![
+            "restarted: fragile broke at 3",
+            "restarted: fragile broke at 1",
+            "failed: fragile broke at 1",
+        ]
+    );
+}

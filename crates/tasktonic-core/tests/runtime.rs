@@ -1,0 +1,526 @@
+//! The runtime's guarantees: FIFO per sender, one sparkle at a time, lifecycle order,
+//! sends to completed tonics, `App::run` returning, catalysts ending and restarting.
+
+mod util;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use tasktonic_core::{App, Ctx, Handle, Lifecycle, Receive, SendError, Tonic, TonicRef};
+use util::{channel, recv, run_bounded, spawn_app};
+
+/// Records, per sender, the last sequence number seen; counts order violations.
+#[derive(Default)]
+struct Sink {
+    last: Vec<Option<u64>>,
+    received: u64,
+    violations: u64,
+    inside: Arc<AtomicBool>,
+    overlaps: u64,
+}
+
+struct Tagged {
+    sender: usize,
+    seq: u64,
+}
+
+impl Tonic for Sink {
+    type State = ();
+}
+
+impl Receive<Tagged> for Sink {
+    fn receive(&mut self, _ctx: &mut Ctx<Self>, msg: Tagged) {
+        if self.inside.swap(true, Ordering::SeqCst) {
+            self.overlaps += 1;
+        }
+        if self.last.len() <= msg.sender {
+            self.last.resize(msg.sender + 1, None);
+        }
+        if let Some(prev) = self.last[msg.sender]
+            && msg.seq != prev + 1
+        {
+            self.violations += 1;
+        }
+        self.last[msg.sender] = Some(msg.seq);
+        self.received += 1;
+        self.inside.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Spawns the sink on its own catalyst and hands its handle out.
+struct Host<T: Tonic> {
+    make: Option<T>,
+    out: Sender<Handle<T>>,
+    catalyst: &'static str,
+}
+
+impl<T: Tonic> Tonic for Host<T> {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some(t) = self.make.take() {
+            let h = ctx
+                .infusion(t)
+                .catalyst(self.catalyst)
+                .spawn()
+                .expect("spawn");
+            self.out.send(h).expect("test alive");
+        }
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _infusion: &TonicRef) {
+        ctx.finish();
+    }
+}
+
+/// Run an app whose only job is to host `t` on `catalyst`; it ends when `t` completes.
+fn host<T: Tonic>(t: T, catalyst: &'static str) -> (Handle<T>, util::AppThread) {
+    let (tx, rx) = channel();
+    let thread = spawn_app(App::new("test").tonic(Host {
+        make: Some(t),
+        out: tx,
+        catalyst,
+    }));
+    (recv(&rx), thread)
+}
+
+#[test]
+fn fifo_per_sender_under_contention_and_never_concurrent() {
+    const THREADS: usize = 4;
+    const PER: u64 = 20_000;
+    let (sink, app) = host(Sink::default(), "sink");
+    let senders: Vec<_> = (0..THREADS)
+        .map(|sender| {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                for seq in 0..PER {
+                    sink.send(Tagged { sender, seq }).expect("sink alive");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("sender");
+    }
+    let (received, violations, overlaps, last) = sink
+        .ask_blocking(util::LIMIT, |s, _| {
+            (s.received, s.violations, s.overlaps, s.last.clone())
+        })
+        .expect("answer");
+    assert_eq!(received, THREADS as u64 * PER);
+    assert_eq!(violations, 0, "FIFO per sender was broken");
+    assert_eq!(overlaps, 0, "two sparkles of one tonic overlapped");
+    assert!(last.iter().all(|l| *l == Some(PER - 1)));
+    sink.finish().expect("alive");
+    app.join().expect("clean run");
+}
+
+/// A tonic on another catalyst and a tonic on the sink's own catalyst also keep FIFO.
+struct Burst {
+    to: Handle<Sink>,
+    sender: usize,
+    n: u64,
+}
+
+impl Tonic for Burst {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        for seq in 0..self.n {
+            self.to
+                .send(Tagged {
+                    sender: self.sender,
+                    seq,
+                })
+                .expect("sink alive");
+        }
+        ctx.finish();
+    }
+}
+
+struct Mixed {
+    out: Sender<(u64, u64, u64)>,
+    sink: Option<Handle<Sink>>,
+    bursts: usize,
+}
+
+impl Tonic for Mixed {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let sink = ctx
+            .infusion(Sink::default())
+            .catalyst("s")
+            .spawn()
+            .expect("spawn");
+        for (sender, catalyst) in [(0, "s"), (1, "other"), (2, "main")] {
+            let burst = Burst {
+                to: sink.clone(),
+                sender,
+                n: 10_000,
+            };
+            ctx.infusion(burst)
+                .catalyst(catalyst)
+                .spawn()
+                .expect("spawn");
+        }
+        self.bursts = 3;
+        self.sink = Some(sink);
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+        self.bursts = self.bursts.saturating_sub(1);
+        if self.bursts == 0
+            && let Some(sink) = self.sink.take()
+        {
+            let out = self.out.clone();
+            ctx.ask(
+                &sink,
+                util::LIMIT,
+                |s, _| (s.received, s.violations, s.overlaps),
+                move |_, ctx, r| {
+                    out.send(r.expect("answer")).expect("test alive");
+                    ctx.finish();
+                },
+            );
+        }
+    }
+}
+
+#[test]
+fn fifo_from_tonics_on_same_and_other_catalysts() {
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Mixed {
+        out: tx,
+        sink: None,
+        bursts: 0,
+    }))
+    .expect("clean run");
+    assert_eq!(recv(&rx), (30_000, 0, 0));
+}
+
+/// Records lifecycle events of a tree: parent → child → grandchild.
+struct Node {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+    children: Vec<&'static str>,
+    finish_after_start: bool,
+}
+
+impl Tonic for Node {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        self.log.lock().push(format!("{} start", self.name));
+        for (i, child) in self.children.iter().enumerate() {
+            let node = Node {
+                name: child,
+                log: self.log.clone(),
+                children: if i == 0 && self.name == "parent" {
+                    vec!["grandchild"]
+                } else {
+                    vec![]
+                },
+                finish_after_start: false,
+            };
+            ctx.infusion(node)
+                .name(*child)
+                .catalyst(if i % 2 == 0 { "a" } else { "b" })
+                .spawn()
+                .expect("spawn");
+        }
+        if self.finish_after_start {
+            ctx.finish();
+        }
+    }
+    fn on_finishing(&mut self, _ctx: &mut Ctx<Self>) {
+        self.log.lock().push(format!("{} finishing", self.name));
+    }
+    fn on_finished(&mut self, ctx: &mut Ctx<Self>) {
+        assert!(ctx.infusions().is_empty());
+        self.log.lock().push(format!("{} finished", self.name));
+    }
+    fn on_infusion_completed(&mut self, _ctx: &mut Ctx<Self>, infusion: &TonicRef) {
+        assert_eq!(infusion.lifecycle(), Lifecycle::Completed);
+        self.log
+            .lock()
+            .push(format!("{} saw {} complete", self.name, infusion.name()));
+    }
+}
+
+#[test]
+fn finishing_a_base_finishes_its_infusions_first() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // The parent finishes only when told, after the tree has started.
+    let (tx, rx) = channel::<Handle<Node>>();
+    struct Starter {
+        log: Arc<Mutex<Vec<String>>>,
+        tx: Sender<Handle<Node>>,
+    }
+    impl Tonic for Starter {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let parent = Node {
+                name: "parent",
+                log: self.log.clone(),
+                children: vec!["child1", "child2"],
+                finish_after_start: false,
+            };
+            let h = ctx.infusion(parent).name("parent").spawn().expect("spawn");
+            self.tx.send(h).expect("test alive");
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            ctx.finish();
+        }
+    }
+    let app = spawn_app(App::new("t").tonic(Starter {
+        log: log.clone(),
+        tx,
+    }));
+    let parent = recv(&rx);
+    // Wait (bounded) until all four have started, by asking the parent's ledger.
+    let started =
+        |log: &Arc<Mutex<Vec<String>>>| log.lock().iter().filter(|l| l.ends_with(" start")).count();
+    let deadline = std::time::Instant::now() + util::LIMIT;
+    while started(&log) < 4 {
+        assert!(std::time::Instant::now() < deadline, "tree did not start");
+        parent
+            .ask_blocking(util::LIMIT, |_, ctx| ctx.infusions().len())
+            .expect("answer");
+        std::thread::yield_now();
+    }
+    parent.finish().expect("alive");
+    app.join().expect("clean run");
+    let log = log.lock().clone();
+    let pos = |s: &str| {
+        log.iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s} missing from {log:?}"))
+    };
+    assert!(pos("parent finishing") < pos("child1 finishing"));
+    assert!(pos("child1 finishing") < pos("grandchild finishing"));
+    assert!(pos("grandchild finished") < pos("child1 saw grandchild complete"));
+    assert!(pos("child1 saw grandchild complete") < pos("child1 finished"));
+    assert!(pos("child1 finished") < pos("parent saw child1 complete"));
+    assert!(pos("child2 finished") < pos("parent saw child2 complete"));
+    assert!(pos("parent saw child1 complete") < pos("parent finished"));
+    assert!(pos("parent saw child2 complete") < pos("parent finished"));
+}
+
+struct Quiet;
+impl Tonic for Quiet {
+    type State = ();
+}
+impl Receive<String> for Quiet {
+    fn receive(&mut self, _ctx: &mut Ctx<Self>, _msg: String) {}
+}
+
+#[test]
+fn sending_to_a_completed_tonic_hands_the_sparkle_back() {
+    let (tx, rx) = channel();
+    struct Parent {
+        tx: Sender<Handle<Quiet>>,
+    }
+    impl Tonic for Parent {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let q = ctx.spawn(Quiet);
+            q.finish().expect("alive");
+            self.tx.send(q).expect("test alive");
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            ctx.finish();
+        }
+    }
+    run_bounded(App::new("t").tonic(Parent { tx })).expect("clean run");
+    let q = recv(&rx);
+    assert!(q.is_completed());
+    let err = q.send("hello".to_string()).expect_err("completed");
+    assert!(err.is_completed());
+    assert_eq!(err.into_inner(), "hello");
+    let marker = Arc::new(AtomicUsize::new(7));
+    let m = marker.clone();
+    match q.sparkle(move |_, _| m.store(0, Ordering::SeqCst)) {
+        Err(SendError::Completed(f)) => drop(f),
+        other => panic!("expected Completed, got {other:?}"),
+    }
+    assert_eq!(marker.load(Ordering::SeqCst), 7);
+    assert_eq!(
+        Arc::strong_count(&marker),
+        1,
+        "the returned sparkle was dropped with its capture"
+    );
+    assert!(q.finish().is_err());
+}
+
+#[test]
+fn run_returns_with_no_tonics_and_after_all_work() {
+    run_bounded(App::new("empty")).expect("nothing to do");
+    struct Counter {
+        left: u32,
+    }
+    impl Tonic for Counter {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.handle().sparkle(|c, ctx| c.tick(ctx)).ok();
+        }
+    }
+    impl Counter {
+        fn tick(&mut self, ctx: &mut Ctx<Self>) {
+            if self.left == 0 {
+                ctx.finish();
+            } else {
+                self.left -= 1;
+                ctx.handle().sparkle(|c, ctx| c.tick(ctx)).ok();
+            }
+        }
+    }
+    run_bounded(
+        App::new("busy")
+            .tonic(Counter { left: 1000 })
+            .tonic_on("w1", Counter { left: 1000 })
+            .tonic_on("w2", Counter { left: 1000 }),
+    )
+    .expect("clean run");
+}
+
+/// A catalyst ends when its last tonic completes, and a later spawn starts it again.
+#[test]
+fn catalysts_end_and_restart_and_name_their_threads() {
+    struct Probe {
+        out: Sender<String>,
+    }
+    impl Tonic for Probe {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            assert_eq!(ctx.catalyst(), name);
+            self.out.send(name).expect("test alive");
+            ctx.finish();
+        }
+    }
+    struct Twice {
+        out: Sender<String>,
+        round: u32,
+    }
+    impl Tonic for Twice {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.infusion(Probe {
+                out: self.out.clone(),
+            })
+            .catalyst("w")
+            .spawn()
+            .expect("spawn");
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            self.round += 1;
+            if self.round < 3 {
+                ctx.infusion(Probe {
+                    out: self.out.clone(),
+                })
+                .catalyst("w")
+                .spawn()
+                .expect("spawn");
+            } else {
+                ctx.finish();
+            }
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Twice { out: tx, round: 0 })).expect("clean run");
+    let names: Vec<String> = rx.try_iter().collect();
+    assert_eq!(names, vec!["w", "w", "w"]);
+}
+
+#[test]
+fn names_are_unique_in_the_ledger() {
+    struct Namer {
+        out: Sender<(bool, Option<String>)>,
+    }
+    impl Tonic for Namer {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let first = ctx.infusion(Quiet).name("solo").spawn().expect("free name");
+            let second = ctx.infusion(Quiet).name("solo").spawn();
+            let found = ctx
+                .ledger()
+                .lookup::<Quiet>("solo")
+                .map(|h| h.name().to_string());
+            assert_eq!(ctx.ledger().lookup::<Namer>("solo"), None, "wrong type");
+            assert_eq!(
+                ctx.ledger().by_name("solo").map(|t| t.id()),
+                Some(first.id())
+            );
+            self.out.send((second.is_err(), found)).expect("test alive");
+            ctx.finish();
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Namer { out: tx })).expect("clean run");
+    assert_eq!(recv(&rx), (true, Some("solo".to_string())));
+}
+
+#[test]
+fn sparkles_sent_before_start_run_after_on_start() {
+    struct Order {
+        seen: Vec<&'static str>,
+        out: Sender<Vec<&'static str>>,
+    }
+    impl Tonic for Order {
+        type State = ();
+        fn on_start(&mut self, _ctx: &mut Ctx<Self>) {
+            self.seen.push("start");
+        }
+    }
+    struct Spawner {
+        out: Sender<Vec<&'static str>>,
+    }
+    impl Tonic for Spawner {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            for catalyst in ["main", "far"] {
+                let h = ctx
+                    .infusion(Order {
+                        seen: vec![],
+                        out: self.out.clone(),
+                    })
+                    .catalyst(catalyst)
+                    .spawn()
+                    .expect("spawn");
+                h.sparkle(|o, _| o.seen.push("first")).ok();
+                h.sparkle(|o, ctx| {
+                    o.seen.push("second");
+                    o.out.send(o.seen.clone()).ok();
+                    ctx.finish();
+                })
+                .ok();
+            }
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            if ctx.infusions().is_empty() {
+                ctx.finish();
+            }
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Spawner { out: tx })).expect("clean run");
+    for _ in 0..2 {
+        assert_eq!(recv(&rx), vec!["start", "first", "second"]);
+    }
+}
+
+#[test]
+fn stopper_stops_a_running_app() {
+    struct Forever;
+    impl Tonic for Forever {
+        type State = ();
+    }
+    let app = App::new("t").tonic(Forever).tonic_on("x", Forever);
+    let stopper = app.stopper();
+    let running = spawn_app(app);
+    stopper.stop();
+    running.join().expect("clean stop");
+    // Stopping before run: run starts, then stops at once.
+    let app = App::new("t").tonic(Forever);
+    app.stopper().stop();
+    run_bounded(app).expect("clean stop");
+    let _ = Duration::ZERO;
+}
