@@ -273,6 +273,14 @@ impl Distiller {
         out
     }
 
+    /// Move virtual time forward by `d` without running anything, as if the catalyst had been
+    /// stalled (a long sparkle, a paused process). Timers that came due fire on the next run,
+    /// late, under their catch-up policy.
+    pub fn stall(&mut self, d: Duration) {
+        let target = self.core.now() + d;
+        self.advance_to(target);
+    }
+
     /// Stop the app (finish all top-level tonics), as [`Ctx::stop_app`] does.
     pub fn stop(&mut self) {
         self.runtime.stop();
