@@ -196,10 +196,13 @@ impl Runtime {
                     Some(f) => InfusionOutcome::Failed(f),
                     None => InfusionOutcome::Completed,
                 };
-                if !base
+                // Sent in the child's name, so traces show who told the base.
+                let previous = crate::logging::set_current_tonic(id.as_u64());
+                let delivered = base
                     .shared
-                    .push_system("infusion", SystemMsg::Infusion(me.clone(), outcome))
-                {
+                    .push_system("infusion", SystemMsg::Infusion(me.clone(), outcome));
+                crate::logging::set_current_tonic(previous);
+                if !delivered {
                     log::debug!("base of {} {} completed first", me.id(), me.name());
                 }
             }

@@ -1,0 +1,83 @@
+//! End-to-end through the facade crate: the prelude is enough to write and run an app.
+
+use std::time::Duration;
+
+use tasktonic::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    #[default]
+    Waiting,
+    Counting,
+}
+
+struct Counter {
+    count: u32,
+    report: std::sync::mpsc::Sender<u32>,
+}
+
+struct Add(u32);
+
+impl Tonic for Counter {
+    type State = Phase;
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        ctx.timer(Timer::once(Duration::from_millis(1)).named("begin"));
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<Self>, _: &TimerEvent) {
+        ctx.to_state(Phase::Counting);
+    }
+}
+
+impl Receive<Add> for Counter {
+    fn receive(&mut self, ctx: &mut Ctx<Self>, Add(n): Add) {
+        if *ctx.state() == Phase::Waiting {
+            ctx.postpone_message(Add(n));
+            return;
+        }
+        self.count += n;
+        if self.count == 10 {
+            self.report.send(self.count).ok();
+            ctx.finish();
+        }
+    }
+}
+
+struct Feeder {
+    report: std::sync::mpsc::Sender<u32>,
+}
+
+impl Tonic for Feeder {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let counter = ctx
+            .infusion(Counter {
+                count: 0,
+                report: self.report.clone(),
+            })
+            .catalyst("counter")
+            .spawn()
+            .expect("spawn");
+        for n in 1..=4 {
+            counter.send(Add(n)).ok();
+        }
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+        ctx.finish();
+    }
+}
+
+#[test]
+fn an_app_written_against_the_prelude_runs_to_completion() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        done_tx
+            .send(App::new("facade").tonic(Feeder { report: tx }).run())
+            .ok();
+    });
+    let result = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("App::run returned");
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(rx.try_recv(), Ok(10));
+}
