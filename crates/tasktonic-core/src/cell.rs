@@ -149,6 +149,8 @@ impl<T: Tonic> TonicCell<T> {
         if self.ctx.failure.is_none() {
             self.ctx.failure = Some(failure);
         }
+        // A failed tonic cannot be trusted to release what it held back.
+        self.ctx.completion_holds = 0;
         self.ctx.finish_requested = true;
     }
 
@@ -170,6 +172,7 @@ impl<T: Tonic> TonicCell<T> {
         );
         self.tonic = fresh;
         self.ctx.clear_all();
+        self.ctx.completion_holds = 0;
         let name = self.ctx.name().to_string();
         self.ctx.machine.drop_postponed(&name);
         self.ctx.machine = crate::state::Machine::new();
@@ -221,7 +224,10 @@ impl<T: Tonic> TonicCell<T> {
             }
             break;
         }
-        if self.ctx.lifecycle == Lifecycle::Finishing && self.ctx.children.is_empty() {
+        if self.ctx.lifecycle == Lifecycle::Finishing
+            && self.ctx.children.is_empty()
+            && self.ctx.completion_holds == 0
+        {
             self.complete();
             return After::Completed;
         }

@@ -70,6 +70,7 @@ pub struct Ctx<T: Tonic> {
     pub(crate) children: Vec<TonicRef>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) finish_requested: bool,
+    pub(crate) completion_holds: u32,
     pub(crate) failure: Option<Failure>,
     pub(crate) services: Vec<TypeId>,
     pub(crate) restart: Option<Restart<T>>,
@@ -104,6 +105,7 @@ impl<T: Tonic> Ctx<T> {
             children: Vec::new(),
             lifecycle: Lifecycle::Starting,
             finish_requested: false,
+            completion_holds: 0,
             failure: None,
             services: Vec::new(),
             restart,
@@ -220,6 +222,31 @@ impl<T: Tonic> Ctx<T> {
     /// completes (see [`Lifecycle`]).
     pub fn finish(&mut self) {
         self.finish_requested = true;
+    }
+
+    /// Keep this tonic from completing, even once its infusions are gone, until
+    /// [`allow_completion`](Ctx::allow_completion) is called as many times. For tonics that must
+    /// finish work of their own first — a connection flushing its socket on close. Sparkles and
+    /// timers keep running while it waits.
+    pub fn delay_completion(&mut self) {
+        self.completion_holds += 1;
+    }
+
+    /// Release one [`delay_completion`](Ctx::delay_completion).
+    pub fn allow_completion(&mut self) {
+        self.completion_holds = self.completion_holds.saturating_sub(1);
+    }
+
+    /// Get the catalyst called `name`, creating it with the parker `make` builds if it does not
+    /// exist, and return its unparker. A networking crate uses this to run a catalyst that parks
+    /// in its own poller, and reaches the poller's shared state through
+    /// [`Unpark::as_any`](crate::Unpark::as_any). `make` is not called if the catalyst exists.
+    pub fn open_catalyst(
+        &mut self,
+        name: &str,
+        make: impl FnOnce() -> Box<dyn crate::Parker>,
+    ) -> Arc<dyn crate::Unpark> {
+        self.core.runtime.catalyst(name, make).unparker()
     }
 
     /// Stop the whole application: every top-level tonic and service is asked to finish, and

@@ -524,3 +524,39 @@ fn stopper_stops_a_running_app() {
     run_bounded(app).expect("clean stop");
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn delayed_completion_waits_for_release_and_sparkles_keep_running() {
+    struct Flusher {
+        out: Sender<&'static str>,
+    }
+    impl Tonic for Flusher {
+        type State = ();
+        fn on_finishing(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.delay_completion();
+            self.out.send("finishing").ok();
+            // Work still to do: a sparkle releases the hold later.
+            ctx.handle()
+                .sparkle(|f, ctx| {
+                    f.out.send("flushed").ok();
+                    ctx.allow_completion();
+                })
+                .ok();
+        }
+        fn on_finished(&mut self, _ctx: &mut Ctx<Self>) {
+            self.out.send("finished").ok();
+        }
+    }
+    let (tx, rx) = channel();
+    struct Root(Sender<&'static str>);
+    impl Tonic for Root {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.spawn(Flusher { out: self.0.clone() });
+            ctx.finish();
+        }
+    }
+    run_bounded(App::new("t").tonic(Root(tx))).expect("clean run");
+    let seen: Vec<&str> = rx.try_iter().collect();
+    assert_eq!(seen, vec!["finishing", "flushed", "finished"]);
+}

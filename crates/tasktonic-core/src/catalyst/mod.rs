@@ -118,6 +118,10 @@ impl CatalystShared {
         self.sleep.store(RUNNING, Ordering::SeqCst);
     }
 
+    pub(crate) fn unparker(&self) -> Arc<dyn Unpark> {
+        self.unparker.clone()
+    }
+
     /// True when the calling thread is this catalyst's thread.
     pub(crate) fn is_current_thread(&self) -> bool {
         current_catalyst_id() == Some(self.id)
