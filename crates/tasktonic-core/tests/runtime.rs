@@ -552,7 +552,9 @@ fn delayed_completion_waits_for_release_and_sparkles_keep_running() {
     impl Tonic for Root {
         type State = ();
         fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-            ctx.spawn(Flusher { out: self.0.clone() });
+            ctx.spawn(Flusher {
+                out: self.0.clone(),
+            });
             ctx.finish();
         }
     }

@@ -1,0 +1,293 @@
+//! Length-prefixed frames: a 1, 2, 4 or 8-byte length header, then the payload.
+//!
+//! ```text
+//! +------------------------------+-----------------------+
+//! | N: length header             | N payload bytes       |   N excludes the header
+//! | 1/2/4/8 bytes, BE or LE      |                       |   N = 0 is a legal, empty frame
+//! +------------------------------+-----------------------+
+//! default: u32 big-endian (TaskTonic's dict socket, socktools TCPSock, ninjaTCP)
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::{CodecError, DEFAULT_MAX_FRAME, Decoder, Encoder};
+
+/// Byte order of a length header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endian {
+    /// Network order (the default).
+    #[default]
+    Big,
+    /// Little-endian.
+    Little,
+}
+
+/// Length-prefixed frames of `Bytes` (payloads are split off the read buffer, not copied).
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use tasktonic_net::codec::{Decoder, Encoder, Endian, LengthDelimited};
+///
+/// let mut codec = LengthDelimited::new().header_len(2).endian(Endian::Little);
+/// let mut wire = BytesMut::new();
+/// codec.encode(&Bytes::from_static(b"hi"), &mut wire)?;
+/// assert_eq!(&wire[..], b"\x02\x00hi");
+/// assert_eq!(codec.decode(&mut wire)?, Some(Bytes::from_static(b"hi")));
+/// # Ok::<(), tasktonic_net::codec::CodecError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthDelimited {
+    header: usize,
+    endian: Endian,
+    max_frame: usize,
+}
+
+impl Default for LengthDelimited {
+    fn default() -> Self {
+        LengthDelimited::new()
+    }
+}
+
+impl LengthDelimited {
+    /// u32 big-endian headers, 8 MiB maximum frame.
+    pub fn new() -> LengthDelimited {
+        LengthDelimited {
+            header: 4,
+            endian: Endian::Big,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+
+    /// Header size in bytes: 1, 2, 4 or 8 (anything else is rounded up to the next of these).
+    pub fn header_len(mut self, bytes: usize) -> Self {
+        self.header = match bytes {
+            0 | 1 => 1,
+            2 => 2,
+            3 | 4 => 4,
+            _ => 8,
+        };
+        self
+    }
+
+    /// Byte order of the header.
+    pub fn endian(mut self, endian: Endian) -> Self {
+        self.endian = endian;
+        self
+    }
+
+    /// Maximum payload size; a larger announced length is [`CodecError::FrameTooLarge`].
+    pub fn max_frame(mut self, max: usize) -> Self {
+        self.max_frame = max;
+        self
+    }
+
+    /// The configured maximum payload size.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame
+    }
+
+    /// The largest payload the header can express.
+    fn header_capacity(&self) -> u64 {
+        match self.header {
+            1 => u64::from(u8::MAX),
+            2 => u64::from(u16::MAX),
+            4 => u64::from(u32::MAX),
+            _ => u64::MAX,
+        }
+    }
+
+    fn read_len(&self, src: &[u8]) -> u64 {
+        let mut raw = [0u8; 8];
+        let h = self.header;
+        match self.endian {
+            Endian::Big => {
+                raw[8 - h..].copy_from_slice(&src[..h]);
+                u64::from_be_bytes(raw)
+            }
+            Endian::Little => {
+                raw[..h].copy_from_slice(&src[..h]);
+                u64::from_le_bytes(raw)
+            }
+        }
+    }
+
+    /// Decode just the frame boundary: the payload as a `BytesMut` split off `src`.
+    pub(crate) fn decode_frame(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<BytesMut>, CodecError> {
+        if src.len() < self.header {
+            return Ok(None);
+        }
+        let len = self.read_len(src);
+        if len > self.max_frame as u64 {
+            return Err(CodecError::FrameTooLarge {
+                len,
+                max: self.max_frame,
+            });
+        }
+        // `len <= max_frame`, a usize: no truncation.
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if src.len() - self.header < len {
+            return Ok(None);
+        }
+        src.advance(self.header);
+        Ok(Some(src.split_to(len)))
+    }
+
+    /// Write a header for `len` payload bytes.
+    pub(crate) fn put_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let len64 = len as u64;
+        if len > self.max_frame || len64 > self.header_capacity() {
+            return Err(CodecError::FrameTooLarge {
+                len: len64,
+                max: self
+                    .max_frame
+                    .min(usize::try_from(self.header_capacity()).unwrap_or(usize::MAX)),
+            });
+        }
+        let bytes = match self.endian {
+            Endian::Big => len64.to_be_bytes(),
+            Endian::Little => len64.to_le_bytes(),
+        };
+        match self.endian {
+            Endian::Big => dst.put_slice(&bytes[8 - self.header..]),
+            Endian::Little => dst.put_slice(&bytes[..self.header]),
+        }
+        Ok(())
+    }
+
+    /// Overwrite the header at `at` (reserved earlier) for `len` payload bytes.
+    pub(crate) fn patch_header(
+        &self,
+        dst: &mut BytesMut,
+        at: usize,
+        len: usize,
+    ) -> Result<(), CodecError> {
+        let mut header = BytesMut::with_capacity(self.header);
+        self.put_header(len, &mut header)?;
+        dst[at..at + self.header].copy_from_slice(&header);
+        Ok(())
+    }
+
+    pub(crate) fn header_bytes(&self) -> usize {
+        self.header
+    }
+}
+
+impl Decoder for LengthDelimited {
+    type Item = Bytes;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        Ok(self.decode_frame(src)?.map(BytesMut::freeze))
+    }
+}
+
+impl Encoder<Bytes> for LengthDelimited {
+    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.reserve(self.header + item.len());
+        self.put_header(item.len(), dst)?;
+        dst.put_slice(item);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::testing::decode_chunked;
+    use proptest::prelude::*;
+
+    fn wire(codec: &mut LengthDelimited, frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for f in frames {
+            codec
+                .encode(&Bytes::from(f.clone()), &mut out)
+                .expect("encodable");
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn every_header_size_and_order_round_trips() {
+        for header in [1, 2, 4, 8] {
+            for endian in [Endian::Big, Endian::Little] {
+                let mut c = LengthDelimited::new().header_len(header).endian(endian);
+                let frames = vec![b"".to_vec(), b"a".to_vec(), vec![7; 200]];
+                let w = wire(&mut c, &frames);
+                let got = decode_chunked(&mut c, &w, &[1]).expect("decodes");
+                assert_eq!(got.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), frames);
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_is_u32_big_endian() {
+        let mut c = LengthDelimited::new();
+        assert_eq!(wire(&mut c, &[b"abc".to_vec()]), b"\x00\x00\x00\x03abc");
+    }
+
+    #[test]
+    fn zero_length_frames_are_frames() {
+        let mut c = LengthDelimited::new();
+        let got = decode_chunked(&mut c, b"\0\0\0\0\0\0\0\0", &[3]).expect("decodes");
+        assert_eq!(got, vec![Bytes::new(), Bytes::new()]);
+    }
+
+    #[test]
+    fn an_oversized_announcement_fails_before_allocating() {
+        let mut c = LengthDelimited::new().max_frame(16);
+        let mut buf = BytesMut::from(&b"\xff\xff\xff\xff"[..]);
+        let cap_before = buf.capacity();
+        match c.decode(&mut buf) {
+            Err(CodecError::FrameTooLarge { len, max }) => {
+                assert_eq!((len, max), (u64::from(u32::MAX), 16))
+            }
+            other => panic!("expected FrameTooLarge, got {other:?}"),
+        }
+        assert_eq!(buf.capacity(), cap_before);
+        // At the maximum is fine, one above is not.
+        let mut at = BytesMut::new();
+        assert!(c.encode(&Bytes::from(vec![0; 16]), &mut at).is_ok());
+        assert!(c.decode(&mut at).expect("fits").is_some());
+        let mut above = BytesMut::new();
+        assert!(matches!(
+            c.encode(&Bytes::from(vec![0; 17]), &mut above),
+            Err(CodecError::FrameTooLarge { .. })
+        ));
+        assert!(above.is_empty());
+    }
+
+    #[test]
+    fn a_one_byte_header_cannot_encode_256_bytes() {
+        let mut c = LengthDelimited::new().header_len(1);
+        let mut out = BytesMut::new();
+        assert!(c.encode(&Bytes::from(vec![0; 256]), &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn truncation_at_eof_is_reported() {
+        let mut c = LengthDelimited::new();
+        match decode_chunked(&mut c, b"\0\0\0\x05ab", &[2]) {
+            Err(CodecError::Truncated { buffered }) => assert_eq!(buffered, 6),
+            other => panic!("expected Truncated, got {other:?}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_does_not_depend_on_chunking(
+            frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..250), 0..20),
+            chunks in proptest::collection::vec(1usize..64, 1..8),
+            header in prop_oneof![Just(1usize), Just(2), Just(4), Just(8)],
+        ) {
+            let mut c = LengthDelimited::new().header_len(header);
+            let w = wire(&mut c, &frames);
+            let got = decode_chunked(&mut c, &w, &chunks).expect("decodes");
+            prop_assert_eq!(got.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), frames);
+        }
+    }
+}

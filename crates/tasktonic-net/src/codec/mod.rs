@@ -1,0 +1,188 @@
+//! Codecs: how bytes on a stream become whole messages and back (TaskTonic's
+//! `rcv_data_conversion` / `send_data_conversion`).
+//!
+//! The traits follow tokio-util's synchronous `Decoder` / `Encoder` on `bytes::BytesMut`, with
+//! two deliberate differences: errors are one enum, [`CodecError`], so a connection can tell an
+//! oversized frame (close) from a malformed one (close or skip, by policy); and
+//! [`Encoder::encode`] borrows the message, so a message that was accepted but never written can
+//! be handed back to its sender instead of being lost.
+//!
+//! Every built-in codec has a maximum frame size, 8 MiB by default ([`DEFAULT_MAX_FRAME`]). A
+//! larger announced length is an error *before* anything is allocated for it.
+
+mod length;
+mod lines;
+mod msgpack;
+mod raw;
+
+use std::fmt;
+use std::io;
+
+use bytes::BytesMut;
+
+pub use self::length::{Endian, LengthDelimited};
+pub use self::lines::Lines;
+pub use self::msgpack::MsgPack;
+pub use self::raw::{RawBytes, Utf8Text};
+
+/// The default maximum frame (or line) size of every built-in codec: 8 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
+
+/// A codec could not decode or encode.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A frame announced (or a line grew to) `len` bytes, more than the codec's `max`.
+    /// Nothing was allocated for it; the connection must close (the stream cannot be resynced).
+    FrameTooLarge {
+        /// The announced or observed length.
+        len: u64,
+        /// The codec's maximum.
+        max: usize,
+    },
+    /// A whole frame was cut but its content is invalid (malformed MessagePack, invalid UTF-8).
+    /// The frame was consumed: the stream is still in sync, so it can be skipped.
+    Malformed(String),
+    /// The stream ended in the middle of a frame; `buffered` bytes were left.
+    Truncated {
+        /// Bytes of the incomplete frame.
+        buffered: usize,
+    },
+    /// A message cannot be encoded (too large for the header, a newline inside a line, a
+    /// serializer error).
+    Unencodable(String),
+    /// An I/O error (for codecs over I/O).
+    Io(io::Error),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the maximum of {max}")
+            }
+            CodecError::Malformed(why) => write!(f, "malformed frame: {why}"),
+            CodecError::Truncated { buffered } => {
+                write!(f, "stream ended inside a frame ({buffered} bytes buffered)")
+            }
+            CodecError::Unencodable(why) => write!(f, "cannot encode: {why}"),
+            CodecError::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CodecError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for CodecError {
+    fn from(e: io::Error) -> CodecError {
+        CodecError::Io(e)
+    }
+}
+
+impl CodecError {
+    /// True if the frame was consumed and the stream is still in sync (the frame can be skipped).
+    pub fn is_skippable(&self) -> bool {
+        matches!(self, CodecError::Malformed(_))
+    }
+}
+
+/// Cuts whole messages out of a byte buffer.
+pub trait Decoder {
+    /// One decoded message.
+    type Item;
+
+    /// Decode one message from the front of `src`, consuming its bytes; `Ok(None)` if `src`
+    /// does not hold a whole message yet (nothing consumed).
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::FrameTooLarge`] (close), [`CodecError::Malformed`] (frame consumed; skip or
+    /// close).
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError>;
+
+    /// Decode at the end of the stream. Default: as `decode`, and bytes left over are
+    /// [`CodecError::Truncated`].
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Decoder::decode), plus [`CodecError::Truncated`].
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, CodecError> {
+        match self.decode(src)? {
+            Some(item) => Ok(Some(item)),
+            None if src.is_empty() => Ok(None),
+            None => Err(CodecError::Truncated {
+                buffered: src.len(),
+            }),
+        }
+    }
+}
+
+/// Appends the wire form of a message to a byte buffer.
+pub trait Encoder<Item> {
+    /// Append `item` to `dst`. On error nothing is appended.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::Unencodable`] or [`CodecError::FrameTooLarge`].
+    fn encode(&mut self, item: &Item, dst: &mut BytesMut) -> Result<(), CodecError>;
+}
+
+/// A codec for one message type both ways, as connections use: implemented for every
+/// `Decoder + Encoder<Item>` that is `Clone + Send`.
+pub trait Codec:
+    Decoder<Item = <Self as Codec>::Message>
+    + Encoder<<Self as Codec>::Message>
+    + Clone
+    + Send
+    + 'static
+{
+    /// The message type, decoded and encoded.
+    type Message: Send + 'static;
+}
+
+impl<C, M> Codec for C
+where
+    C: Decoder<Item = M> + Encoder<M> + Clone + Send + 'static,
+    M: Send + 'static,
+{
+    type Message = M;
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for codec tests: decode a byte stream fed in arbitrary chunks.
+
+    use super::*;
+
+    /// Feed `input` in chunks of the given sizes (cycled), decoding after each, then at EOF.
+    pub(crate) fn decode_chunked<D: Decoder>(
+        decoder: &mut D,
+        input: &[u8],
+        chunks: &[usize],
+    ) -> Result<Vec<D::Item>, CodecError> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = chunks[i % chunks.len()].clamp(1, rest.len());
+            i += 1;
+            buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            while let Some(item) = decoder.decode(&mut buf)? {
+                out.push(item);
+            }
+        }
+        while let Some(item) = decoder.decode_eof(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+}
