@@ -1,0 +1,156 @@
+//! The selector: a catalyst that parks in `mio::Poll` (TaskTonic's SelectorService).
+//!
+//! Socket-handler tonics live on the selector catalyst and register their sockets here. When
+//! the catalyst is idle it blocks in `poll`; a sparkle from another thread wakes it through a
+//! `mio::Waker` (only when it is parked). On readiness the selector enqueues a local sparkle to
+//! the socket's tonic, which reads and writes inline on the same thread.
+//!
+//! The selector catalyst behaves as a service: it starts with the first socket handler placed
+//! on it and its thread ends with the last one.
+
+mod parker;
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use mio::event::Source;
+use mio::{Interest, Token};
+use parking_lot::Mutex;
+use slab::Slab;
+use tasktonic_core::{Ctx, Tonic};
+
+pub(crate) use self::parker::PollParker;
+
+/// The default selector catalyst's name.
+pub const DEFAULT_SELECTOR: &str = "selector";
+
+/// What a registered socket is ready for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ready {
+    /// Readable (or read-closed: a read will tell).
+    pub readable: bool,
+    /// Writable (or write-closed: a write will tell).
+    pub writable: bool,
+    /// An error is pending on the socket.
+    pub error: bool,
+}
+
+impl Ready {
+    pub(crate) const ALL: Ready = Ready {
+        readable: true,
+        writable: true,
+        error: false,
+    };
+}
+
+type Route = Arc<dyn Fn(Ready) + Send + Sync>;
+
+/// What the selector's poller and the socket handlers share.
+pub(crate) struct SelectorShared {
+    registry: mio::Registry,
+    waker: mio::Waker,
+    routes: Mutex<Slab<Route>>,
+}
+
+impl tasktonic_core::Unpark for SelectorShared {
+    fn unpark(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::error!("selector waker failed: {e}");
+        }
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
+    }
+}
+
+/// A handle to a selector catalyst: where socket handlers run and register their sockets.
+#[derive(Clone)]
+pub struct Selector {
+    shared: Arc<SelectorShared>,
+    catalyst: Arc<str>,
+}
+
+impl fmt::Debug for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Selector({})", self.catalyst)
+    }
+}
+
+impl Selector {
+    /// The selector catalyst called `name`, created (with its `mio::Poll`) on first use.
+    ///
+    /// # Errors
+    ///
+    /// The OS refused a poller, or a plain catalyst already has that name.
+    pub fn open<T: Tonic>(ctx: &mut Ctx<T>, name: &str) -> io::Result<Selector> {
+        let mut failure = None;
+        let unparker = ctx.open_catalyst(name, || match PollParker::new() {
+            Ok(p) => Box::new(p),
+            Err(e) => {
+                failure = Some(e);
+                Box::new(tasktonic_core::ThreadParker::new())
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let shared = unparker
+            .as_any()
+            .downcast::<SelectorShared>()
+            .map_err(|_| {
+                io::Error::other(format!("catalyst {name:?} exists and is not a selector"))
+            })?;
+        Ok(Selector {
+            shared,
+            catalyst: name.into(),
+        })
+    }
+
+    /// The default selector, `"selector"`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Selector::open).
+    pub fn default_for<T: Tonic>(ctx: &mut Ctx<T>) -> io::Result<Selector> {
+        Selector::open(ctx, DEFAULT_SELECTOR)
+    }
+
+    /// The selector catalyst's name (spawn socket handlers there).
+    pub fn catalyst(&self) -> &str {
+        &self.catalyst
+    }
+
+    /// Register `source` (edge-triggered, read and write); readiness calls `route`.
+    pub(crate) fn register(
+        &self,
+        source: &mut impl Source,
+        interest: Interest,
+        route: impl Fn(Ready) + Send + Sync + 'static,
+    ) -> io::Result<Token> {
+        let key = self.shared.routes.lock().insert(Arc::new(route));
+        let token = Token(key);
+        if let Err(e) = self.shared.registry.register(source, token, interest) {
+            self.shared.routes.lock().remove(key);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    /// Deregister `source` and forget its route.
+    pub(crate) fn deregister(&self, source: &mut impl Source, token: Token) {
+        if let Err(e) = self.shared.registry.deregister(source) {
+            log::debug!("deregister: {e}");
+        }
+        let mut routes = self.shared.routes.lock();
+        if routes.contains(token.0) {
+            routes.remove(token.0);
+        }
+    }
+
+    /// Registered sockets (for tests and diagnostics).
+    pub fn registered(&self) -> usize {
+        self.shared.routes.lock().len()
+    }
+}

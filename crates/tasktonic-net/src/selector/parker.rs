@@ -1,0 +1,75 @@
+//! The selector's parker: blocks in `mio::Poll::poll`, dispatches readiness to routes.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Poll, Token, Waker};
+use parking_lot::Mutex;
+use slab::Slab;
+use tasktonic_core::{Parker, Unpark};
+
+use super::{Ready, SelectorShared};
+
+const WAKER: Token = Token(usize::MAX);
+
+pub(crate) struct PollParker {
+    poll: Poll,
+    events: Events,
+    shared: Arc<SelectorShared>,
+}
+
+impl PollParker {
+    pub(crate) fn new() -> io::Result<PollParker> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        Ok(PollParker {
+            poll,
+            events: Events::with_capacity(1024),
+            shared: Arc::new(SelectorShared {
+                registry,
+                waker,
+                routes: Mutex::new(Slab::new()),
+            }),
+        })
+    }
+
+    fn poll_once(&mut self, timeout: Option<Duration>) {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => {
+                log::error!("selector poll failed: {e}");
+                return;
+            }
+        }
+        for event in self.events.iter() {
+            if event.token() == WAKER {
+                continue;
+            }
+            let route = self.shared.routes.lock().get(event.token().0).cloned();
+            if let Some(route) = route {
+                route(Ready {
+                    readable: event.is_readable() || event.is_read_closed(),
+                    writable: event.is_writable() || event.is_write_closed(),
+                    error: event.is_error(),
+                });
+            }
+        }
+    }
+}
+
+impl Parker for PollParker {
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.poll_once(timeout);
+    }
+
+    fn poll(&mut self) {
+        self.poll_once(Some(Duration::ZERO));
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.shared.clone()
+    }
+}

@@ -1,0 +1,319 @@
+//! [`Conn`]: the base's handle to one connection — send, close, abort — and the counters both
+//! kinds of back-pressure run on.
+
+use std::collections::VecDeque;
+use std::error::Error;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use super::{ConnId, ConnState};
+
+/// `send` could not accept the message; it is handed back.
+pub enum TcpSendError<M> {
+    /// The outbound queue is at its high watermark; [`TcpEvents::on_writable`](super::TcpEvents::on_writable)
+    /// follows when it drains.
+    Backpressure(M),
+    /// Not connected (and not a client that re-sends after reconnecting).
+    NotConnected(M),
+    /// The connection is closed for good.
+    Closed(M),
+}
+
+impl<M> TcpSendError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            TcpSendError::Backpressure(m)
+            | TcpSendError::NotConnected(m)
+            | TcpSendError::Closed(m) => m,
+        }
+    }
+}
+
+impl<M> fmt::Debug for TcpSendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpSendError::Backpressure(_) => "Backpressure(..)",
+            TcpSendError::NotConnected(_) => "NotConnected(..)",
+            TcpSendError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<M> fmt::Display for TcpSendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpSendError::Backpressure(_) => "the outbound queue is full (back-pressure)",
+            TcpSendError::NotConnected(_) => "not connected",
+            TcpSendError::Closed(_) => "the connection is closed",
+        })
+    }
+}
+
+impl<M> Error for TcpSendError<M> {}
+
+/// Work for the connection tonic, from its `Conn` handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poke {
+    /// The outbox has messages.
+    Drain,
+    /// The base consumed below the inbound window: read again.
+    Resume,
+    /// The base consumed everything after the peer closed: maybe finish closing.
+    Check,
+    Close,
+    Abort,
+}
+
+pub(crate) struct Outbox<M> {
+    pub(crate) queue: VecDeque<M>,
+    poked: bool,
+    closed: bool,
+}
+
+pub(crate) type PokeFn = Box<dyn Fn(Poke) -> bool + Send + Sync>;
+
+pub(crate) struct ConnShared<M> {
+    id: ConnId,
+    peer: Mutex<Option<SocketAddr>>,
+    state: AtomicU8,
+    /// Sends accepted while not connected (a client that re-sends after reconnecting).
+    queue_while_down: bool,
+    outbox: Mutex<Outbox<M>>,
+    /// Accepted by `send`, not yet fully written.
+    queued: AtomicUsize,
+    high: usize,
+    low: usize,
+    want_writable: AtomicBool,
+    /// Delivered to the base, not yet consumed.
+    unconsumed: AtomicUsize,
+    window: usize,
+    /// The peer closed: tell the connection when the base has consumed everything.
+    notify_drained: AtomicBool,
+    /// Set once the connection tonic exists (right after it is spawned).
+    poke: OnceLock<PokeFn>,
+}
+
+/// The base's handle to one connection: cheap to clone, usable from any thread.
+///
+/// Messages given to [`send`](Conn::send) are written in order; a message that is accepted is
+/// either written or handed back in [`TcpEvents::on_disconnected`](super::TcpEvents::on_disconnected)
+/// (or [`on_unencodable`](super::TcpEvents::on_unencodable)) — never dropped silently.
+pub struct Conn<M> {
+    pub(crate) shared: Arc<ConnShared<M>>,
+}
+
+impl<M> Clone for Conn<M> {
+    fn clone(&self) -> Self {
+        Conn {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M> fmt::Debug for Conn<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.shared.id)
+            .field("peer", &*self.shared.peer.lock())
+            .field(
+                "state",
+                &ConnState::from_u8(self.shared.state.load(Ordering::Acquire)),
+            )
+            .finish()
+    }
+}
+
+impl<M> PartialEq for Conn<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+
+impl<M> Eq for Conn<M> {}
+
+impl<M: Send + 'static> Conn<M> {
+    pub(crate) fn new(config: &super::TcpConfig, queue_while_down: bool) -> Conn<M> {
+        let high = config.high_watermark.max(1);
+        Conn {
+            shared: Arc::new(ConnShared {
+                id: ConnId::next(),
+                peer: Mutex::new(None),
+                state: AtomicU8::new(ConnState::New as u8),
+                queue_while_down,
+                outbox: Mutex::new(Outbox {
+                    queue: VecDeque::new(),
+                    poked: false,
+                    closed: false,
+                }),
+                queued: AtomicUsize::new(0),
+                high,
+                low: config.low_watermark.min(high - 1),
+                want_writable: AtomicBool::new(false),
+                unconsumed: AtomicUsize::new(0),
+                window: config.inbound_window.max(1),
+                notify_drained: AtomicBool::new(false),
+                poke: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.shared.id
+    }
+
+    /// The peer's address, once connected.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        *self.shared.peer.lock()
+    }
+
+    /// The connection handler's state.
+    pub fn state(&self) -> ConnState {
+        ConnState::from_u8(self.shared.state.load(Ordering::Acquire))
+    }
+
+    /// Messages accepted by `send` and not yet written.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Queue `msg` for writing. Never blocks.
+    ///
+    /// # Errors
+    ///
+    /// Hands `msg` back: [`TcpSendError::Backpressure`] at the high watermark (an
+    /// `on_writable` event follows when the queue drains), [`TcpSendError::NotConnected`] while
+    /// down (unless the client re-sends after reconnecting), [`TcpSendError::Closed`] once closed.
+    pub fn send(&self, msg: M) -> Result<(), TcpSendError<M>> {
+        let s = &self.shared;
+        match self.state() {
+            ConnState::Closed | ConnState::Closing => return Err(TcpSendError::Closed(msg)),
+            ConnState::Connected => {}
+            ConnState::New | ConnState::Connecting | ConnState::WaitForRetry
+                if s.queue_while_down => {}
+            _ => return Err(TcpSendError::NotConnected(msg)),
+        }
+        if s.queued.load(Ordering::SeqCst) >= s.high {
+            s.want_writable.store(true, Ordering::SeqCst);
+            // Re-check: the connection may have drained in between and missed the flag.
+            if s.queued.load(Ordering::SeqCst) >= s.high {
+                return Err(TcpSendError::Backpressure(msg));
+            }
+        }
+        let poke = {
+            let mut outbox = s.outbox.lock();
+            if outbox.closed {
+                return Err(TcpSendError::Closed(msg));
+            }
+            outbox.queue.push_back(msg);
+            s.queued.fetch_add(1, Ordering::SeqCst);
+            !std::mem::replace(&mut outbox.poked, true)
+        };
+        if poke {
+            self.poke(Poke::Drain);
+        }
+        Ok(())
+    }
+
+    /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.
+    /// Later sends fail with [`TcpSendError::Closed`].
+    pub fn close(&self) {
+        self.poke(Poke::Close);
+    }
+
+    /// Drop the connection now; what was not written is handed back in `on_disconnected`.
+    pub fn abort(&self) {
+        self.poke(Poke::Abort);
+    }
+
+    // ----- the connection tonic's side ------------------------------------------------------
+
+    fn poke(&self, poke: Poke) {
+        if let Some(f) = self.shared.poke.get() {
+            f(poke);
+        }
+    }
+
+    pub(crate) fn set_poke(&self, f: PokeFn) {
+        if self.shared.poke.set(f).is_err() {
+            log::error!("{}: poke set twice", self.shared.id);
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: ConnState) {
+        self.shared.state.store(state as u8, Ordering::Release);
+    }
+
+    pub(crate) fn set_peer(&self, peer: Option<SocketAddr>) {
+        *self.shared.peer.lock() = peer;
+    }
+
+    /// Take everything in the outbox (the next `send` pokes again).
+    pub(crate) fn take_outbox(&self) -> VecDeque<M> {
+        let mut outbox = self.shared.outbox.lock();
+        outbox.poked = false;
+        std::mem::take(&mut outbox.queue)
+    }
+
+    /// Put messages back at the front of the outbox (a client re-sending after reconnect).
+    pub(crate) fn requeue_front(&self, msgs: impl DoubleEndedIterator<Item = M>) {
+        let mut outbox = self.shared.outbox.lock();
+        for m in msgs.rev() {
+            outbox.queue.push_front(m);
+        }
+    }
+
+    /// Close the outbox for good and take what is left in it.
+    pub(crate) fn close_outbox(&self) -> VecDeque<M> {
+        let mut outbox = self.shared.outbox.lock();
+        outbox.closed = true;
+        std::mem::take(&mut outbox.queue)
+    }
+
+    /// `n` messages left the queue (written or handed back). True if the base asked to hear
+    /// when it drains and it now has.
+    pub(crate) fn dequeued(&self, n: usize) -> bool {
+        if n == 0 {
+            return false;
+        }
+        let s = &self.shared;
+        let before = s.queued.fetch_sub(n, Ordering::SeqCst);
+        let now = before.saturating_sub(n);
+        now <= s.low && s.want_writable.swap(false, Ordering::SeqCst)
+    }
+
+    /// A message is about to be delivered to the base. True if the window is now full.
+    pub(crate) fn delivering(&self) -> bool {
+        self.shared.unconsumed.fetch_add(1, Ordering::SeqCst) + 1 >= self.shared.window
+    }
+
+    /// True while the base has fewer unconsumed messages than the window.
+    pub(crate) fn window_open(&self) -> bool {
+        self.shared.unconsumed.load(Ordering::SeqCst) < self.shared.window
+    }
+
+    pub(crate) fn unconsumed(&self) -> usize {
+        self.shared.unconsumed.load(Ordering::SeqCst)
+    }
+
+    /// The base consumed one delivered message.
+    pub(crate) fn consumed(&self) {
+        let s = &self.shared;
+        let before = s.unconsumed.fetch_sub(1, Ordering::SeqCst);
+        if before == s.window {
+            self.poke(Poke::Resume);
+        }
+        if before == 1 && s.notify_drained.load(Ordering::SeqCst) {
+            self.poke(Poke::Check);
+        }
+    }
+
+    pub(crate) fn notify_when_drained(&self) {
+        self.shared.notify_drained.store(true, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,379 @@
+//! [`TcpServer`]: bind, accept (with `max_clients` and a peer filter), one connection handler
+//! per accepted socket.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::net::{TcpListener as MioListener, TcpStream};
+use mio::{Interest, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+use tasktonic_core::{Ctx, Timer, TimerEvent, Tonic, TonicId, TonicRef};
+
+use super::connection::{Role, spawn_connection};
+use super::{TcpConfig, TcpEvents};
+use crate::codec::Codec;
+use crate::selector::{DEFAULT_SELECTOR, Selector};
+
+type PeerFilter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
+/// Spawns the handler (and, per connection, a protocol tonic) for one accepted socket.
+type Accept = Box<
+    dyn FnMut(&mut Ctx<Listener>, TcpStream) -> io::Result<(TonicRef, Option<TonicRef>)> + Send,
+>;
+
+/// A TCP server: binds at once (so the address, port 0 included, is known and errors are
+/// immediate), then accepts on the selector catalyst.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use tasktonic_core::{App, Ctx, Tonic};
+/// use tasktonic_net::codec::LengthDelimited;
+/// use tasktonic_net::tcp::{Conn, TcpEvents, TcpServer};
+///
+/// struct Echo;
+/// impl Tonic for Echo {
+///     type State = ();
+///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+///         let addr = "127.0.0.1:0".parse().expect("an address");
+///         let listening = TcpServer::bind(addr, LengthDelimited::new())
+///             .max_clients(100)
+///             .start(ctx)
+///             .expect("bound");
+///         println!("listening on {}", listening.local_addr());
+///         ctx.finish(); // closes the listener (and any connection, gracefully)
+///     }
+/// }
+/// impl TcpEvents<Bytes> for Echo {
+///     fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+///         conn.send(msg).ok();
+///     }
+/// }
+/// App::new("doc").tonic(Echo).run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TcpServer<C> {
+    addr: SocketAddr,
+    codec: C,
+    config: TcpConfig,
+    backlog: i32,
+    max_clients: Option<usize>,
+    filter: Option<PeerFilter>,
+    close_after_last: bool,
+    selector: String,
+}
+
+impl<C> fmt::Debug for TcpServer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpServer")
+            .field("addr", &self.addr)
+            .field("max_clients", &self.max_clients)
+            .field("selector", &self.selector)
+            .finish()
+    }
+}
+
+impl<C: Codec> TcpServer<C> {
+    /// A server for `addr` (port 0 picks a free port) speaking `codec`.
+    pub fn bind(addr: SocketAddr, codec: C) -> TcpServer<C> {
+        TcpServer {
+            addr,
+            codec,
+            config: TcpConfig::default(),
+            backlog: 1024,
+            max_clients: None,
+            filter: None,
+            close_after_last: false,
+            selector: DEFAULT_SELECTOR.to_string(),
+        }
+    }
+
+    /// Limits and options of every connection.
+    pub fn config(mut self, config: TcpConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The listen backlog (default 1024).
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// At most `n` live connections: accepting pauses at the limit (new peers wait in the
+    /// backlog) and resumes when a connection ends.
+    pub fn max_clients(mut self, n: usize) -> Self {
+        self.max_clients = Some(n.max(1));
+        self
+    }
+
+    /// Accept only peers for which `filter` returns true (socktools' `good_peer`); others are
+    /// closed at once.
+    pub fn peer_filter(
+        mut self,
+        filter: impl Fn(SocketAddr) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Stop listening once the last connection has closed (after at least one).
+    pub fn close_after_last(mut self, yes: bool) -> Self {
+        self.close_after_last = yes;
+        self
+    }
+
+    /// Run on the selector catalyst called `name` (default `"selector"`).
+    pub fn selector(mut self, name: impl Into<String>) -> Self {
+        self.selector = name.into();
+        self
+    }
+
+    fn listen(&self) -> io::Result<std::net::TcpListener> {
+        let socket = Socket::new(
+            Domain::for_address(self.addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&self.addr.into())?;
+        socket.listen(self.backlog)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    }
+
+    /// Start serving; every connection reports to the calling tonic `B` (a chat server's hub,
+    /// an echo server). The listener is an infusion of the caller: finishing the caller closes
+    /// the listener and, gracefully, every connection.
+    ///
+    /// # Errors
+    ///
+    /// Binding or listening failed, or the selector could not be opened.
+    pub fn start<B: TcpEvents<C::Message>>(self, ctx: &mut Ctx<B>) -> io::Result<Listening> {
+        let base = ctx.handle();
+        let codec = self.codec.clone();
+        let config = self.config.clone();
+        let selector = Selector::open(ctx, &self.selector)?;
+        let sel = selector.clone();
+        let accept: Accept = Box::new(move |ctx, stream| {
+            let (_, tonic) = spawn_connection(
+                ctx,
+                &sel,
+                codec.clone(),
+                base.clone(),
+                config.clone(),
+                Role::Server,
+                Some(stream),
+                false,
+            )?;
+            Ok((tonic, None))
+        });
+        self.launch(ctx, selector, accept)
+    }
+
+    /// Start serving with one protocol tonic per connection (Kamaelia's
+    /// `SimpleServer(protocol=…)`): `factory(peer)` builds it; it runs on the selector catalyst,
+    /// receives that connection's events, and is finished when its connection ends.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](TcpServer::start).
+    pub fn start_each<T, P, F>(self, ctx: &mut Ctx<T>, mut factory: F) -> io::Result<Listening>
+    where
+        T: Tonic,
+        P: TcpEvents<C::Message>,
+        F: FnMut(SocketAddr) -> P + Send + 'static,
+    {
+        let codec = self.codec.clone();
+        let config = self.config.clone();
+        let selector = Selector::open(ctx, &self.selector)?;
+        let sel = selector.clone();
+        let accept: Accept = Box::new(move |ctx, stream| {
+            let peer = stream.peer_addr()?;
+            let protocol = ctx.spawn(factory(peer));
+            let (_, tonic) = spawn_connection(
+                ctx,
+                &sel,
+                codec.clone(),
+                protocol.clone(),
+                config.clone(),
+                Role::Server,
+                Some(stream),
+                false,
+            )?;
+            Ok((tonic, Some(protocol.tonic_ref())))
+        });
+        self.launch(ctx, selector, accept)
+    }
+
+    fn launch<T: Tonic>(
+        self,
+        ctx: &mut Ctx<T>,
+        selector: Selector,
+        accept: Accept,
+    ) -> io::Result<Listening> {
+        let std_listener = self.listen()?;
+        let addr = std_listener.local_addr()?;
+        let listener = Listener {
+            socket: Some(MioListener::from_std(std_listener)),
+            token: None,
+            selector: selector.clone(),
+            accept,
+            max_clients: self.max_clients,
+            filter: self.filter,
+            close_after_last: self.close_after_last,
+            conns: HashMap::new(),
+            served: 0,
+            addr,
+        };
+        let handle = ctx
+            .infusion(listener)
+            .catalyst(selector.catalyst())
+            .spawn()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Listening {
+            addr,
+            listener: handle.tonic_ref(),
+        })
+    }
+}
+
+/// A running server: its bound address, and a way to stop it.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    addr: SocketAddr,
+    listener: TonicRef,
+}
+
+impl Listening {
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting and close every connection gracefully.
+    pub fn close(&self) {
+        self.listener.finish();
+    }
+
+    /// The listener tonic.
+    pub fn tonic(&self) -> &TonicRef {
+        &self.listener
+    }
+}
+
+/// The listener tonic, on the selector catalyst.
+pub(crate) struct Listener {
+    socket: Option<MioListener>,
+    token: Option<Token>,
+    selector: Selector,
+    accept: Accept,
+    max_clients: Option<usize>,
+    filter: Option<PeerFilter>,
+    close_after_last: bool,
+    /// Live connection handlers, with their per-connection protocol tonic if any.
+    conns: HashMap<TonicId, Option<TonicRef>>,
+    served: u64,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    fn accept_all(&mut self, ctx: &mut Ctx<Self>) {
+        loop {
+            if self.max_clients.is_some_and(|max| self.conns.len() >= max) {
+                log::debug!("listener {}: at max_clients, accepting paused", self.addr);
+                return;
+            }
+            let Some(socket) = self.socket.as_ref() else {
+                return;
+            };
+            match socket.accept() {
+                Ok((stream, peer)) => {
+                    if self.filter.as_ref().is_some_and(|f| !f(peer)) {
+                        log::info!("listener {}: peer {peer} refused by the filter", self.addr);
+                        drop(stream);
+                        continue;
+                    }
+                    match (self.accept)(ctx, stream) {
+                        Ok((conn, protocol)) => {
+                            self.served += 1;
+                            self.conns.insert(conn.id(), protocol);
+                        }
+                        Err(e) => log::warn!(
+                            "listener {}: cannot start a handler for {peer}: {e}",
+                            self.addr
+                        ),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // Out of descriptors (EMFILE/ENFILE) and the like: back off instead of spinning.
+                    log::warn!(
+                        "listener {}: accept failed: {e}; retrying in 100 ms",
+                        self.addr
+                    );
+                    ctx.timer(Timer::once(Duration::from_millis(100)).named("accept"));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Tonic for Listener {
+    type State = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let me = ctx.handle();
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        match self
+            .selector
+            .register(socket, Interest::READABLE, move |_| {
+                let _ = me.sparkle_named("accept", |l, ctx| l.accept_all(ctx));
+            }) {
+            Ok(token) => self.token = Some(token),
+            Err(e) => {
+                log::error!("listener {}: cannot register: {e}", self.addr);
+                return ctx.finish();
+            }
+        }
+        self.accept_all(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<Self>, _timer: &TimerEvent) {
+        self.accept_all(ctx);
+    }
+
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, infusion: &TonicRef) {
+        let Some(protocol) = self.conns.remove(&infusion.id()) else {
+            return; // a protocol tonic
+        };
+        if let Some(protocol) = protocol {
+            protocol.finish();
+        }
+        if self.close_after_last && self.conns.is_empty() && self.served > 0 {
+            ctx.finish();
+            return;
+        }
+        // Below max_clients again: accept what waited in the backlog.
+        self.accept_all(ctx);
+    }
+
+    fn on_finishing(&mut self, _ctx: &mut Ctx<Self>) {
+        // Stop accepting at once; the connections (infusions) close gracefully.
+        if let (Some(mut socket), Some(token)) = (self.socket.take(), self.token.take()) {
+            self.selector.deregister(&mut socket, token);
+        }
+    }
+}

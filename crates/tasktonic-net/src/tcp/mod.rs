@@ -1,0 +1,177 @@
+//! TCP as tonics: connections (client and server side) and listeners on the selector.
+//!
+//! A user tonic (the *base*) implements [`TcpEvents`] — only the events it needs — and drives
+//! connections through their [`Conn`] handles. See `docs/networking.md` for the model.
+
+mod client;
+mod conn;
+mod connection;
+mod events;
+mod listener;
+mod policy;
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use self::client::TcpClient;
+pub use self::conn::{Conn, TcpSendError};
+pub use self::connection::TcpConnection;
+pub use self::events::TcpEvents;
+pub use self::listener::{Listening, TcpServer};
+pub use self::policy::Reconnect;
+
+use crate::codec::CodecError;
+
+/// Identifies one connection (unique in the process; a reconnecting client keeps its id).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    pub(crate) fn next() -> ConnId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// The state of a connection handler (its state machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnState {
+    /// Not started yet.
+    #[default]
+    New,
+    /// A client connect is in progress.
+    Connecting,
+    /// Up: messages flow both ways.
+    Connected,
+    /// A client lost its connection and waits to reconnect.
+    WaitForRetry,
+    /// Closing gracefully: flushing what was accepted, then shutting down.
+    Closing,
+    /// Gone for good.
+    Closed,
+}
+
+impl ConnState {
+    pub(crate) fn from_u8(v: u8) -> ConnState {
+        match v {
+            0 => ConnState::New,
+            1 => ConnState::Connecting,
+            2 => ConnState::Connected,
+            3 => ConnState::WaitForRetry,
+            4 => ConnState::Closing,
+            _ => ConnState::Closed,
+        }
+    }
+
+    /// The state's name, as TaskTonic's `on_socket_status` reported it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::New => "new",
+            ConnState::Connecting => "connecting",
+            ConnState::Connected => "connected",
+            ConnState::WaitForRetry => "wait_for_retry",
+            ConnState::Closing => "closing",
+            ConnState::Closed => "closed",
+        }
+    }
+}
+
+/// Why a connection went down.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Closed by [`Conn::close`] or by its tonic finishing, after flushing.
+    Closed,
+    /// Dropped at once by [`Conn::abort`].
+    Aborted,
+    /// The peer closed its side and everything delivered was answered.
+    PeerClosed,
+    /// The connection failed: reset, broken pipe, and other I/O errors.
+    Io(io::Error),
+    /// A client connect failed (refused, unreachable, timed out).
+    ConnectFailed(io::Error),
+    /// The peer broke the framing: an oversized frame, malformed content (under
+    /// [`OnMalformed::Close`]), or a stream that ended inside a frame.
+    Codec(CodecError),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Closed => f.write_str("closed"),
+            CloseReason::Aborted => f.write_str("aborted"),
+            CloseReason::PeerClosed => f.write_str("closed by the peer"),
+            CloseReason::Io(e) => write!(f, "i/o error: {e}"),
+            CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            CloseReason::Codec(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+/// What a connection does with a frame whose content is malformed (the frame boundary is known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnMalformed {
+    /// Report it ([`TcpEvents::on_codec_error`]) and close the connection (the default).
+    #[default]
+    Close,
+    /// Report it and skip the frame; the connection goes on.
+    Skip,
+}
+
+/// Limits and options of a connection.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// Outbound: messages accepted by `send` but not yet written; above it `send` returns
+    /// [`TcpSendError::Backpressure`]. Default 4096.
+    pub high_watermark: usize,
+    /// Outbound: [`TcpEvents::on_writable`] fires when the queue drains to this. Default 1024.
+    pub low_watermark: usize,
+    /// Inbound: messages delivered to the base but not yet consumed; at the bound the
+    /// connection stops reading until the base catches up. Default 256.
+    pub inbound_window: usize,
+    /// Bytes read from one connection per selector turn before others get theirs. Default 256 KiB.
+    pub read_budget: usize,
+    /// `TCP_NODELAY` (default on).
+    pub nodelay: bool,
+    /// After a graceful close has flushed and shut down its side, how long to wait for the peer
+    /// to close before dropping the socket. Default 5 s.
+    pub close_linger: Duration,
+    /// Client connect timeout. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Malformed frames: close (default) or skip.
+    pub on_malformed: OnMalformed,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            high_watermark: 4096,
+            low_watermark: 1024,
+            inbound_window: 256,
+            read_budget: 256 * 1024,
+            nodelay: true,
+            close_linger: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            on_malformed: OnMalformed::Close,
+        }
+    }
+}
