@@ -259,8 +259,10 @@ impl<T: Tonic> TonicCell<T> {
 
     fn begin_finishing(&mut self) {
         self.set_lifecycle(Lifecycle::Finishing);
-        self.guarded(|t, ctx| t.on_finishing(ctx));
+        // Timers of the sparkling life end here; timers armed while finishing (a close linger,
+        // a flush deadline) run until completion.
         self.ctx.cancel_user_timers();
+        self.guarded(|t, ctx| t.on_finishing(ctx));
         for child in &self.ctx.children {
             child.finish();
         }

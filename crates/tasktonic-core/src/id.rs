@@ -49,6 +49,29 @@ pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
     }
 }
 
+/// A type's name with every module path removed, generics included:
+/// `a::Conn<b::Codec, c::Hub<b::Codec>>` becomes `Conn<Codec, Hub<Codec>>`.
+pub(crate) fn readable_type_name<T: ?Sized>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut out = String::with_capacity(full.len());
+    let mut segment = String::new();
+    let flush = |segment: &mut String, out: &mut String| {
+        let name = segment.rsplit("::").next().unwrap_or("");
+        out.push_str(name);
+        segment.clear();
+    };
+    for c in full.chars() {
+        if matches!(c, '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | '&' | ';') {
+            flush(&mut segment, &mut out);
+            out.push(c);
+        } else {
+            segment.push(c);
+        }
+    }
+    flush(&mut segment, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +83,14 @@ mod tests {
         assert_eq!(short_type_name::<Echo<u8>>(), "Echo<u8>");
         assert_eq!(short_type_name::<u32>(), "u32");
         let _ = Echo(1u8).0;
+    }
+
+    #[test]
+    fn readable_names_drop_paths_inside_generics_too() {
+        assert_eq!(
+            readable_type_name::<Echo<std::vec::Vec<u8>>>(),
+            "Echo<Vec<u8>>"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::catalyst::{CatalystShared, Core, Parker, ThreadParker, current_core};
 use crate::cell::TonicCell;
 use crate::clock::Clock;
 use crate::handle::TonicShared;
-use crate::id::short_type_name;
+use crate::id::readable_type_name;
 use crate::infusion::SpawnSpec;
 use crate::ledger::Ledger;
 use crate::mailbox::Mailbox;
@@ -113,7 +113,7 @@ impl Runtime {
         let name: Arc<str> = match &spec.name {
             Some(n) => n.as_str().into(),
             None => {
-                let auto = format!("{}{}", short_type_name::<U>(), id);
+                let auto = format!("{}{}", readable_type_name::<U>(), id);
                 if self.ledger.is_taken(&auto) {
                     format!("{auto}{id}").into()
                 } else {

@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 
-use crate::id::short_type_name;
+use crate::id::readable_type_name;
 use crate::{Tonic, TonicId, TonicRef};
 
 /// A named singleton tonic, created on first use by [`Ctx::service`](crate::Ctx::service).
@@ -47,7 +47,7 @@ pub trait Service: Tonic {
 
     /// Its name in the ledger. Default: the type's short name.
     fn service_name() -> String {
-        short_type_name::<Self>().to_string()
+        readable_type_name::<Self>()
     }
 
     /// The catalyst it runs on. Default: `None`, the catalyst of the first tonic that asks.

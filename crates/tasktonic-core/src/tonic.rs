@@ -57,8 +57,8 @@ impl Lifecycle {
 /// - **Starting**: the tonic is in the ledger and can receive sparkles; `on_start` runs first,
 ///   before any sparkle sent to it (even ones sent before it was placed on its catalyst).
 /// - **Sparkling**: sparkles run one at a time, in FIFO order per sender.
-/// - **Finishing**: after [`Ctx::finish`] (or a failure), `on_finishing` runs, its timers are
-///   cancelled, and its infusions are asked to finish. Sparkles sent to it still run, so events
+/// - **Finishing**: after [`Ctx::finish`] (or a failure), its timers are cancelled, then
+///   `on_finishing` runs (timers armed from here on run), and its infusions are asked to finish. Sparkles sent to it still run, so events
 ///   from its infusions arrive.
 /// - **Completed**: when its last infusion has completed, `on_finished` runs, the tonic leaves the
 ///   ledger and its base is told ([`on_infusion_completed`](Tonic::on_infusion_completed)).

@@ -673,8 +673,12 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
             self.holding = true;
             ctx.delay_completion();
             match ctx.state() {
-                ConnState::Connected | ConnState::Closing => {
-                    self.begin_close(ctx, CloseReason::Closed)
+                ConnState::Connected => self.begin_close(ctx, CloseReason::Closed),
+                ConnState::Closing => {
+                    // Finishing cancelled the timers of the sparkling life: re-arm the linger.
+                    self.timer = None;
+                    let linger = self.config.close_linger;
+                    self.set_timer(ctx, "linger", linger);
                 }
                 _ => self.closed(ctx, CloseReason::Closed),
             }

@@ -1,0 +1,180 @@
+//! Framing over real sockets: whole messages whatever the segmentation, zero-length and
+//! maximum-size frames, oversized announcements, malformed MessagePack, lines.
+
+mod util;
+
+use std::io::Write;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tasktonic_net::codec::{LengthDelimited, Lines, MsgPack};
+use tasktonic_net::tcp::{OnMalformed, TcpConfig, TcpServer};
+use util::*;
+
+#[test]
+fn one_byte_at_a_time_and_many_frames_per_write_give_the_same_messages() {
+    let server = u32_echo();
+    let payloads: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; usize::from(i) * 7]).collect();
+    let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
+
+    // Byte by byte: every header is split across reads.
+    let mut a = connect(server.addr);
+    for b in &wire {
+        a.write_all(std::slice::from_ref(b)).expect("write");
+        a.flush().expect("flush");
+    }
+    // All at once: many frames per read.
+    let mut b = connect(server.addr);
+    write_all(&mut b, &wire);
+    for s in [&mut a, &mut b] {
+        for p in &payloads {
+            assert_eq!(&read_frame(s), p);
+        }
+    }
+    drop((a, b));
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn zero_length_frames_round_trip() {
+    let server = u32_echo();
+    let mut c = connect(server.addr);
+    write_all(&mut c, &[frame(b""), frame(b"x"), frame(b"")].concat());
+    assert_eq!(read_frame(&mut c), b"");
+    assert_eq!(read_frame(&mut c), b"x");
+    assert_eq!(read_frame(&mut c), b"");
+    drop(c);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn a_frame_at_the_maximum_passes_and_one_above_closes_only_that_connection() {
+    let server = serve(
+        TcpServer::bind(local(), LengthDelimited::new().max_frame(1024)),
+        true,
+    );
+    let mut bystander = connect(server.addr);
+    let mut c = connect(server.addr);
+    write_all(&mut c, &frame(&[7; 1024]));
+    assert_eq!(read_frame(&mut c), vec![7; 1024]);
+    // Announce 1025 bytes (and send only a few): the server must not wait for or allocate them.
+    write_all(&mut c, &[&1025u32.to_be_bytes()[..], b"abc"].concat());
+    assert!(read_to_eof(&mut c).is_empty(), "closed without a reply");
+    let ev = server.until(|e| matches!(e, Ev::Disconnected(..)));
+    match ev {
+        Ev::Disconnected(_, why, unsent) => {
+            assert!(why.contains("1025") && why.contains("1024"), "{why}");
+            assert_eq!(unsent, 0);
+        }
+        _ => unreachable!(),
+    }
+    // The other connection is unaffected.
+    write_all(&mut bystander, &frame(b"still here"));
+    assert_eq!(read_frame(&mut bystander), b"still here");
+    drop((c, bystander));
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn one_mebibyte_frames_round_trip() {
+    let server = u32_echo();
+    let mut c = connect(server.addr);
+    let payloads: Vec<Vec<u8>> = (0..4u32)
+        .map(|i| {
+            (0..1 << 20)
+                .map(|j: u32| (j.wrapping_mul(31) ^ i) as u8)
+                .collect()
+        })
+        .collect();
+    let writer = {
+        let mut w = c.try_clone().expect("clone");
+        let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
+        std::thread::spawn(move || write_all(&mut w, &wire))
+    };
+    for p in &payloads {
+        assert!(
+            read_frame(&mut c) == *p,
+            "a 1 MiB frame came back different"
+        );
+    }
+    writer.join().expect("writer");
+    drop(c);
+    server.stop().expect("clean stop");
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Note {
+    from: String,
+    n: u32,
+}
+
+#[test]
+fn malformed_messagepack_is_reported_and_skipped_or_closes_by_policy() {
+    for policy in [OnMalformed::Skip, OnMalformed::Close] {
+        let config = TcpConfig {
+            on_malformed: policy,
+            ..TcpConfig::default()
+        };
+        let server = serve(
+            TcpServer::bind(local(), MsgPack::<Note>::new()).config(config),
+            true,
+        );
+        let mut c = connect(server.addr);
+        let good = rmp_frame(&Note {
+            from: "a".into(),
+            n: 1,
+        });
+        write_all(&mut c, &[frame(&[0xc1, 0xc1]), good.clone()].concat());
+        assert!(matches!(
+            server.until(|e| matches!(e, Ev::Codec(..))),
+            Ev::Codec(..)
+        ));
+        match policy {
+            OnMalformed::Skip => {
+                assert_eq!(
+                    read_frame(&mut c),
+                    good[4..].to_vec(),
+                    "the next frame is echoed"
+                );
+            }
+            OnMalformed::Close => {
+                assert!(read_to_eof(&mut c).is_empty());
+                assert!(matches!(
+                    server.until(|e| matches!(e, Ev::Disconnected(..))),
+                    Ev::Disconnected(..)
+                ));
+            }
+        }
+        drop(c);
+        server.stop().expect("clean stop");
+    }
+}
+
+fn rmp_frame(n: &Note) -> Vec<u8> {
+    frame(&rmp_serde::to_vec_named(n).expect("encodable"))
+}
+
+#[test]
+fn lines_and_overlong_lines() {
+    let server = serve(TcpServer::bind(local(), Lines::with_max_len(16)), true);
+    let mut c = connect(server.addr);
+    write_all(&mut c, b"hello\r\nwor");
+    write_all(&mut c, b"ld\n");
+    let mut reader = std::io::BufReader::new(c.try_clone().expect("clone"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).expect("line");
+    assert_eq!(line, "hello\n");
+    line.clear();
+    std::io::BufRead::read_line(&mut reader, &mut line).expect("line");
+    assert_eq!(line, "world\n");
+    write_all(&mut c, &[b'x'; 64]);
+    line.clear();
+    assert_eq!(
+        std::io::BufRead::read_line(&mut reader, &mut line).expect("eof"),
+        0,
+        "closed"
+    );
+    drop((c, reader));
+    server.stop().expect("clean stop");
+    let _ = Bytes::new();
+}

@@ -1,0 +1,205 @@
+//! Test harness: a server hub tonic that reports every event, run in an App on its own thread,
+//! and blocking std clients with bounded reads.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use tasktonic_core::{App, Ctx, Handle, RunError, Stopper, Tonic};
+use tasktonic_net::codec::{Codec, CodecError, LengthDelimited};
+use tasktonic_net::tcp::{CloseReason, Conn, ConnId, TcpEvents, TcpServer};
+
+/// Bounds a hang; never a speed assertion.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev<M> {
+    Connected(ConnId),
+    Message(ConnId, M),
+    Disconnected(ConnId, String, usize),
+    Codec(ConnId, String),
+    Writable(ConnId),
+    Finished(ConnId),
+}
+
+/// Serves `server` and echoes (if `echo`) every message; reports every event.
+pub struct Hub<C: Codec> {
+    pub server: Option<TcpServer<C>>,
+    pub echo: bool,
+    pub out: Sender<Ev<C::Message>>,
+    pub addr: Sender<(SocketAddr, Handle<Hub<C>>)>,
+}
+
+impl<C: Codec> Tonic for Hub<C>
+where
+    C::Message: Clone,
+{
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some(server) = self.server.take() {
+            let listening = server.start(ctx).expect("bound");
+            self.addr.send((listening.local_addr(), ctx.handle())).ok();
+        }
+    }
+}
+
+impl<C: Codec> TcpEvents<C::Message> for Hub<C>
+where
+    C::Message: Clone,
+{
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<C::Message>, _: SocketAddr) {
+        self.out.send(Ev::Connected(conn.id())).ok();
+    }
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<C::Message>, msg: C::Message) {
+        self.out.send(Ev::Message(conn.id(), msg.clone())).ok();
+        if self.echo {
+            conn.send(msg).expect("echo accepted");
+        }
+    }
+    fn on_codec_error(&mut self, _: &mut Ctx<Self>, conn: &Conn<C::Message>, error: &CodecError) {
+        self.out.send(Ev::Codec(conn.id(), error.to_string())).ok();
+    }
+    fn on_writable(&mut self, _: &mut Ctx<Self>, conn: &Conn<C::Message>) {
+        self.out.send(Ev::Writable(conn.id())).ok();
+    }
+    fn on_disconnected(
+        &mut self,
+        _: &mut Ctx<Self>,
+        conn: &Conn<C::Message>,
+        why: &CloseReason,
+        unsent: Vec<C::Message>,
+    ) {
+        self.out
+            .send(Ev::Disconnected(conn.id(), why.to_string(), unsent.len()))
+            .ok();
+    }
+    fn on_connection_finished(&mut self, _: &mut Ctx<Self>, conn: &Conn<C::Message>) {
+        self.out.send(Ev::Finished(conn.id())).ok();
+    }
+}
+
+pub struct Running<M, T> {
+    pub addr: SocketAddr,
+    pub events: Receiver<Ev<M>>,
+    pub hub: Handle<T>,
+    pub stopper: Stopper,
+    done: Receiver<Result<(), RunError>>,
+    thread: JoinHandle<()>,
+}
+
+impl<M, T> Running<M, T> {
+    /// Stop the app and wait for `App::run` to return, bounded.
+    pub fn stop(self) -> Result<(), RunError> {
+        self.stopper.stop();
+        self.join()
+    }
+
+    pub fn join(self) -> Result<(), RunError> {
+        let r = self
+            .done
+            .recv_timeout(LIMIT)
+            .expect("App::run did not return in time");
+        self.thread.join().expect("app thread");
+        r
+    }
+
+    /// The next event, bounded.
+    pub fn next(&self) -> Ev<M> {
+        self.events.recv_timeout(LIMIT).expect("no event in time")
+    }
+
+    /// Skip events until one matches.
+    pub fn until(&self, mut f: impl FnMut(&Ev<M>) -> bool) -> Ev<M> {
+        loop {
+            let e = self.next();
+            if f(&e) {
+                return e;
+            }
+        }
+    }
+}
+
+pub fn run_app<T: Tonic, M>(
+    app: App,
+    addr: Receiver<(SocketAddr, Handle<T>)>,
+    events: Receiver<Ev<M>>,
+) -> Running<M, T> {
+    let stopper = app.stopper();
+    let (tx, done) = bounded(1);
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(app.run());
+    });
+    let (addr, hub) = addr.recv_timeout(LIMIT).expect("the server did not start");
+    Running {
+        addr,
+        events,
+        hub,
+        stopper,
+        done,
+        thread,
+    }
+}
+
+/// Serve `server` with a hub.
+pub fn serve<C: Codec>(server: TcpServer<C>, echo: bool) -> Running<C::Message, Hub<C>>
+where
+    C::Message: Clone,
+{
+    let (out, events) = unbounded();
+    let (addr_tx, addr) = unbounded();
+    let hub = Hub {
+        server: Some(server),
+        echo,
+        out,
+        addr: addr_tx,
+    };
+    run_app(App::new("net-test").tonic(hub), addr, events)
+}
+
+pub fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("address")
+}
+
+/// A u32-framed echo server.
+pub fn u32_echo() -> Running<Bytes, Hub<LengthDelimited>> {
+    serve(TcpServer::bind(local(), LengthDelimited::new()), true)
+}
+
+/// A blocking client with bounded reads.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(LIMIT)).expect("timeout");
+    s.set_write_timeout(Some(LIMIT)).expect("timeout");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Read one u32-framed payload.
+pub fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+    let mut h = [0u8; 4];
+    s.read_exact(&mut h).expect("frame header");
+    let mut p = vec![0u8; u32::from_be_bytes(h) as usize];
+    s.read_exact(&mut p).expect("frame payload");
+    p
+}
+
+/// Read until EOF (bounded by the read timeout); returns what was read.
+pub fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read to EOF");
+    all
+}
+
+pub fn write_all(s: &mut TcpStream, bytes: &[u8]) {
+    s.write_all(bytes).expect("write");
+}
