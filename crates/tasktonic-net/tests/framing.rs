@@ -82,7 +82,7 @@ fn one_mebibyte_frames_round_trip() {
     let payloads: Vec<Vec<u8>> = (0..4u32)
         .map(|i| {
             (0..1 << 20)
-                .map(|j: u32| (j.wrapping_mul(31) ^ i) as u8)
+                .map(|j: u32| (j.wrapping_mul(31) ^ i).to_le_bytes()[0])
                 .collect()
         })
         .collect();

@@ -120,11 +120,23 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             .is_ok()
     }
 
+    /// Change state: published on the `Conn` at once (sends and this sparkle's own checks see
+    /// it), and the state machine's transition (and `on_status`) right after this sparkle.
+    fn go(&mut self, ctx: &mut Ctx<Self>, state: ConnState) {
+        self.conn.set_state(state);
+        ctx.to_state(state);
+    }
+
     fn set_timer(&mut self, ctx: &mut Ctx<Self>, name: &'static str, after: Duration) {
         if let Some(t) = self.timer.take() {
             ctx.cancel_timer(t);
         }
         self.timer = Some(ctx.timer(Timer::once(after).named(name)));
+        log::trace!(
+            "{}: timer {name} in {after:?}: {:?}",
+            self.conn.id(),
+            self.timer
+        );
     }
 
     fn clear_timer(&mut self, ctx: &mut Ctx<Self>) {
@@ -155,7 +167,12 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         let Role::Client { addr, .. } = self.role else {
             return;
         };
-        ctx.to_state(ConnState::Connecting);
+        log::debug!(
+            "{}: connecting to {addr} (attempt {})",
+            self.conn.id(),
+            self.attempts + 1
+        );
+        self.go(ctx, ConnState::Connecting);
         match TcpStream::connect(addr) {
             Ok(stream) => {
                 self.stream = Some(stream);
@@ -178,7 +195,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             Ok(Some(e)) | Err(e) => return self.lost(ctx, CloseReason::ConnectFailed(e)),
             Ok(None) => {}
         }
-        match stream.peer_addr() {
+        let peer = stream.peer_addr();
+        log::trace!("{}: connect finished: {peer:?}", self.conn.id());
+        match peer {
             Ok(peer) => self.connected(ctx, peer),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet: wait for the next event
             Err(e) => self.lost(ctx, CloseReason::ConnectFailed(e)),
@@ -194,9 +213,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             log::debug!("{}: TCP_NODELAY: {e}", self.conn.id());
         }
         self.conn.set_peer(Some(peer));
-        ctx.to_state(ConnState::Connected);
-        // The state is set now (not after this sparkle) so sends from the event are accepted.
-        self.conn.set_state(ConnState::Connected);
+        self.go(ctx, ConnState::Connected);
         self.event("on_connected", move |b, ctx, conn| {
             b.on_connected(ctx, conn, peer)
         });
@@ -207,7 +224,12 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     // ----- readiness ----------------------------------------------------------------------
 
     fn ready(&mut self, ctx: &mut Ctx<Self>, ready: Ready) {
-        match ctx.state() {
+        log::trace!(
+            "{}: ready {ready:?} in {:?}",
+            self.conn.id(),
+            self.conn.state()
+        );
+        match self.conn.state() {
             ConnState::Connecting if ready.writable || ready.error => self.finish_connect(ctx),
             ConnState::Connected | ConnState::Closing => {
                 if ready.writable {
@@ -363,7 +385,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
 
     /// Encode what the outbox holds and write until `WouldBlock`.
     fn flush(&mut self, ctx: &mut Ctx<Self>) {
-        if self.stream.is_none() || self.shut_down || *ctx.state() == ConnState::Connecting {
+        if self.stream.is_none() || self.shut_down || self.conn.state() == ConnState::Connecting {
             return;
         }
         let mut pending = self.conn.take_outbox();
@@ -483,7 +505,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
 
     /// Graceful close: stop reading, flush everything accepted, shut down, wait for the peer.
     fn begin_close(&mut self, ctx: &mut Ctx<Self>, reason: CloseReason) {
-        match ctx.state() {
+        match self.conn.state() {
             ConnState::Connected => {}
             ConnState::Closing | ConnState::Closed => return,
             // Not connected: nothing to flush.
@@ -493,8 +515,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             }
         }
         self.closing = Some(reason);
-        ctx.to_state(ConnState::Closing);
-        self.conn.set_state(ConnState::Closing);
+        self.go(ctx, ConnState::Closing);
         let linger = self.config.close_linger;
         self.set_timer(ctx, "linger", linger);
         self.flush(ctx);
@@ -538,23 +559,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
 
     /// The connection is lost (or failed to connect): reconnect if the policy says so, else close.
     fn lost(&mut self, ctx: &mut Ctx<Self>, reason: CloseReason) {
-        let retry = match &self.role {
-            Role::Client {
-                reconnect: Some(policy),
-                resend,
-                ..
-            } if policy.allows(self.attempts)
-                && ctx.lifecycle() == tasktonic_core::Lifecycle::Sparkling =>
-            {
-                Some((
-                    policy.delay(self.attempts, self.conn.id().as_u64()),
-                    *resend,
-                ))
-            }
-            _ => None,
-        };
-        let Some((delay, resend)) = retry else {
-            return self.closed(ctx, reason);
+        let Some((delay, resend)) = self.retry(ctx) else {
+            return self.finally_closed(ctx, reason);
         };
         log::info!("{}: {reason}; reconnecting in {delay:?}", self.conn.id());
         let inflight = self.teardown();
@@ -568,22 +574,50 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             unsent.extend(self.conn.take_outbox());
             unsent
         };
+        // Publish the state first: the base may send as soon as it hears of the loss.
+        self.go(ctx, ConnState::WaitForRetry);
         self.hand_back(reason, unsent);
-        ctx.to_state(ConnState::WaitForRetry);
-        self.conn.set_state(ConnState::WaitForRetry);
         self.set_timer(ctx, "retry", delay);
     }
 
-    /// Gone for good.
+    /// The reconnect delay and re-send flag, if this connection may reconnect now.
+    fn retry(&self, ctx: &Ctx<Self>) -> Option<(Duration, bool)> {
+        match &self.role {
+            Role::Client {
+                reconnect: Some(policy),
+                resend,
+                ..
+            } if policy.allows(self.attempts)
+                && ctx.lifecycle() == tasktonic_core::Lifecycle::Sparkling =>
+            {
+                Some((
+                    policy.delay(self.attempts, self.conn.id().as_u64()),
+                    *resend,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The connection is down. Unless we closed it on purpose, a client with a reconnect policy
+    /// reconnects (a server going away is a loss like any other).
     fn closed(&mut self, ctx: &mut Ctx<Self>, reason: CloseReason) {
-        if *ctx.state() == ConnState::Closed {
+        let on_purpose = matches!(reason, CloseReason::Closed | CloseReason::Aborted);
+        if !on_purpose && self.retry(ctx).is_some() {
+            return self.lost(ctx, reason);
+        }
+        self.finally_closed(ctx, reason);
+    }
+
+    /// Gone for good.
+    fn finally_closed(&mut self, ctx: &mut Ctx<Self>, reason: CloseReason) {
+        if self.conn.state() == ConnState::Closed {
             return;
         }
         self.clear_timer(ctx);
         let mut unsent = self.teardown();
         unsent.extend(self.conn.close_outbox());
-        ctx.to_state(ConnState::Closed);
-        self.conn.set_state(ConnState::Closed);
+        self.go(ctx, ConnState::Closed);
         self.hand_back(reason, unsent);
         ctx.finish();
         if self.holding {
@@ -614,8 +648,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
         if self.stream.is_some() {
             // Server side: the socket was accepted already.
-            ctx.to_state(ConnState::Connected);
-            self.conn.set_state(ConnState::Connected);
+            self.go(ctx, ConnState::Connected);
             if let Err(e) = self.register(ctx) {
                 return self.closed(ctx, CloseReason::Io(e));
             }
@@ -640,7 +673,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
 
     fn on_enter(&mut self, _ctx: &mut Ctx<Self>, state: &ConnState) {
         let state = *state;
-        self.conn.set_state(state);
         self.event("on_status", move |b, ctx, conn| {
             b.on_status(ctx, conn, state)
         });
@@ -669,10 +701,10 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
     fn on_finishing(&mut self, ctx: &mut Ctx<Self>) {
         // Finishing (the base or the app is going away) closes gracefully: flush first.
         self.set_final();
-        if *ctx.state() != ConnState::Closed {
+        if self.conn.state() != ConnState::Closed {
             self.holding = true;
             ctx.delay_completion();
-            match ctx.state() {
+            match self.conn.state() {
                 ConnState::Connected => self.begin_close(ctx, CloseReason::Closed),
                 ConnState::Closing => {
                     // Finishing cancelled the timers of the sparkling life: re-arm the linger.

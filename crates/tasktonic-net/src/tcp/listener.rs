@@ -11,7 +11,7 @@ use std::time::Duration;
 use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Interest, Token};
 use socket2::{Domain, Protocol, Socket, Type};
-use tasktonic_core::{Ctx, Timer, TimerEvent, Tonic, TonicId, TonicRef};
+use tasktonic_core::{Ctx, Failure, FailureAction, Timer, TimerEvent, Tonic, TonicId, TonicRef};
 
 use super::connection::{Role, spawn_connection};
 use super::{TcpConfig, TcpEvents};
@@ -227,6 +227,7 @@ impl<C: Codec> TcpServer<C> {
             filter: self.filter,
             close_after_last: self.close_after_last,
             conns: HashMap::new(),
+            conn_of: HashMap::new(),
             served: 0,
             addr,
         };
@@ -277,6 +278,8 @@ pub(crate) struct Listener {
     close_after_last: bool,
     /// Live connection handlers, with their per-connection protocol tonic if any.
     conns: HashMap<TonicId, Option<TonicRef>>,
+    /// Protocol tonic → the connection it serves.
+    conn_of: HashMap<TonicId, TonicRef>,
     served: u64,
     addr: SocketAddr,
 }
@@ -301,6 +304,9 @@ impl Listener {
                     match (self.accept)(ctx, stream) {
                         Ok((conn, protocol)) => {
                             self.served += 1;
+                            if let Some(p) = &protocol {
+                                self.conn_of.insert(p.id(), conn.clone());
+                            }
                             self.conns.insert(conn.id(), protocol);
                         }
                         Err(e) => log::warn!(
@@ -325,6 +331,15 @@ impl Listener {
                     return;
                 }
             }
+        }
+    }
+}
+
+impl Listener {
+    /// A protocol tonic is gone: close the connection it served.
+    fn protocol_gone(&mut self, _ctx: &mut Ctx<Self>, protocol: TonicId) {
+        if let Some(conn) = self.conn_of.remove(&protocol) {
+            conn.finish();
         }
     }
 }
@@ -357,9 +372,11 @@ impl Tonic for Listener {
 
     fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, infusion: &TonicRef) {
         let Some(protocol) = self.conns.remove(&infusion.id()) else {
-            return; // a protocol tonic
+            // A protocol tonic that finished by itself: its connection goes too.
+            return self.protocol_gone(ctx, infusion.id());
         };
         if let Some(protocol) = protocol {
+            self.conn_of.remove(&protocol.id());
             protocol.finish();
         }
         if self.close_after_last && self.conns.is_empty() && self.served > 0 {
@@ -368,6 +385,13 @@ impl Tonic for Listener {
         }
         // Below max_clients again: accept what waited in the backlog.
         self.accept_all(ctx);
+    }
+
+    fn on_infusion_failed(&mut self, ctx: &mut Ctx<Self>, failure: &Failure) -> FailureAction {
+        // A per-connection protocol tonic panicked: close its connection; the rest go on.
+        // (The panic itself was logged with the tonic's name.)
+        self.protocol_gone(ctx, failure.tonic);
+        FailureAction::Handled
     }
 
     fn on_finishing(&mut self, _ctx: &mut Ctx<Self>) {

@@ -179,7 +179,10 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 pub fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+    let mut v = u32::try_from(payload.len())
+        .expect("a u32 frame")
+        .to_be_bytes()
+        .to_vec();
     v.extend_from_slice(payload);
     v
 }

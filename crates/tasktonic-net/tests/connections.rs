@@ -1,0 +1,491 @@
+//! Connection behaviour over loopback: half-close, resets, max_clients, peer filter,
+//! back-pressure to a slow reader, graceful close, panic isolation, reconnect with re-send.
+
+mod util;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::{Sender, unbounded};
+use socket2::{Domain, Socket, Type};
+use tasktonic_core::{App, Ctx, Handle, Tonic};
+use tasktonic_net::codec::LengthDelimited;
+use tasktonic_net::tcp::{
+    CloseReason, Conn, Reconnect, TcpClient, TcpConfig, TcpEvents, TcpSendError, TcpServer,
+};
+use util::*;
+
+/// Reset (RST) instead of a normal close when dropped.
+fn reset_on_drop(s: &TcpStream) {
+    socket2::SockRef::from(s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+}
+
+#[test]
+fn half_close_gets_every_answer_then_a_close() {
+    let server = u32_echo();
+    let mut c = connect(server.addr);
+    write_all(&mut c, &[frame(b"a"), frame(b"b"), frame(b"c")].concat());
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let rest = read_to_eof(&mut c);
+    assert_eq!(rest, [frame(b"a"), frame(b"b"), frame(b"c")].concat());
+    match server.until(|e| matches!(e, Ev::Disconnected(..))) {
+        Ev::Disconnected(_, why, 0) => assert_eq!(why, "closed by the peer"),
+        other => panic!("{other:?}"),
+    }
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn a_peer_reset_mid_frame_closes_that_connection_only() {
+    let server = u32_echo();
+    let mut bystander = connect(server.addr);
+    let mut c = connect(server.addr);
+    write_all(&mut c, &[&100u32.to_be_bytes()[..], b"only ten b"].concat());
+    reset_on_drop(&c);
+    drop(c);
+    assert!(matches!(
+        server.until(|e| matches!(e, Ev::Disconnected(..))),
+        Ev::Disconnected(..)
+    ));
+    write_all(&mut bystander, &frame(b"ok"));
+    assert_eq!(read_frame(&mut bystander), b"ok");
+    drop(bystander);
+    server.stop().expect("clean stop");
+}
+
+/// Sends `total` numbered frames of `size` bytes, respecting back-pressure, then closes.
+struct Flood {
+    server: Option<TcpServer<LengthDelimited>>,
+    total: u32,
+    size: usize,
+    sent: u32,
+    out: Sender<String>,
+    addr: Sender<(SocketAddr, Handle<Flood>)>,
+}
+
+impl Flood {
+    fn pump(&mut self, conn: &Conn<Bytes>) {
+        while self.sent < self.total {
+            let mut payload = vec![0u8; self.size];
+            payload[..4].copy_from_slice(&self.sent.to_be_bytes());
+            match conn.send(Bytes::from(payload)) {
+                Ok(()) => self.sent += 1,
+                Err(TcpSendError::Backpressure(_)) => {
+                    self.out
+                        .send(format!("backpressure queued={}", conn.queued()))
+                        .ok();
+                    return;
+                }
+                Err(e) => {
+                    self.out.send(format!("send failed: {e}")).ok();
+                    return;
+                }
+            }
+        }
+        self.out.send("all sent".into()).ok();
+        conn.close();
+    }
+}
+
+impl Tonic for Flood {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some(server) = self.server.take() {
+            let l = server.start(ctx).expect("bound");
+            self.addr.send((l.local_addr(), ctx.handle())).ok();
+        }
+    }
+}
+
+impl TcpEvents<Bytes> for Flood {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
+        self.pump(conn);
+    }
+    fn on_writable(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>) {
+        self.out.send("writable".into()).ok();
+        self.pump(conn);
+    }
+    fn on_disconnected(
+        &mut self,
+        _: &mut Ctx<Self>,
+        _: &Conn<Bytes>,
+        why: &CloseReason,
+        unsent: Vec<Bytes>,
+    ) {
+        self.out
+            .send(format!("disconnected: {why}; unsent {}", unsent.len()))
+            .ok();
+    }
+}
+
+fn flood(total: u32, size: usize, config: TcpConfig) -> Running<String, Flood> {
+    let (out, events) = unbounded();
+    let (addr_tx, addr) = unbounded();
+    let server = TcpServer::bind(local(), LengthDelimited::new()).config(config);
+    let app = App::new("flood").tonic(Flood {
+        server: Some(server),
+        total,
+        size,
+        sent: 0,
+        out,
+        addr: addr_tx,
+    });
+    // Events here are plain strings, wrapped to reuse the harness.
+    let (ev_tx, ev_rx) = unbounded();
+    std::thread::spawn(move || {
+        for e in events.iter() {
+            if ev_tx.send(Ev::Finished(conn_id_zero()).with(e)).is_err() {
+                break;
+            }
+        }
+    });
+    run_app(app, addr, ev_rx)
+}
+
+trait With {
+    fn with(self, s: String) -> Ev<String>;
+}
+impl With for Ev<String> {
+    fn with(self, s: String) -> Ev<String> {
+        match self {
+            Ev::Finished(id) => Ev::Message(id, s),
+            other => other,
+        }
+    }
+}
+
+fn conn_id_zero() -> tasktonic_net::tcp::ConnId {
+    // Any id will do for string events: take one from a throwaway Conn-less path.
+    struct Probe;
+    let _ = Probe;
+    first_id()
+}
+
+fn first_id() -> tasktonic_net::tcp::ConnId {
+    use std::sync::OnceLock;
+    static ID: OnceLock<tasktonic_net::tcp::ConnId> = OnceLock::new();
+    *ID.get_or_init(|| {
+        // A client that is never connected still has an id.
+        let (tx, rx) = unbounded();
+        struct Tmp(Sender<tasktonic_net::tcp::ConnId>);
+        impl Tonic for Tmp {
+            type State = ();
+            fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+                let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+                let conn = TcpClient::new(addr, LengthDelimited::new())
+                    .start(ctx)
+                    .expect("selector");
+                self.0.send(conn.id()).ok();
+                conn.abort();
+                ctx.finish();
+            }
+        }
+        impl TcpEvents<Bytes> for Tmp {}
+        App::new("tmp").tonic(Tmp(tx)).run().ok();
+        rx.recv_timeout(LIMIT).expect("an id")
+    })
+}
+
+fn text(e: Ev<String>) -> String {
+    match e {
+        Ev::Message(_, s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn back_pressure_reaches_the_sender_of_a_slow_reader_and_memory_stays_bounded() {
+    let config = TcpConfig {
+        high_watermark: 64,
+        low_watermark: 16,
+        ..TcpConfig::default()
+    };
+    let server = flood(5_000, 16 * 1024, config);
+    let mut c = connect(server.addr);
+    // Do not read: the sender must hit the watermark (80 MB would not fit the socket buffers).
+    let first = text(server.next());
+    assert!(first.starts_with("backpressure"), "{first}");
+    let queued: usize = first
+        .rsplit('=')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(
+        queued <= 64,
+        "queue bounded by the high watermark, was {queued}"
+    );
+    // Now read everything: writable events resume the sender; every frame arrives in order.
+    let reader = std::thread::spawn(move || {
+        for i in 0..5_000u32 {
+            let f = read_frame(&mut c);
+            assert_eq!(f.len(), 16 * 1024);
+            assert_eq!(u32::from_be_bytes([f[0], f[1], f[2], f[3]]), i);
+        }
+        assert!(read_to_eof(&mut c).is_empty());
+    });
+    let mut saw_writable = false;
+    loop {
+        let e = text(server.next());
+        saw_writable |= e == "writable";
+        if e.starts_with("disconnected") {
+            assert_eq!(e, "disconnected: closed; unsent 0");
+            break;
+        }
+    }
+    assert!(saw_writable);
+    reader.join().expect("all frames in order");
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn graceful_close_delivers_ten_megabytes_sent_just_before_it() {
+    let config = TcpConfig {
+        high_watermark: 1_000,
+        low_watermark: 100,
+        ..TcpConfig::default()
+    };
+    let server = flood(160, 64 * 1024, config); // 10 MiB, then close()
+    let mut c = connect(server.addr);
+    assert_eq!(text(server.next()), "all sent");
+    let all = read_to_eof(&mut c);
+    assert_eq!(all.len(), 160 * (4 + 64 * 1024));
+    for i in 0..160u32 {
+        let at = i as usize * (4 + 64 * 1024) + 4;
+        assert_eq!(
+            u32::from_be_bytes([all[at], all[at + 1], all[at + 2], all[at + 3]]),
+            i
+        );
+    }
+    assert_eq!(text(server.next()), "disconnected: closed; unsent 0");
+    drop(c);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn a_peer_reset_mid_write_hands_back_what_was_not_written() {
+    let config = TcpConfig {
+        high_watermark: 10_000,
+        low_watermark: 100,
+        ..TcpConfig::default()
+    };
+    let server = flood(2_000, 64 * 1024, config); // 128 MB: cannot be written before the reset
+    let c = connect(server.addr);
+    let mut first = [0u8; 1024];
+    (&c).read_exact(&mut first).expect("some data arrived");
+    reset_on_drop(&c);
+    drop(c);
+    let e = loop {
+        let e = text(server.next());
+        if e.starts_with("disconnected") {
+            break e;
+        }
+    };
+    let unsent: usize = e
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(unsent > 0, "{e}");
+    assert!(e.contains("i/o error"), "{e}");
+    server.stop().expect("the server survives");
+}
+
+#[test]
+fn max_clients_pauses_accepting_and_resumes_below_the_limit() {
+    let server = serve(
+        TcpServer::bind(local(), LengthDelimited::new()).max_clients(1),
+        true,
+    );
+    let mut a = connect(server.addr);
+    write_all(&mut a, &frame(b"a1"));
+    assert_eq!(read_frame(&mut a), b"a1");
+    let mut b = connect(server.addr); // completes in the backlog, not accepted
+    write_all(&mut b, &frame(b"b1"));
+    write_all(&mut a, &frame(b"a2"));
+    assert_eq!(read_frame(&mut a), b"a2");
+    drop(a);
+    assert_eq!(read_frame(&mut b), b"b1", "accepted once a left");
+    let mut order = Vec::new();
+    while order.len() < 3 {
+        match server.next() {
+            Ev::Connected(id) => order.push(format!("connected {id}")),
+            Ev::Disconnected(id, ..) => order.push(format!("disconnected {id}")),
+            _ => {}
+        }
+    }
+    // b is only accepted after a is gone.
+    assert!(order[0].starts_with("connected"));
+    assert!(order[1].starts_with("disconnected"), "{order:?}");
+    assert!(order[2].starts_with("connected"), "{order:?}");
+    drop(b);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn the_peer_filter_refuses_unwanted_peers() {
+    let only_local_one = |peer: SocketAddr| peer.ip() == std::net::Ipv4Addr::LOCALHOST;
+    let server = serve(
+        TcpServer::bind(local(), LengthDelimited::new()).peer_filter(only_local_one),
+        true,
+    );
+    // From 127.0.0.2 (still loopback): refused.
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket
+        .bind(&"127.0.0.2:0".parse::<SocketAddr>().expect("addr").into())
+        .expect("bind 127.0.0.2");
+    socket.connect(&server.addr.into()).expect("connect");
+    let mut refused: TcpStream = socket.into();
+    refused.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let _ = std::io::Write::write_all(&mut refused, &frame(b"x"));
+    let mut buf = [0u8; 8];
+    let n = refused.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    // From 127.0.0.1: served.
+    let mut ok = connect(server.addr);
+    write_all(&mut ok, &frame(b"y"));
+    assert_eq!(read_frame(&mut ok), b"y");
+    drop(ok);
+    server.stop().expect("clean stop");
+}
+
+/// One protocol tonic per connection; it panics on "boom".
+struct Fragile;
+impl Tonic for Fragile {
+    type State = ();
+}
+impl TcpEvents<Bytes> for Fragile {
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+        assert!(&msg[..] != b"boom", "boom");
+        conn.send(msg).ok();
+    }
+}
+
+struct PerConnection(Sender<(SocketAddr, Handle<PerConnection>)>);
+impl Tonic for PerConnection {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let l = TcpServer::bind(local(), LengthDelimited::new())
+            .start_each(ctx, |_peer| Fragile)
+            .expect("bound");
+        self.0.send((l.local_addr(), ctx.handle())).ok();
+    }
+}
+
+#[test]
+fn a_handler_that_panics_does_not_affect_other_connections() {
+    let (tx, addr) = unbounded();
+    let (_ev_tx, events) = unbounded::<Ev<String>>();
+    let server = run_app(App::new("fragile").tonic(PerConnection(tx)), addr, events);
+    let mut good = connect(server.addr);
+    let mut bad = connect(server.addr);
+    write_all(&mut good, &frame(b"1"));
+    assert_eq!(read_frame(&mut good), b"1");
+    write_all(&mut bad, &frame(b"boom"));
+    assert!(
+        read_to_eof(&mut bad).is_empty(),
+        "the panicking handler's connection closes"
+    );
+    write_all(&mut good, &frame(b"2"));
+    assert_eq!(read_frame(&mut good), b"2");
+    drop(good);
+    server.stop().expect("the listener handled the failure");
+}
+
+/// A client that reports events and can be told to send.
+struct Client {
+    target: SocketAddr,
+    conn: Option<Conn<Bytes>>,
+    out: Sender<String>,
+    me: Sender<(SocketAddr, Handle<Client>)>,
+}
+
+impl Tonic for Client {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let conn = TcpClient::new(self.target, LengthDelimited::new())
+            .reconnect(Reconnect::fixed(Duration::from_millis(20)))
+            .resend(true)
+            .start(ctx)
+            .expect("selector");
+        self.conn = Some(conn);
+        self.me.send((self.target, ctx.handle())).ok();
+    }
+}
+
+impl TcpEvents<Bytes> for Client {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, _: &Conn<Bytes>, _: SocketAddr) {
+        self.out.send("connected".into()).ok();
+    }
+    fn on_message(&mut self, _: &mut Ctx<Self>, _: &Conn<Bytes>, msg: Bytes) {
+        self.out
+            .send(format!("echo {}", String::from_utf8_lossy(&msg)))
+            .ok();
+    }
+    fn on_disconnected(
+        &mut self,
+        _: &mut Ctx<Self>,
+        _: &Conn<Bytes>,
+        why: &CloseReason,
+        unsent: Vec<Bytes>,
+    ) {
+        self.out
+            .send(format!("disconnected: {why}; unsent {}", unsent.len()))
+            .ok();
+    }
+}
+
+#[test]
+fn a_client_reconnects_after_the_server_restarts_on_the_same_port_and_resends() {
+    let first = u32_echo();
+    let port_addr = first.addr;
+    let (out, client_events) = unbounded();
+    let (me_tx, me) = unbounded();
+    let client_app = App::new("client").tonic(Client {
+        target: port_addr,
+        conn: None,
+        out,
+        me: me_tx,
+    });
+    let client_stopper = client_app.stopper();
+    let client_thread = std::thread::spawn(move || client_app.run());
+    let (_, client) = me.recv_timeout(LIMIT).expect("client started");
+    let next = || client_events.recv_timeout(LIMIT).expect("client event");
+    let send = |text: &'static str| {
+        client
+            .ask_blocking(LIMIT, move |c, _| {
+                c.conn
+                    .as_ref()
+                    .map(|conn| conn.send(Bytes::from(text)).is_ok())
+            })
+            .expect("answer")
+    };
+    assert_eq!(next(), "connected");
+    assert_eq!(send("one"), Some(true));
+    assert_eq!(next(), "echo one");
+    // The server goes away: not the first connect, a later loss.
+    first.stop().expect("clean stop");
+    assert_eq!(next(), "disconnected: closed by the peer; unsent 0");
+    // Sent while down: kept for re-send.
+    assert_eq!(send("two"), Some(true));
+    // The server comes back on the same port.
+    let second = serve(TcpServer::bind(port_addr, LengthDelimited::new()), true);
+    assert_eq!(second.addr, port_addr);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e: &String| e == "echo two") {
+        seen.push(next());
+    }
+    assert!(seen.contains(&"connected".to_string()), "{seen:?}");
+    assert!(
+        matches!(second.until(|e| matches!(e, Ev::Message(..))), Ev::Message(_, m) if &m[..] == b"two")
+    );
+    client_stopper.stop();
+    client_thread
+        .join()
+        .expect("client thread")
+        .expect("clean client run");
+    second.stop().expect("clean stop");
+}
