@@ -71,7 +71,7 @@ impl<T: Tonic> TonicCell<T> {
                     self.set_lifecycle(Lifecycle::Sparkling);
                 }
             }
-            Work::Order(order) => {
+            Work::Order(order) | Work::Notice(order) => {
                 let result = catch_unwind(AssertUnwindSafe(|| order(self as &mut dyn Any)));
                 if let Err(payload) = result {
                     self.failed(panic_message(&*payload));

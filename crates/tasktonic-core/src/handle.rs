@@ -235,6 +235,23 @@ impl<T: Tonic> Handle<T> {
         self.shared.push_order(name, f, order::<T, F>)
     }
 
+    /// Send a notification: a sparkle that only matters while the tonic lives (a wake-up, a
+    /// "data ready" poke). Like [`sparkle_named`](Handle::sparkle_named), but if the tonic
+    /// completes before it runs, it is dropped without the warning a lost sparkle gets.
+    ///
+    /// # Errors
+    ///
+    /// As [`sparkle`](Handle::sparkle).
+    pub fn notify_named<F>(&self, name: &'static str, f: F) -> Result<(), SendError<F>>
+    where
+        F: FnOnce(&mut T, &mut Ctx<T>) + Send + 'static,
+    {
+        self.shared.push_order(name, f, |f| match order::<T, F>(f) {
+            Work::Order(o) => Work::Notice(o),
+            other => other,
+        })
+    }
+
     /// Send a typed message: [`Receive::receive`] runs as a sparkle named after `M`.
     ///
     /// # Errors

@@ -27,6 +27,8 @@ pub(crate) enum Work {
     Spawn(Build),
     Start,
     Order(Order),
+    /// A sparkle that only matters while the tonic lives: dropped quietly if it completed.
+    Notice(Order),
     System(SystemMsg),
     Timer(u64),
 }

@@ -489,3 +489,129 @@ fn a_client_reconnects_after_the_server_restarts_on_the_same_port_and_resends() 
         .expect("clean client run");
     second.stop().expect("clean stop");
 }
+
+/// Blocks in its first `on_message` until the gate opens; counts what it got.
+struct Laggard {
+    gate: crossbeam_channel::Receiver<()>,
+    conn_out: Sender<Conn<Bytes>>,
+    got: Sender<u32>,
+    addr: Sender<(SocketAddr, Handle<Laggard>)>,
+    server: Option<TcpServer<LengthDelimited>>,
+    first: bool,
+}
+
+impl Tonic for Laggard {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some(server) = self.server.take() {
+            let l = server.start(ctx).expect("bound");
+            self.addr.send((l.local_addr(), ctx.handle())).ok();
+        }
+    }
+}
+
+impl TcpEvents<Bytes> for Laggard {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
+        self.conn_out.send(conn.clone()).ok();
+    }
+    fn on_message(&mut self, _: &mut Ctx<Self>, _: &Conn<Bytes>, msg: Bytes) {
+        if self.first {
+            self.first = false;
+            self.gate.recv_timeout(LIMIT).ok();
+        }
+        self.got
+            .send(u32::from_be_bytes([msg[0], msg[1], msg[2], msg[3]]))
+            .ok();
+    }
+}
+
+#[test]
+fn a_lagging_base_stops_the_reading_at_the_inbound_window() {
+    let config = TcpConfig {
+        inbound_window: 4,
+        ..TcpConfig::default()
+    };
+    let (gate_tx, gate) = unbounded();
+    let (conn_tx, conn_rx) = unbounded();
+    let (got_tx, got) = unbounded();
+    let (addr_tx, addr) = unbounded();
+    let (_ev, events) = unbounded::<Ev<String>>();
+    let app = App::new("laggard").tonic(Laggard {
+        gate,
+        conn_out: conn_tx,
+        got: got_tx,
+        addr: addr_tx,
+        server: Some(TcpServer::bind(local(), LengthDelimited::new()).config(config)),
+        first: true,
+    });
+    let server = run_app(app, addr, events);
+    let mut c = connect(server.addr);
+    let conn: Conn<Bytes> = conn_rx.recv_timeout(LIMIT).expect("connected");
+    // 40 MB of frames: far more than socket buffers hold. The write blocks once the server
+    // stops reading; a short write timeout turns that block into an answer.
+    c.set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    const FRAMES: u32 = 10_000;
+    let mut written = 0u32;
+    let mut wire = Vec::new();
+    for i in 0..FRAMES {
+        wire.extend_from_slice(&frame(&[&i.to_be_bytes()[..], &[0u8; 4092]].concat()));
+    }
+    let mut offset = 0;
+    while offset < wire.len() {
+        match std::io::Write::write(&mut c, &wire[offset..]) {
+            Ok(n) => offset += n,
+            Err(_) => break, // blocked: the server stopped reading
+        }
+    }
+    written += u32::try_from(offset / 4100).unwrap_or(0);
+    assert!(
+        offset < wire.len(),
+        "the server kept reading for a base that consumed nothing"
+    );
+    assert!(
+        conn.unconsumed() <= 4,
+        "at most the window is delivered: {}",
+        conn.unconsumed()
+    );
+    // Release the base: everything arrives, in order, and the rest can be written.
+    gate_tx.send(()).expect("gate");
+    c.set_write_timeout(Some(LIMIT)).expect("timeout");
+    write_all(&mut c, &wire[offset..]);
+    for i in 0..FRAMES {
+        assert_eq!(got.recv_timeout(LIMIT).expect("message"), i);
+    }
+    assert!(written < FRAMES);
+    drop(c);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn close_after_last_stops_listening_when_the_last_connection_ends() {
+    let server = serve(
+        TcpServer::bind(local(), LengthDelimited::new()).close_after_last(true),
+        true,
+    );
+    let mut c = connect(server.addr);
+    write_all(&mut c, &frame(b"only"));
+    assert_eq!(read_frame(&mut c), b"only");
+    drop(c);
+    assert!(matches!(
+        server.until(|e| matches!(e, Ev::Finished(..))),
+        Ev::Finished(..)
+    ));
+    // The listener finishes right after its last connection: connecting is soon refused.
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        match TcpStream::connect(server.addr) {
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+                break;
+            }
+            Ok(s) => drop(s),
+        }
+        assert!(std::time::Instant::now() < deadline, "still listening");
+        std::thread::yield_now();
+    }
+    server.stop().expect("clean stop");
+}

@@ -214,7 +214,7 @@ impl Core {
         }
         match work {
             Work::Order(_) => log::warn!("sparkle {name} dropped: its tonic has completed"),
-            Work::Timer(_) | Work::System(_) | Work::Start | Work::Spawn(_) => {
+            Work::Notice(_) | Work::Timer(_) | Work::System(_) | Work::Start | Work::Spawn(_) => {
                 log::trace!("{name} for a completed tonic ignored")
             }
         }

@@ -297,7 +297,8 @@ impl<M: Send + 'static> Conn<M> {
         self.shared.unconsumed.load(Ordering::SeqCst) < self.shared.window
     }
 
-    pub(crate) fn unconsumed(&self) -> usize {
+    /// Messages delivered to the base that it has not consumed yet (at most the inbound window).
+    pub fn unconsumed(&self) -> usize {
         self.shared.unconsumed.load(Ordering::SeqCst)
     }
 

@@ -154,7 +154,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             stream,
             Interest::READABLE | Interest::WRITABLE,
             move |ready| {
-                let _ = me.sparkle_named("ready", move |c, ctx| c.ready(ctx, ready));
+                let _ = me.notify_named("ready", move |c, ctx| c.ready(ctx, ready));
             },
         )?;
         self.token = Some(token);
@@ -259,7 +259,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             }
             if budget == 0 {
                 // Others get their turn; this connection continues right after them.
-                let _ = ctx.handle().sparkle_named("read", |c, ctx| c.read(ctx));
+                let _ = ctx.handle().notify_named("read", |c, ctx| c.read(ctx));
                 return;
             }
             let Some(stream) = self.stream.as_mut() else {
@@ -729,7 +729,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     pub(crate) fn poker(handle: Handle<Self>) -> super::conn::PokeFn {
         Box::new(move |poke| {
             handle
-                .sparkle_named("poke", move |c, ctx| c.poke(ctx, poke))
+                .notify_named("poke", move |c, ctx| c.poke(ctx, poke))
                 .is_ok()
         })
     }

@@ -355,7 +355,7 @@ impl Tonic for Listener {
         match self
             .selector
             .register(socket, Interest::READABLE, move |_| {
-                let _ = me.sparkle_named("accept", |l, ctx| l.accept_all(ctx));
+                let _ = me.notify_named("accept", |l, ctx| l.accept_all(ctx));
             }) {
             Ok(token) => self.token = Some(token),
             Err(e) => {
