@@ -42,6 +42,27 @@ pub(crate) struct TimerEntry {
     purpose: Purpose,
 }
 
+/// Keys here are our own sequence numbers, not attacker-chosen: a multiplicative hash is
+/// enough and much cheaper than SipHash on the timer hot path.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
+
 /// What happens to a user timer after it fires.
 enum Next {
     Remove,
@@ -75,8 +96,8 @@ pub struct Ctx<T: Tonic> {
     pub(crate) services: Vec<TypeId>,
     pub(crate) restart: Option<Restart<T>>,
     pub(crate) machine: Machine<T>,
-    asks: HashMap<u64, PendingAsk<T>>,
-    timers: HashMap<u64, TimerEntry>,
+    asks: HashMap<u64, PendingAsk<T>, KeyHash>,
+    timers: HashMap<u64, TimerEntry, KeyHash>,
     next_key: u64,
 }
 
@@ -110,8 +131,8 @@ impl<T: Tonic> Ctx<T> {
             services: Vec::new(),
             restart,
             machine: Machine::new(),
-            asks: HashMap::new(),
-            timers: HashMap::new(),
+            asks: HashMap::default(),
+            timers: HashMap::default(),
             next_key: 0,
         }
     }
@@ -747,7 +768,7 @@ impl<T: Tonic> Ctx<T> {
                         }
                         Next::At(next)
                     }
-                    TimerKind::Scheduled(s) => Next::Schedule(s.clone()),
+                    TimerKind::Scheduled(s) => Next::Schedule((**s).clone()),
                 };
                 match next {
                     Next::Remove => {

@@ -294,6 +294,18 @@ impl Core {
         shared.catalyst.slots.lock().release(slot);
     }
 
+    /// Spin and yield briefly, watching the remote queue; true if work arrived.
+    fn spin(&self) -> bool {
+        let backoff = crossbeam_utils::Backoff::new();
+        while !backoff.is_completed() {
+            if !self.shared.remote_is_empty() {
+                return true;
+            }
+            backoff.snooze();
+        }
+        false
+    }
+
     /// Run until `done` says so (checked when idle, after announcing the park).
     pub(crate) fn run_loop(
         self: &Rc<Self>,
@@ -313,6 +325,9 @@ impl Core {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(self.now()));
             if timeout == Some(Duration::ZERO) {
+                continue;
+            }
+            if parker.spin_before_park() && self.spin() {
                 continue;
             }
             if !self.shared.prepare_park() {

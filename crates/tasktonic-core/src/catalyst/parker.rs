@@ -31,6 +31,12 @@ pub trait Parker: Send + 'static {
 
     /// The handle other threads use to wake this parker.
     fn unparker(&self) -> Arc<dyn Unpark>;
+
+    /// Spin (and yield) for a few microseconds before parking, in case work arrives from another
+    /// thread: a wake-up from a real park costs several microseconds. Default: true.
+    fn spin_before_park(&self) -> bool {
+        true
+    }
 }
 
 /// The plain parker: parks the catalyst's thread.

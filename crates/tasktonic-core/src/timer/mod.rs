@@ -53,7 +53,8 @@ pub(crate) enum TimerKind {
     Once(Duration),
     Repeat(Duration),
     Pausing(Duration),
-    Scheduled(Schedule),
+    // Boxed: keeps every timer entry small (1M live timers).
+    Scheduled(Box<Schedule>),
 }
 
 /// A timer to arm with [`Ctx::timer`](crate::Ctx::timer).
@@ -93,9 +94,10 @@ pub struct Timer {
 
 impl Timer {
     fn new(kind: TimerKind) -> Timer {
+        static DEFAULT_NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
         Timer {
             kind,
-            name: "timer".into(),
+            name: DEFAULT_NAME.get_or_init(|| "timer".into()).clone(),
             marker: 0,
             catch_up: CatchUp::default(),
         }
@@ -120,7 +122,7 @@ impl Timer {
 
     /// Fire at the local times of a [`Schedule`].
     pub fn scheduled(schedule: Schedule) -> Timer {
-        Timer::new(TimerKind::Scheduled(schedule))
+        Timer::new(TimerKind::Scheduled(Box::new(schedule)))
     }
 
     /// Name it (shown in [`TimerEvent::name`] and logs).

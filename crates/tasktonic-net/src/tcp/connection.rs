@@ -20,8 +20,12 @@ use super::{CloseReason, Conn, ConnState, OnMalformed, Reconnect, TcpConfig, Tcp
 use crate::codec::{Codec, CodecError};
 use crate::selector::{Ready, Selector};
 
-/// Spare room kept in the read buffer for one `read` call.
-const READ_CHUNK: usize = 16 * 1024;
+/// One `read` call reads at most this much (into the selector thread's scratch space).
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
 /// Encode at most this much before writing, to batch small messages into one `write`.
 const WRITE_BATCH: usize = 256 * 1024;
 
@@ -265,14 +269,17 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             let Some(stream) = self.stream.as_mut() else {
                 return;
             };
-            let len = self.inbuf.len();
-            self.inbuf.resize(len + READ_CHUNK, 0);
-            let result = stream.read(&mut self.inbuf[len..]);
-            let n = match &result {
-                Ok(n) => *n,
-                Err(_) => 0,
-            };
-            self.inbuf.truncate(len + n);
+            // Read into the selector thread's scratch space and keep only what arrived: no
+            // zero-filling per read, and a connection's buffer is exactly as big as its data.
+            let inbuf = &mut self.inbuf;
+            let result = SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let r = stream.read(&mut scratch[..]);
+                if let Ok(n) = r {
+                    inbuf.extend_from_slice(&scratch[..n]);
+                }
+                r
+            });
             match result {
                 Ok(0) => return self.eof(ctx),
                 Ok(n) => {

@@ -1,0 +1,465 @@
+//! Local workloads L1–L4: sparkles on one and two catalysts, ping-pong, timers; against raw
+//! crossbeam-channel and actix.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use parking_lot::Mutex;
+use tasktonic_core::{App, Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
+
+/// Tells sent in L1/L2.
+pub(crate) const TELLS: u64 = 10_000_000;
+/// Round trips in L3.
+pub(crate) const ROUND_TRIPS: u64 = 200_000;
+const BATCH: u64 = 1_000;
+
+type Clock = Arc<Mutex<Option<Duration>>>;
+
+// ----- ours ------------------------------------------------------------------------------------
+
+struct Sink {
+    count: u64,
+    start: Instant,
+    out: Clock,
+}
+
+impl Tonic for Sink {
+    type State = ();
+}
+
+impl Sink {
+    fn tell(&mut self, ctx: &mut Ctx<Self>) {
+        self.count += 1;
+        if self.count == TELLS {
+            *self.out.lock() = Some(self.start.elapsed());
+            ctx.stop_app();
+        }
+    }
+}
+
+struct Teller {
+    sink: Option<Handle<Sink>>,
+    sent: u64,
+    remote: bool,
+    out: Clock,
+}
+
+impl Tonic for Teller {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let sink = Sink {
+            count: 0,
+            start: Instant::now(),
+            out: self.out.clone(),
+        };
+        let mut infusion = ctx.infusion(sink);
+        if self.remote {
+            infusion = infusion.catalyst("sink");
+        }
+        self.sink = infusion.spawn().ok();
+        ctx.handle().sparkle(Teller::batch).ok();
+    }
+}
+
+impl Teller {
+    fn batch(&mut self, ctx: &mut Ctx<Self>) {
+        let Some(sink) = &self.sink else { return };
+        let n = BATCH.min(TELLS - self.sent);
+        for _ in 0..n {
+            let _ = sink.sparkle(Sink::tell);
+        }
+        self.sent += n;
+        if self.sent < TELLS {
+            ctx.handle().sparkle(Teller::batch).ok();
+        }
+    }
+}
+
+/// L1 (`remote = false`) or L2 (`remote = true`): tells per second.
+pub(crate) fn ours_tell(remote: bool) -> f64 {
+    let out: Clock = Arc::new(Mutex::new(None));
+    let app = App::new("bench")
+        .log_level(log::LevelFilter::Error)
+        .tonic(Teller {
+            sink: None,
+            sent: 0,
+            remote,
+            out: out.clone(),
+        });
+    app.run().ok();
+    let elapsed = out.lock().unwrap_or(Duration::MAX);
+    TELLS as f64 / elapsed.as_secs_f64()
+}
+
+struct Pinger {
+    peer: Option<Handle<Ponger>>,
+    left: u64,
+    start: Instant,
+    out: Clock,
+}
+
+struct Ponger {
+    back: Handle<Pinger>,
+}
+
+impl Tonic for Pinger {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let ponger = Ponger { back: ctx.handle() };
+        self.peer = ctx.infusion(ponger).catalyst("pong").spawn().ok();
+        self.start = Instant::now();
+        self.ping();
+    }
+}
+
+impl Pinger {
+    fn ping(&self) {
+        if let Some(p) = &self.peer {
+            let _ = p.sparkle(|p: &mut Ponger, _: &mut Ctx<Ponger>| {
+                let _ = p.back.sparkle(Pinger::pong);
+            });
+        }
+    }
+
+    fn pong(&mut self, ctx: &mut Ctx<Self>) {
+        self.left -= 1;
+        if self.left == 0 {
+            *self.out.lock() = Some(self.start.elapsed());
+            ctx.stop_app();
+        } else {
+            self.ping();
+        }
+    }
+}
+
+impl Tonic for Ponger {
+    type State = ();
+}
+
+/// L3: nanoseconds per round trip.
+pub(crate) fn ours_ping_pong() -> f64 {
+    let out: Clock = Arc::new(Mutex::new(None));
+    App::new("bench")
+        .log_level(log::LevelFilter::Error)
+        .tonic(Pinger {
+            peer: None,
+            left: ROUND_TRIPS,
+            start: Instant::now(),
+            out: out.clone(),
+        })
+        .run()
+        .ok();
+    out.lock().unwrap_or(Duration::MAX).as_nanos() as f64 / ROUND_TRIPS as f64
+}
+
+// ----- crossbeam -------------------------------------------------------------------------------
+
+/// L2 floor: one thread sends, another receives, over an unbounded channel.
+pub(crate) fn crossbeam_tell() -> f64 {
+    let (tx, rx) = crossbeam_channel::unbounded::<()>();
+    let start = Instant::now();
+    let receiver = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while rx.recv().is_ok() {
+            n += 1;
+            if n == TELLS {
+                break;
+            }
+        }
+        start.elapsed()
+    });
+    for _ in 0..TELLS {
+        let _ = tx.send(());
+    }
+    let elapsed = receiver.join().unwrap_or(Duration::MAX);
+    TELLS as f64 / elapsed.as_secs_f64()
+}
+
+/// L3 floor: two threads bounce one message over two channels.
+pub(crate) fn crossbeam_ping_pong() -> f64 {
+    let (ping_tx, ping_rx) = crossbeam_channel::bounded::<()>(1);
+    let (pong_tx, pong_rx) = crossbeam_channel::bounded::<()>(1);
+    let ponger = std::thread::spawn(move || {
+        while ping_rx.recv().is_ok() {
+            if pong_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    for _ in 0..ROUND_TRIPS {
+        let _ = ping_tx.send(());
+        let _ = pong_rx.recv();
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    let _ = ponger.join();
+    elapsed.as_nanos() as f64 / ROUND_TRIPS as f64
+}
+
+// ----- actix -----------------------------------------------------------------------------------
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Tell;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Next;
+
+struct ActixSink {
+    count: u64,
+    start: Instant,
+    out: Clock,
+}
+
+impl Actor for ActixSink {
+    type Context = Context<Self>;
+}
+
+impl Handler<Tell> for ActixSink {
+    type Result = ();
+    fn handle(&mut self, _: Tell, _: &mut Context<Self>) {
+        self.count += 1;
+        if self.count == TELLS {
+            *self.out.lock() = Some(self.start.elapsed());
+            System::current().stop();
+        }
+    }
+}
+
+struct ActixTeller {
+    sink: Addr<ActixSink>,
+    sent: u64,
+}
+
+impl Actor for ActixTeller {
+    type Context = Context<Self>;
+}
+
+impl Handler<Next> for ActixTeller {
+    type Result = ();
+    fn handle(&mut self, _: Next, ctx: &mut Context<Self>) {
+        let n = BATCH.min(TELLS - self.sent);
+        for _ in 0..n {
+            self.sink.do_send(Tell);
+        }
+        self.sent += n;
+        if self.sent < TELLS {
+            ctx.address().do_send(Next);
+        }
+    }
+}
+
+/// L1 (same arbiter) or L2 (two arbiters) for actix: tells per second.
+pub(crate) fn actix_tell(remote: bool) -> f64 {
+    let out: Clock = Arc::new(Mutex::new(None));
+    let o = out.clone();
+    let system = System::new();
+    let arbiter = remote.then(Arbiter::new);
+    system.block_on(async move {
+        let sink = ActixSink {
+            count: 0,
+            start: Instant::now(),
+            out: o,
+        };
+        let sink = match &arbiter {
+            Some(a) => ActixSink::start_in_arbiter(&a.handle(), |_| sink),
+            None => sink.start(),
+        };
+        let teller = ActixTeller { sink, sent: 0 }.start();
+        teller.do_send(Next);
+    });
+    let _ = system.run();
+    let elapsed = out.lock().unwrap_or(Duration::MAX);
+    TELLS as f64 / elapsed.as_secs_f64()
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Ball;
+
+struct ActixPonger {
+    back: Option<Recipient<Ball>>,
+}
+
+impl Actor for ActixPonger {
+    type Context = Context<Self>;
+}
+
+impl Handler<Ball> for ActixPonger {
+    type Result = ();
+    fn handle(&mut self, _: Ball, _: &mut Context<Self>) {
+        if let Some(b) = &self.back {
+            b.do_send(Ball);
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Peer(Addr<ActixPonger>);
+
+struct ActixPinger {
+    peer: Option<Addr<ActixPonger>>,
+    left: u64,
+    start: Instant,
+    out: Clock,
+}
+
+impl Actor for ActixPinger {
+    type Context = Context<Self>;
+}
+
+impl Handler<Peer> for ActixPinger {
+    type Result = ();
+    fn handle(&mut self, Peer(p): Peer, _: &mut Context<Self>) {
+        self.start = Instant::now();
+        p.do_send(Ball);
+        self.peer = Some(p);
+    }
+}
+
+impl Handler<Ball> for ActixPinger {
+    type Result = ();
+    fn handle(&mut self, _: Ball, _: &mut Context<Self>) {
+        self.left -= 1;
+        if self.left == 0 {
+            *self.out.lock() = Some(self.start.elapsed());
+            System::current().stop();
+        } else if let Some(p) = &self.peer {
+            p.do_send(Ball);
+        }
+    }
+}
+
+/// L3 for actix (two arbiters): nanoseconds per round trip.
+pub(crate) fn actix_ping_pong() -> f64 {
+    let out: Clock = Arc::new(Mutex::new(None));
+    let o = out.clone();
+    let system = System::new();
+    let arbiter = Arbiter::new();
+    system.block_on(async move {
+        let pinger = ActixPinger {
+            peer: None,
+            left: ROUND_TRIPS,
+            start: Instant::now(),
+            out: o,
+        }
+        .start();
+        let back = pinger.clone().recipient();
+        let ponger = ActixPonger::start_in_arbiter(&arbiter.handle(), move |_| ActixPonger {
+            back: Some(back),
+        });
+        pinger.do_send(Peer(ponger));
+    });
+    let _ = system.run();
+    out.lock().unwrap_or(Duration::MAX).as_nanos() as f64 / ROUND_TRIPS as f64
+}
+
+// ----- L4: timers ------------------------------------------------------------------------------
+
+/// L4's figures: ns per arm and per cancel with 1M live timers; firing order and rate.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TimerFigures {
+    pub(crate) arm_ns: f64,
+    pub(crate) cancel_ns: f64,
+    pub(crate) fired_in_order: bool,
+    pub(crate) fire_per_s: f64,
+}
+
+struct TimerBench {
+    out: Arc<Mutex<TimerFigures>>,
+    fired: u64,
+    /// The deadline each firing timer was armed for, by marker.
+    deadlines: Vec<Instant>,
+    last: Option<Instant>,
+    in_order: bool,
+    fire_start: Instant,
+}
+
+const LIVE: u64 = 1_000_000;
+const MEASURED: u64 = 200_000;
+const FIRING: u64 = 100_000;
+
+impl Tonic for TimerBench {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let far = Duration::from_secs(3600);
+        // 1M live timers, spread out.
+        let live: Vec<TimerId> = (0..LIVE)
+            .map(|i| ctx.timer(Timer::once(far + Duration::from_micros(i))))
+            .collect();
+        // Arm and cancel more while those are live.
+        let start = Instant::now();
+        let measured: Vec<TimerId> = (0..MEASURED)
+            .map(|i| {
+                ctx.timer(Timer::once(
+                    far + Duration::from_nanos(i * 7919 % 1_000_000_000),
+                ))
+            })
+            .collect();
+        let arm = start.elapsed();
+        let start = Instant::now();
+        for id in measured {
+            ctx.cancel_timer(id);
+        }
+        let cancel = start.elapsed();
+        for id in live {
+            ctx.cancel_timer(id);
+        }
+        {
+            let mut out = self.out.lock();
+            out.arm_ns = arm.as_nanos() as f64 / MEASURED as f64;
+            out.cancel_ns = cancel.as_nanos() as f64 / MEASURED as f64;
+        }
+        // 100k timers firing: deadlines in a shuffled order, markers = rank.
+        self.fire_start = Instant::now();
+        self.deadlines = Vec::with_capacity(FIRING as usize);
+        for i in 0..FIRING {
+            let rank = (i * 7919) % FIRING; // a permutation (7919 is prime, coprime with 100k)
+            let delay = Duration::from_micros(rank);
+            self.deadlines.push(ctx.now() + delay);
+            ctx.timer(Timer::once(delay).marker(i));
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<Self>, timer: &TimerEvent) {
+        // Deadlines must come out non-decreasing (equal ones in arming order).
+        let deadline = self.deadlines[usize::try_from(timer.marker).unwrap_or(0)];
+        // (1 µs of slack: the recorded deadline and the timer's own arming read the clock apart.)
+        if self
+            .last
+            .is_some_and(|last| deadline + Duration::from_micros(1) < last)
+        {
+            self.in_order = false;
+        }
+        self.last = Some(deadline);
+        self.fired += 1;
+        if self.fired == FIRING {
+            let mut out = self.out.lock();
+            out.fired_in_order = self.in_order;
+            out.fire_per_s = FIRING as f64 / self.fire_start.elapsed().as_secs_f64();
+            ctx.finish();
+        }
+    }
+}
+
+/// L4 for ours.
+pub(crate) fn ours_timers() -> TimerFigures {
+    let out = Arc::new(Mutex::new(TimerFigures::default()));
+    App::new("bench")
+        .log_level(log::LevelFilter::Error)
+        .tonic(TimerBench {
+            out: out.clone(),
+            fired: 0,
+            deadlines: Vec::new(),
+            last: None,
+            in_order: true,
+            fire_start: Instant::now(),
+        })
+        .run()
+        .ok();
+    *out.lock()
+}

@@ -1,0 +1,285 @@
+//! `tasktonic-bench`: tasktonic against raw crossbeam-channel, actix, tokio and raw mio, side
+//! by side in one run (see `docs/PERFORMANCE.md`).
+//!
+//! ```text
+//! cargo run --release -p tasktonic-bench -- all          # everything, table + RESULT lines + chart
+//! cargo run --release -p tasktonic-bench -- l1 n2 …      # some workloads
+//!     [--runs N] (median of N, default 3)  [--chart PATH] (default target/tasktonic-bench.svg)
+//! ```
+
+// Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
+#![allow(clippy::cast_possible_truncation)]
+
+mod local;
+mod net;
+mod report;
+
+use net::{Impl, Shape};
+use report::Row;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// Run `f` for each peer, `runs` times, alternating peers (A B A B) so drift hits all alike.
+fn alternate<P: Copy>(
+    peers: &[P],
+    runs: usize,
+    mut f: impl FnMut(P) -> Result<f64, String>,
+) -> Result<Vec<f64>, String> {
+    let mut samples = vec![Vec::new(); peers.len()];
+    for _ in 0..runs {
+        for (i, p) in peers.iter().enumerate() {
+            samples[i].push(f(*p)?);
+        }
+    }
+    Ok(samples.into_iter().map(median).collect())
+}
+
+#[derive(Clone, Copy)]
+enum Local {
+    Ours,
+    Crossbeam,
+    Actix,
+}
+
+fn l1(runs: usize) -> Result<Row, String> {
+    let m = alternate(&[Local::Ours, Local::Actix], runs, |p| {
+        Ok(match p {
+            Local::Ours => local::ours_tell(false),
+            _ => local::actix_tell(false),
+        })
+    })?;
+    let mut row = Row::new("L1", "msgs_per_s", true);
+    row.figure("ours", m[0])
+        .figure("actix", m[1])
+        .ratio("actix", "ours", "actix");
+    Ok(row)
+}
+
+fn l2(runs: usize) -> Result<Row, String> {
+    let m = alternate(&[Local::Ours, Local::Crossbeam, Local::Actix], runs, |p| {
+        Ok(match p {
+            Local::Ours => local::ours_tell(true),
+            Local::Crossbeam => local::crossbeam_tell(),
+            Local::Actix => local::actix_tell(true),
+        })
+    })?;
+    let mut row = Row::new("L2", "msgs_per_s", true);
+    row.figure("ours", m[0])
+        .figure("crossbeam", m[1])
+        .figure("actix", m[2])
+        .ratio("crossbeam", "ours", "crossbeam")
+        .ratio("actix", "ours", "actix");
+    Ok(row)
+}
+
+fn l3(runs: usize) -> Result<Row, String> {
+    let m = alternate(&[Local::Ours, Local::Crossbeam, Local::Actix], runs, |p| {
+        Ok(match p {
+            Local::Ours => local::ours_ping_pong(),
+            Local::Crossbeam => local::crossbeam_ping_pong(),
+            Local::Actix => local::actix_ping_pong(),
+        })
+    })?;
+    let mut row = Row::new("L3", "ns_per_rt", false);
+    row.figure("ours", m[0])
+        .figure("crossbeam", m[1])
+        .figure("actix", m[2])
+        .ratio("crossbeam", "ours", "crossbeam")
+        .ratio("actix", "ours", "actix");
+    Ok(row)
+}
+
+fn l4(runs: usize) -> Result<Row, String> {
+    let figures: Vec<local::TimerFigures> = (0..runs).map(|_| local::ours_timers()).collect();
+    let mut row = Row::new("L4", "ns", false);
+    row.figure("arm_ns", median(figures.iter().map(|f| f.arm_ns).collect()))
+        .figure(
+            "cancel_ns",
+            median(figures.iter().map(|f| f.cancel_ns).collect()),
+        )
+        .figure(
+            "fire_per_s",
+            median(figures.iter().map(|f| f.fire_per_s).collect()),
+        );
+    row.extra.push(("live_timers".into(), "1000000".into()));
+    row.extra.push((
+        "fired_in_order".into(),
+        figures.iter().all(|f| f.fired_in_order).to_string(),
+    ));
+    Ok(row)
+}
+
+fn network_row(name: &str, unit: &'static str, higher: bool, m: &[f64]) -> Row {
+    let mut row = Row::new(name, unit, higher);
+    for (i, which) in Impl::ALL.iter().enumerate() {
+        row.figure(which.name(), m[i]);
+    }
+    row.ratio("colocated_mio", "ours_colocated", "mio")
+        .ratio("colocated_tokio", "ours_colocated", "tokio")
+        .ratio("seed_mio", "ours_seed", "mio")
+        .ratio("seed_tokio", "ours_seed", "tokio");
+    row
+}
+
+fn n_throughput(name: &str, shape: Shape, runs: usize) -> Result<Row, String> {
+    let m = alternate(&Impl::ALL, runs, |which| net::throughput(which, shape))?;
+    let mut row = network_row(name, "msgs_per_s", true, &m);
+    let mbs: Vec<(String, String)> = Impl::ALL
+        .iter()
+        .zip(&m)
+        .map(|(w, v)| {
+            (
+                format!("{}_mb_per_s", w.name()),
+                format!("{:.1}", v * shape.size as f64 / 1e6),
+            )
+        })
+        .collect();
+    row.extra.extend(mbs);
+    Ok(row)
+}
+
+fn n4(runs: usize) -> Result<Vec<Row>, String> {
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    let mut p999 = Vec::new();
+    let mut samples: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); Impl::ALL.len()];
+    for _ in 0..runs {
+        for (i, which) in Impl::ALL.iter().enumerate() {
+            samples[i].push(net::latency(*which)?);
+        }
+    }
+    for s in &samples {
+        p50.push(median(s.iter().map(|t| t.0).collect()));
+        p99.push(median(s.iter().map(|t| t.1).collect()));
+        p999.push(median(s.iter().map(|t| t.2).collect()));
+    }
+    Ok(vec![
+        network_row("N4", "us_p50", false, &p50),
+        network_row("N4p99", "us_p99", false, &p99),
+        network_row("N4p999", "us_p99_9", false, &p999),
+    ])
+}
+
+fn n5() -> Result<Vec<Row>, String> {
+    net::raise_fd_limit();
+    let mut setup = Vec::new();
+    let mut memory = Vec::new();
+    let mut served = Vec::new();
+    for which in Impl::ALL {
+        let (n, ms, bytes) = net::many(which, 10_000)?;
+        served.push((which.name(), n));
+        setup.push(ms);
+        memory.push(bytes);
+    }
+    let mut mem = network_row("N5", "bytes_per_conn", false, &memory);
+    for (name, n) in served {
+        mem.extra
+            .push((format!("{name}_connections"), format!("{n}")));
+    }
+    Ok(vec![mem, network_row("N5setup", "ms", false, &setup)])
+}
+
+fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
+    let one = |r: Result<Row, String>| r.map(|r| vec![r]);
+    match which {
+        "l1" => one(l1(runs)),
+        "l2" => one(l2(runs)),
+        "l3" => one(l3(runs)),
+        "l4" => one(l4(runs)),
+        "n1" => one(n_throughput(
+            "N1",
+            Shape {
+                conns: 1,
+                window: 64,
+                size: 64,
+                per_conn: 300_000,
+            },
+            runs,
+        )),
+        "n2" => one(n_throughput(
+            "N2",
+            Shape {
+                conns: 1,
+                window: 64,
+                size: 4096,
+                per_conn: 100_000,
+            },
+            runs,
+        )),
+        "n3" => one(n_throughput(
+            "N3",
+            Shape {
+                conns: 64,
+                window: 16,
+                size: 64,
+                per_conn: 10_000,
+            },
+            runs,
+        )),
+        "n4" => n4(runs),
+        "n5" => n5(),
+        other => Err(format!("unknown workload {other:?} (all, l1..l4, n1..n5)")),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        let which = args.get(1).and_then(|s| Impl::parse(s));
+        let Some(which) = which else {
+            eprintln!("usage: tasktonic-bench serve ours_colocated|ours_seed|mio|tokio");
+            std::process::exit(2);
+        };
+        net::raise_fd_limit();
+        net::serve(which, "127.0.0.1:0".parse().expect("an address"));
+        return;
+    }
+    let mut runs = 3;
+    let mut chart = "target/tasktonic-bench.svg".to_string();
+    let mut workloads = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().and_then(|n| n.parse().ok()).unwrap_or(3).max(1),
+            "--chart" => chart = it.next().unwrap_or(chart),
+            "all" => workloads
+                .extend(["l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5"].map(String::from)),
+            w => workloads.push(w.to_lowercase()),
+        }
+    }
+    if workloads.is_empty() {
+        eprintln!(
+            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 [--runs N] [--chart PATH]"
+        );
+        std::process::exit(2);
+    }
+    let mut rows = Vec::new();
+    for w in &workloads {
+        eprintln!("running {w} ({runs} runs)…");
+        match run(w, runs) {
+            Ok(mut r) => {
+                for row in &r {
+                    println!("{}", row.result_line());
+                }
+                rows.append(&mut r);
+            }
+            Err(e) => {
+                eprintln!("{w} failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!("\n{}", report::table(&rows));
+    let title = format!("tasktonic vs peers, median of {runs} runs");
+    match std::fs::write(&chart, report::svg(&rows, &title)) {
+        Ok(()) => println!("chart: {chart}"),
+        Err(e) => eprintln!("cannot write the chart to {chart}: {e}"),
+    }
+}

@@ -1,0 +1,151 @@
+//! Network workloads N1–N5: each server in its own process, peers alternated run by run.
+
+pub(crate) mod load;
+pub(crate) mod servers;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// An echo server implementation under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Impl {
+    OursColocated,
+    OursSeed,
+    Mio,
+    Tokio,
+}
+
+impl Impl {
+    pub(crate) const ALL: [Impl; 4] = [Impl::OursColocated, Impl::OursSeed, Impl::Mio, Impl::Tokio];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Impl::OursColocated => "ours_colocated",
+            Impl::OursSeed => "ours_seed",
+            Impl::Mio => "mio",
+            Impl::Tokio => "tokio",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Impl> {
+        Impl::ALL.into_iter().find(|i| i.name() == s)
+    }
+}
+
+/// Run the server `which` in this process (the `serve` subcommand).
+pub(crate) fn serve(which: Impl, addr: SocketAddr) {
+    match which {
+        Impl::OursColocated => servers::ours(addr, true),
+        Impl::OursSeed => servers::ours(addr, false),
+        Impl::Mio => {
+            if let Err(e) = servers::mio(addr) {
+                eprintln!("mio server: {e}");
+            }
+        }
+        Impl::Tokio => servers::tokio(addr),
+    }
+}
+
+/// A server in a child process.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Server {
+    pub(crate) fn start(which: Impl) -> Result<Server, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args(["serve", which.name()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the {} server: {e}", which.name()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("the {} server said {line:?}", which.name()))?;
+        Ok(Server { child, addr })
+    }
+
+    /// Resident memory of the server process, in bytes.
+    pub(crate) fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shape of a throughput workload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    pub(crate) conns: usize,
+    pub(crate) window: usize,
+    pub(crate) size: usize,
+    pub(crate) per_conn: u64,
+}
+
+/// msgs/s for one run of `shape` against `which`.
+pub(crate) fn throughput(which: Impl, shape: Shape) -> Result<f64, String> {
+    let server = Server::start(which)?;
+    let elapsed = load::throughput(
+        server.addr,
+        shape.conns,
+        shape.window,
+        shape.size,
+        shape.per_conn,
+    )?;
+    Ok((shape.conns as u64 * shape.per_conn) as f64 / elapsed.as_secs_f64())
+}
+
+/// (p50, p99, p99.9) round trip in µs.
+pub(crate) fn latency(which: Impl) -> Result<(f64, f64, f64), String> {
+    let server = Server::start(which)?;
+    let times = load::latency(server.addr, 20_000)?;
+    let at = |q: f64| {
+        let i = ((times.len() as f64 * q) as usize).min(times.len() - 1);
+        times[i].as_secs_f64() * 1e6
+    };
+    Ok((at(0.50), at(0.99), at(0.999)))
+}
+
+/// N5: (connections echoed, ms to establish all, bytes of server memory per idle connection).
+pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64), String> {
+    let server = Server::start(which)?;
+    // Let the server settle to its idle footprint before the baseline.
+    load::latency(server.addr, 100)?;
+    let before = server.rss();
+    let mut after = 0;
+    let (established, _round) = load::many(server.addr, n, || after = server.rss())?;
+    let per_conn = after.saturating_sub(before) as f64 / n as f64;
+    Ok((n, established.as_secs_f64() * 1e3, per_conn))
+}
+
+pub(crate) fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 20_500 => {
+            eprintln!("note: only {n} file descriptors; N5 needs about 10,100 per process")
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("note: cannot raise the file descriptor limit: {e}"),
+    }
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,264 @@
+//! The echo servers raced in N1–N5, each run in its own process (`tasktonic-bench serve IMPL`).
+//! All speak u32 big-endian length-prefixed frames.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use tasktonic_core::{App, Ctx, Tonic, TonicRef};
+use tasktonic_net::codec::LengthDelimited;
+use tasktonic_net::{Conn, Selector, TcpEvents, TcpServer};
+
+fn announce(addr: SocketAddr) {
+    println!("listening on {addr}");
+    io::stdout().flush().ok();
+}
+
+// ----- ours --------------------------------------------------------------------------------------
+
+struct Echo {
+    server: Option<TcpServer<LengthDelimited>>,
+}
+
+impl Tonic for Echo {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some(server) = self.server.take() {
+            match server.backlog(4096).start(ctx) {
+                Ok(l) => announce(l.local_addr()),
+                Err(e) => {
+                    eprintln!("serve: {e}");
+                    ctx.stop_app();
+                }
+            }
+        }
+    }
+}
+
+impl TcpEvents<Bytes> for Echo {
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+        let _ = conn.send(msg);
+    }
+}
+
+struct Launcher {
+    addr: SocketAddr,
+    colocated: bool,
+}
+
+impl Tonic for Launcher {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let echo = Echo {
+            server: Some(TcpServer::bind(self.addr, LengthDelimited::new())),
+        };
+        let spawned = if self.colocated {
+            match Selector::default_for(ctx) {
+                Ok(s) => ctx.infusion(echo).catalyst(s.catalyst()).spawn(),
+                Err(_) => return ctx.stop_app(),
+            }
+        } else {
+            ctx.infusion(echo).spawn()
+        };
+        if spawned.is_err() {
+            ctx.stop_app();
+        }
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+        ctx.finish();
+    }
+}
+
+/// Our echo server: the echo tonic on main (seed) or on the selector (co-located).
+pub(crate) fn ours(addr: SocketAddr, colocated: bool) {
+    let _ = App::new("bench-server")
+        .log_level(log::LevelFilter::Error)
+        .tonic(Launcher { addr, colocated })
+        .run();
+}
+
+// ----- tokio -------------------------------------------------------------------------------------
+
+/// tokio current-thread runtime + `LengthDelimitedCodec`, written as most users would.
+pub(crate) fn tokio(addr: SocketAddr) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async move {
+        let Ok(listener) = tokio::net::TcpListener::bind(addr).await else {
+            return;
+        };
+        if let Ok(a) = listener.local_addr() {
+            announce(a);
+        }
+        while let Ok((socket, _)) = listener.accept().await {
+            let _ = socket.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut framed = tokio_util::codec::Framed::new(
+                    socket,
+                    tokio_util::codec::LengthDelimitedCodec::new(),
+                );
+                while let Some(Ok(frame)) = framed.next().await {
+                    if framed.send(frame.freeze()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+}
+
+// ----- raw mio -----------------------------------------------------------------------------------
+
+const LISTENER: Token = Token(usize::MAX);
+
+struct RawConn {
+    stream: TcpStream,
+    /// An incomplete frame carried over from the last read (usually empty).
+    pending_in: Vec<u8>,
+    /// Echo bytes the socket did not take yet (usually empty).
+    pending_out: Vec<u8>,
+}
+
+/// The practical ceiling for one thread: edge-triggered, reads until `WouldBlock` into one
+/// scratch buffer, echoes whole frames straight from it, keeps per-connection buffers only for
+/// leftovers (so an idle connection holds almost nothing).
+pub(crate) fn mio(addr: SocketAddr) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let std_listener = std::net::TcpListener::bind(addr)?;
+    std_listener.set_nonblocking(true)?;
+    let mut listener = TcpListener::from_std(std_listener);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    announce(listener.local_addr()?);
+    let mut conns: slab::Slab<RawConn> = slab::Slab::new();
+    let mut scratch = vec![0u8; 256 * 1024];
+    let mut out = Vec::with_capacity(256 * 1024);
+    loop {
+        poll.poll(&mut events, None)?;
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                while let Ok((mut stream, _)) = listener.accept() {
+                    let _ = stream.set_nodelay(true);
+                    let entry = conns.vacant_entry();
+                    let token = Token(entry.key());
+                    if poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .is_ok()
+                    {
+                        entry.insert(RawConn {
+                            stream,
+                            pending_in: Vec::new(),
+                            pending_out: Vec::new(),
+                        });
+                    }
+                }
+                continue;
+            }
+            let key = event.token().0;
+            let Some(conn) = conns.get_mut(key) else {
+                continue;
+            };
+            let alive = serve_conn(conn, &mut scratch, &mut out);
+            if !alive {
+                let mut c = conns.remove(key);
+                let _ = poll.registry().deregister(&mut c.stream);
+            }
+        }
+    }
+}
+
+/// Flush, read and echo; false when the connection is gone.
+fn serve_conn(conn: &mut RawConn, scratch: &mut [u8], out: &mut Vec<u8>) -> bool {
+    if !flush(conn) {
+        return false;
+    }
+    loop {
+        // Start from the carried-over partial frame, if any.
+        let carried = conn.pending_in.len();
+        scratch[..carried].copy_from_slice(&conn.pending_in);
+        conn.pending_in.clear();
+        let n = match conn.stream.read(&mut scratch[carried..]) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.pending_in.extend_from_slice(&scratch[..carried]);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(_) => return false,
+        };
+        let filled = carried + n;
+        let mut pos = 0;
+        out.clear();
+        while filled - pos >= 4 {
+            let len = u32::from_be_bytes([
+                scratch[pos],
+                scratch[pos + 1],
+                scratch[pos + 2],
+                scratch[pos + 3],
+            ]) as usize;
+            if filled - pos - 4 < len {
+                break;
+            }
+            out.extend_from_slice(&scratch[pos..pos + 4 + len]);
+            pos += 4 + len;
+        }
+        conn.pending_in.extend_from_slice(&scratch[pos..filled]);
+        if filled - pos > scratch.len() / 2 {
+            // A frame larger than the scratch space: this baseline does not support it.
+            return false;
+        }
+        if !send_now(conn, out) {
+            return false;
+        }
+    }
+    if conn.pending_in.is_empty() {
+        conn.pending_in = Vec::new();
+    }
+    true
+}
+
+/// Write `bytes` now; keep what the socket does not take.
+fn send_now(conn: &mut RawConn, bytes: &[u8]) -> bool {
+    if !conn.pending_out.is_empty() {
+        conn.pending_out.extend_from_slice(bytes);
+        return flush(conn);
+    }
+    let mut at = 0;
+    while at < bytes.len() {
+        match conn.stream.write(&bytes[at..]) {
+            Ok(0) => return false,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    conn.pending_out.extend_from_slice(&bytes[at..]);
+    true
+}
+
+fn flush(conn: &mut RawConn) -> bool {
+    while !conn.pending_out.is_empty() {
+        match conn.stream.write(&conn.pending_out) {
+            Ok(0) => return false,
+            Ok(n) => {
+                conn.pending_out.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    conn.pending_out = Vec::new();
+    true
+}
