@@ -122,7 +122,7 @@ impl<T: Tonic> TonicCell<T> {
                 self.guarded(|t, ctx| action = t.on_infusion_failed(ctx, &failure));
                 match action {
                     FailureAction::Handled => {}
-                    FailureAction::Report => self.ctx.core.runtime.report(failure),
+                    FailureAction::Report => self.ctx.core.runtime.report(*failure),
                     FailureAction::Escalate => self.failed(format!(
                         "infusion {} {} failed: {}",
                         failure.tonic, failure.name, failure.message
@@ -183,7 +183,7 @@ impl<T: Tonic> TonicCell<T> {
             let me = self.ctx.tonic_ref();
             base.shared.push_system(
                 "infusion",
-                SystemMsg::Infusion(me, InfusionOutcome::Restarted(failure.clone())),
+                SystemMsg::Infusion(me, InfusionOutcome::Restarted(Box::new(failure.clone()))),
             );
         }
         self.guarded(|t, ctx| t.on_start(ctx));

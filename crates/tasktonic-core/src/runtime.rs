@@ -193,7 +193,7 @@ impl Runtime {
         match (&r.base, r.failure) {
             (Some(base), failure) => {
                 let outcome = match failure {
-                    Some(f) => InfusionOutcome::Failed(f),
+                    Some(f) => InfusionOutcome::Failed(Box::new(f)),
                     None => InfusionOutcome::Completed,
                 };
                 // Sent in the child's name, so traces show who told the base.

@@ -44,6 +44,26 @@ pub(crate) enum SystemMsg {
 
 pub(crate) enum InfusionOutcome {
     Completed,
-    Failed(Failure),
-    Restarted(Failure),
+    // Boxed: keeps every envelope small (this is the rare case).
+    Failed(Box<Failure>),
+    Restarted(Box<Failure>),
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every sparkle moves an envelope through a queue block of 31 slots: keep it small
+    /// (see docs/PERFORMANCE.md, L2).
+    #[test]
+    fn envelopes_stay_small() {
+        assert!(
+            size_of::<super::Envelope>() <= 56,
+            "{}",
+            size_of::<super::Envelope>()
+        );
+        assert!(
+            size_of::<super::Work>() <= 24,
+            "{}",
+            size_of::<super::Work>()
+        );
+    }
 }

@@ -373,3 +373,40 @@ fn cancelled_or_restarted_timers_never_fire_for_their_old_expiry_under_load() {
         "the meddler cancelled nothing: the test did not race"
     );
 }
+
+/// 100k timers armed in a shuffled order fire exactly in deadline order.
+#[test]
+fn one_hundred_thousand_timers_fire_in_exact_deadline_order() {
+    struct Order {
+        last: Option<u64>,
+        fired: u64,
+        out_of_order: u64,
+    }
+    impl Tonic for Order {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            for i in 0..100_000u64 {
+                let rank = (i * 7919) % 100_000;
+                ctx.timer(Timer::once(Duration::from_micros(rank)).marker(rank));
+            }
+        }
+        fn on_timer(&mut self, _: &mut Ctx<Self>, t: &TimerEvent) {
+            if self.last.is_some_and(|l| t.marker < l) {
+                self.out_of_order += 1;
+            }
+            self.last = Some(t.marker);
+            self.fired += 1;
+        }
+    }
+    let mut d = Distiller::new();
+    let h = d.spawn(Order {
+        last: None,
+        fired: 0,
+        out_of_order: 0,
+    });
+    d.run(Contract::new().timeout(Duration::from_secs(1)));
+    assert_eq!(
+        d.inspect(&h, |t, _| (t.fired, t.out_of_order)),
+        Some((100_000, 0))
+    );
+}

@@ -141,7 +141,7 @@ pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64), String> {
 
 pub(crate) fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) if n < 20_500 => {
+        Ok(n) if n < 10_100 => {
             eprintln!("note: only {n} file descriptors; N5 needs about 10,100 per process")
         }
         Ok(_) => {}

@@ -85,8 +85,12 @@ impl CatalystShared {
     }
 
     /// Wake the catalyst if (and only if) it is parked.
+    ///
+    /// No fence is needed here: `SegQueue::push` publishes with a SeqCst compare-exchange on
+    /// its tail, and this load is SeqCst; the parking side stores `PARKED` with SeqCst and then
+    /// reads the queue with SeqCst loads (`is_empty`). In the single SeqCst order one of the
+    /// two sides sees the other, so a push is never missed by a parking catalyst.
     pub(crate) fn notify(&self) {
-        fence(Ordering::SeqCst);
         if self.sleep.load(Ordering::SeqCst) == PARKED
             && self.sleep.swap(NOTIFIED, Ordering::SeqCst) == PARKED
         {
