@@ -241,6 +241,22 @@ fn main() {
         net::serve(which, "127.0.0.1:0".parse().expect("an address"));
         return;
     }
+    if args.first().map(String::as_str) == Some("chart") {
+        // Re-render a saved run: `tasktonic-bench chart RESULTS.txt OUT.svg`.
+        let (Some(input), Some(output)) = (args.get(1), args.get(2)) else {
+            eprintln!("usage: tasktonic-bench chart SAVED_OUTPUT.txt OUT.svg");
+            std::process::exit(2);
+        };
+        let text = std::fs::read_to_string(input).unwrap_or_default();
+        let rows: Vec<Row> = text.lines().filter_map(Row::parse).collect();
+        let title = "tasktonic vs peers (saved run)";
+        if let Err(e) = std::fs::write(output, report::svg(&rows, title)) {
+            eprintln!("cannot write {output}: {e}");
+            std::process::exit(1);
+        }
+        println!("{} workloads charted to {output}", rows.len());
+        return;
+    }
     let mut runs = 3;
     let mut chart = "target/tasktonic-bench.svg".to_string();
     let mut workloads = Vec::new();

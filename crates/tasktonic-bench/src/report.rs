@@ -48,6 +48,50 @@ impl Row {
         self
     }
 
+    /// Parse a `RESULT …` line back (for re-rendering saved runs).
+    pub(crate) fn parse(line: &str) -> Option<Row> {
+        let rest = line.strip_prefix("RESULT ")?;
+        let mut workload = None;
+        let mut unit: Option<&'static str> = None;
+        let mut figures = Vec::new();
+        let mut ratios = Vec::new();
+        for pair in rest.split_whitespace() {
+            let (k, v) = pair.split_once('=')?;
+            match k {
+                "workload" => workload = Some(v.to_string()),
+                "unit" => {
+                    unit = Some(match v {
+                        "msgs_per_s" => "msgs_per_s",
+                        "ns_per_rt" => "ns_per_rt",
+                        "us_p50" => "us_p50",
+                        "us_p99" => "us_p99",
+                        "us_p99_9" => "us_p99_9",
+                        "bytes_per_conn" => "bytes_per_conn",
+                        "ms" => "ms",
+                        _ => "ns",
+                    })
+                }
+                k if k.starts_with("ratio_") => {
+                    ratios.push((k["ratio_".len()..].to_string(), v.parse().ok()?))
+                }
+                k => {
+                    if let Ok(n) = v.parse() {
+                        figures.push((k.to_string(), n));
+                    }
+                }
+            }
+        }
+        let unit = unit?;
+        Some(Row {
+            workload: workload?,
+            unit,
+            higher_is_better: unit == "msgs_per_s",
+            figures,
+            ratios,
+            extra: Vec::new(),
+        })
+    }
+
     pub(crate) fn result_line(&self) -> String {
         let mut line = format!("RESULT workload={} unit={}", self.workload, self.unit);
         for (n, v) in &self.figures {
@@ -107,7 +151,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
     t
 }
 
-/// An SVG bar chart of every ratio, with 1.0 marked.
+/// An SVG bar chart of every ratio on a log scale, bars diverging from 1.0.
 pub(crate) fn svg(rows: &[Row], title: &str) -> String {
     let bars: Vec<(String, f64, bool)> = rows
         .iter()
@@ -117,10 +161,13 @@ pub(crate) fn svg(rows: &[Row], title: &str) -> String {
                 .map(move |(n, v)| (format!("{} {n}", r.workload), *v, r.higher_is_better))
         })
         .collect();
-    let max = bars.iter().map(|b| b.1).fold(1.5f64, f64::max).min(20.0);
-    let (w, bar_h, left) = (900.0, 22.0, 260.0);
-    let h = 60.0 + bars.len() as f64 * (bar_h + 6.0);
-    let scale = (w - left - 80.0) / max;
+    let (w, bar_h, left) = (900.0, 20.0, 230.0);
+    let h = 70.0 + bars.len() as f64 * (bar_h + 6.0);
+    // log2 scale from 1/32 to 32, 1.0 in the middle.
+    let span = 5.0;
+    let unit = (w - left - 60.0) / (2.0 * span);
+    let center = left + span * unit;
+    let x = |v: f64| center + v.max(1e-9).log2().clamp(-span, span) * unit;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -132,35 +179,49 @@ pub(crate) fn svg(rows: &[Row], title: &str) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="10" y="38" fill="#555">ratio ours / peer; green is better for us (higher throughput, lower latency)</text>"##
+        r##"<text x="10" y="38" fill="#555">ratio ours / peer, log scale; green is better for us (higher throughput, lower latency or memory)</text>"##
     );
+    for tick in [1.0 / 16.0, 0.25, 1.0, 4.0, 16.0] {
+        let tx = x(tick);
+        let label = if tick < 1.0 {
+            format!("1/{}", (1.0 / tick) as u32)
+        } else {
+            format!("{tick}")
+        };
+        let _ = writeln!(
+            s,
+            r##"<line x1="{tx:.1}" y1="50" x2="{tx:.1}" y2="{:.1}" stroke="#ddd"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{label}×</text>"##,
+            h - 16.0,
+            h - 4.0
+        );
+    }
     for (i, (label, v, higher)) in bars.iter().enumerate() {
-        let y = 50.0 + i as f64 * (bar_h + 6.0);
+        let y = 54.0 + i as f64 * (bar_h + 6.0);
         let good = if *higher { *v >= 1.0 } else { *v <= 1.0 };
         let color = if good { "#3a9a4a" } else { "#c8553d" };
-        let len = v.min(max) * scale;
+        let (a, b) = (center.min(x(*v)), center.max(x(*v)));
         let _ = writeln!(
             s,
             r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#,
             left - 8.0,
-            y + 15.0
+            y + 14.0
         );
         let _ = writeln!(
             s,
-            r#"<rect x="{left}" y="{y}" width="{len:.1}" height="{bar_h}" fill="{color}"/>"#
+            r#"<rect x="{a:.1}" y="{y}" width="{:.1}" height="{bar_h}" fill="{color}"/>"#,
+            (b - a).max(1.0)
         );
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{}">{v:.2}</text>"#,
-            left + len + 4.0,
-            y + 15.0
+            b + 4.0,
+            y + 14.0
         );
     }
-    let one = left + scale;
     let _ = writeln!(
         s,
-        r#"<line x1="{one:.1}" y1="44" x2="{one:.1}" y2="{}" stroke="black" stroke-dasharray="4 3"/>"#,
-        h - 4.0
+        r#"<line x1="{center:.1}" y1="48" x2="{center:.1}" y2="{:.1}" stroke="black"/>"#,
+        h - 16.0
     );
     s.push_str("</svg>\n");
     s
