@@ -63,6 +63,56 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
 
+/// A tonic's timers: a slab (new entries reuse recently freed, cache-hot slots) with keys that
+/// carry a generation, so a stale key never reaches a newer timer in the same slot.
+#[derive(Default)]
+pub(crate) struct TimerTable {
+    slots: slab::Slab<(u32, TimerEntry)>,
+    generation: u32,
+}
+
+impl TimerTable {
+    fn split(key: u64) -> (usize, u32) {
+        ((key & 0xFFFF_FFFF) as usize, (key >> 32) as u32)
+    }
+
+    fn insert(&mut self, entry: TimerEntry) -> u64 {
+        self.generation = self.generation.wrapping_add(1);
+        let index = self.slots.insert((self.generation, entry));
+        (u64::from(self.generation) << 32) | index as u64
+    }
+
+    fn get(&self, key: &u64) -> Option<&TimerEntry> {
+        let (i, g) = Self::split(*key);
+        self.slots
+            .get(i)
+            .filter(|(tag, _)| *tag == g)
+            .map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, key: &u64) -> Option<&mut TimerEntry> {
+        let (i, g) = Self::split(*key);
+        self.slots
+            .get_mut(i)
+            .filter(|(tag, _)| *tag == g)
+            .map(|(_, e)| e)
+    }
+
+    fn remove(&mut self, key: &u64) -> Option<TimerEntry> {
+        let (i, g) = Self::split(*key);
+        if self.slots.get(i).is_some_and(|(tag, _)| *tag == g) {
+            return Some(self.slots.remove(i).1);
+        }
+        None
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &TimerEntry)> {
+        self.slots
+            .iter()
+            .map(|(i, (g, e))| ((u64::from(*g) << 32) | i as u64, e))
+    }
+}
+
 /// What happens to a user timer after it fires.
 enum Next {
     Remove,
@@ -97,7 +147,7 @@ pub struct Ctx<T: Tonic> {
     pub(crate) restart: Option<Restart<T>>,
     pub(crate) machine: Machine<T>,
     asks: HashMap<u64, PendingAsk<T>, KeyHash>,
-    timers: HashMap<u64, TimerEntry, KeyHash>,
+    timers: TimerTable,
     next_key: u64,
 }
 
@@ -132,7 +182,7 @@ impl<T: Tonic> Ctx<T> {
             restart,
             machine: Machine::new(),
             asks: HashMap::default(),
-            timers: HashMap::default(),
+            timers: TimerTable::default(),
             next_key: 0,
         }
     }
@@ -382,9 +432,8 @@ impl<T: Tonic> Ctx<T> {
         A: FnOnce(&mut T, &mut Ctx<T>, Result<R, AskError>) + 'static,
     {
         let id = self.next_key();
-        let timer = self.next_key();
         let deadline = self.now() + timeout;
-        self.arm(timer, deadline, Purpose::Ask(id));
+        let timer = self.arm(deadline, Purpose::Ask(id));
         let answer: Answer<T> = Box::new(move |t, ctx, result| {
             let result = result.and_then(|b| {
                 b.downcast::<R>()
@@ -474,9 +523,8 @@ impl<T: Tonic> Ctx<T> {
         if let Some(key) = self.machine.timeout.take() {
             self.cancel_key(key);
         }
-        let key = self.next_key();
         let deadline = self.now() + after;
-        self.arm(key, deadline, Purpose::StateTimeout(self.machine.epoch));
+        let key = self.arm(deadline, Purpose::StateTimeout(self.machine.epoch));
         self.machine.timeout = Some(key);
     }
 
@@ -518,21 +566,23 @@ impl<T: Tonic> Ctx<T> {
         self.next_key
     }
 
-    fn arm(&mut self, key: u64, deadline: Instant, purpose: Purpose) {
+    /// Arm a new timer entry; returns its key.
+    fn arm(&mut self, deadline: Instant, purpose: Purpose) -> u64 {
+        let key = self.timers.insert(TimerEntry {
+            armed: None,
+            deadline,
+            purpose,
+        });
         let armed = self.core.timers.borrow_mut().arm(
             deadline,
             self.shared.slot,
             self.shared.generation,
             key,
         );
-        self.timers.insert(
-            key,
-            TimerEntry {
-                armed: Some(armed),
-                deadline,
-                purpose,
-            },
-        );
+        if let Some(entry) = self.timers.get_mut(&key) {
+            entry.armed = Some(armed);
+        }
+        key
     }
 
     fn rearm(&mut self, key: u64, deadline: Instant) {
@@ -587,10 +637,8 @@ impl<T: Tonic> Ctx<T> {
 
     /// Arm a timer owned by this tonic; it fires as [`Tonic::on_timer`].
     pub fn timer(&mut self, timer: Timer) -> TimerId {
-        let key = self.next_key();
         let deadline = self.first_deadline(&timer, self.now());
-        self.arm(
-            key,
+        let key = self.arm(
             deadline,
             Purpose::User {
                 timer,
@@ -800,7 +848,7 @@ impl<T: Tonic> Ctx<T> {
             .timers
             .iter()
             .filter(|(_, e)| !matches!(e.purpose, Purpose::Ask(_)))
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
             .collect();
         for key in keys {
             self.cancel_key(key);
@@ -810,7 +858,7 @@ impl<T: Tonic> Ctx<T> {
 
     /// Drop every timer and pending ask (completion or restart).
     pub(crate) fn clear_all(&mut self) {
-        let keys: Vec<u64> = self.timers.keys().copied().collect();
+        let keys: Vec<u64> = self.timers.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.cancel_key(key);
         }
