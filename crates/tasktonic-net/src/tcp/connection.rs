@@ -304,25 +304,39 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// Decode and deliver whole messages while the window is open. False if the connection
     /// is going down because of what was decoded.
     fn decode(&mut self, ctx: &mut Ctx<Self>) -> bool {
+        // Everything one read made whole goes to the base in one sparkle (in order; the window
+        // still counts every message).
+        let mut batch = Vec::new();
         while !self.window_full {
             match self.codec.decode(&mut self.inbuf) {
-                Ok(Some(msg)) => self.deliver(ctx, msg),
+                Ok(Some(msg)) => {
+                    self.window_full = self.conn.delivering();
+                    batch.push(msg);
+                }
                 Ok(None) => break,
                 Err(e) => {
+                    // Messages before the bad frame arrive before its error event.
+                    self.deliver(ctx, std::mem::take(&mut batch));
                     if !self.codec_error(ctx, e) {
                         return false;
                     }
                 }
             }
         }
+        self.deliver(ctx, batch);
         true
     }
 
-    fn deliver(&mut self, ctx: &mut Ctx<Self>, msg: C::Message) {
-        self.window_full = self.conn.delivering();
+    /// Move whole messages (already counted in the window) to the base, in one sparkle.
+    fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Vec<C::Message>) {
+        if batch.is_empty() {
+            return;
+        }
         let delivered = self.event("on_message", move |b, ctx, conn| {
-            b.on_message(ctx, conn, msg);
-            conn.consumed();
+            for msg in batch {
+                b.on_message(ctx, conn, msg);
+                conn.consumed();
+            }
         });
         if !delivered {
             log::warn!("{}: its base has completed; aborting", self.conn.id());
@@ -358,23 +372,25 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             let reason = self.closing.take().unwrap_or(CloseReason::Closed);
             return self.closed(ctx, reason);
         }
-        match self.codec.decode_eof(&mut self.inbuf) {
-            Ok(Some(msg)) => {
-                self.deliver(ctx, msg);
-                // More may follow (a final unterminated line, …).
-                while let Ok(Some(msg)) = self.codec.decode_eof(&mut self.inbuf) {
-                    self.deliver(ctx, msg);
+        let mut batch = Vec::new();
+        loop {
+            match self.codec.decode_eof(&mut self.inbuf) {
+                Ok(Some(msg)) => {
+                    self.conn.delivering();
+                    batch.push(msg);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.deliver(ctx, batch);
+                    let report = CodecError::Malformed(e.to_string());
+                    self.event("on_codec_error", move |b, ctx, conn| {
+                        b.on_codec_error(ctx, conn, &report)
+                    });
+                    return self.lost(ctx, CloseReason::Codec(e));
                 }
             }
-            Ok(None) => {}
-            Err(e) => {
-                let report = CodecError::Malformed(e.to_string());
-                self.event("on_codec_error", move |b, ctx, conn| {
-                    b.on_codec_error(ctx, conn, &report)
-                });
-                return self.lost(ctx, CloseReason::Codec(e));
-            }
         }
+        self.deliver(ctx, batch);
         // Half-close: answer what was delivered, then close.
         self.conn.notify_when_drained();
         self.check_peer_closed(ctx);
