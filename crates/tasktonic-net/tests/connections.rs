@@ -134,67 +134,7 @@ fn flood(total: u32, size: usize, config: TcpConfig) -> Running<String, Flood> {
         out,
         addr: addr_tx,
     });
-    // Events here are plain strings, wrapped to reuse the harness.
-    let (ev_tx, ev_rx) = unbounded();
-    std::thread::spawn(move || {
-        for e in events.iter() {
-            if ev_tx.send(Ev::Finished(conn_id_zero()).with(e)).is_err() {
-                break;
-            }
-        }
-    });
-    run_app(app, addr, ev_rx)
-}
-
-trait With {
-    fn with(self, s: String) -> Ev<String>;
-}
-impl With for Ev<String> {
-    fn with(self, s: String) -> Ev<String> {
-        match self {
-            Ev::Finished(id) => Ev::Message(id, s),
-            other => other,
-        }
-    }
-}
-
-fn conn_id_zero() -> tasktonic_net::tcp::ConnId {
-    // Any id will do for string events: take one from a throwaway Conn-less path.
-    struct Probe;
-    let _ = Probe;
-    first_id()
-}
-
-fn first_id() -> tasktonic_net::tcp::ConnId {
-    use std::sync::OnceLock;
-    static ID: OnceLock<tasktonic_net::tcp::ConnId> = OnceLock::new();
-    *ID.get_or_init(|| {
-        // A client that is never connected still has an id.
-        let (tx, rx) = unbounded();
-        struct Tmp(Sender<tasktonic_net::tcp::ConnId>);
-        impl Tonic for Tmp {
-            type State = ();
-            fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-                let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-                let conn = TcpClient::new(addr, LengthDelimited::new())
-                    .start(ctx)
-                    .expect("selector");
-                self.0.send(conn.id()).ok();
-                conn.abort();
-                ctx.finish();
-            }
-        }
-        impl TcpEvents<Bytes> for Tmp {}
-        App::new("tmp").tonic(Tmp(tx)).run().ok();
-        rx.recv_timeout(LIMIT).expect("an id")
-    })
-}
-
-fn text(e: Ev<String>) -> String {
-    match e {
-        Ev::Message(_, s) => s,
-        other => panic!("{other:?}"),
-    }
+    run_app(app, addr, events)
 }
 
 #[test]
@@ -207,7 +147,7 @@ fn back_pressure_reaches_the_sender_of_a_slow_reader_and_memory_stays_bounded() 
     let server = flood(5_000, 16 * 1024, config);
     let mut c = connect(server.addr);
     // Do not read: the sender must hit the watermark (80 MB would not fit the socket buffers).
-    let first = text(server.next());
+    let first = server.next();
     assert!(first.starts_with("backpressure"), "{first}");
     let queued: usize = first
         .rsplit('=')
@@ -229,7 +169,7 @@ fn back_pressure_reaches_the_sender_of_a_slow_reader_and_memory_stays_bounded() 
     });
     let mut saw_writable = false;
     loop {
-        let e = text(server.next());
+        let e = server.next();
         saw_writable |= e == "writable";
         if e.starts_with("disconnected") {
             assert_eq!(e, "disconnected: closed; unsent 0");
@@ -250,7 +190,7 @@ fn graceful_close_delivers_ten_megabytes_sent_just_before_it() {
     };
     let server = flood(160, 64 * 1024, config); // 10 MiB, then close()
     let mut c = connect(server.addr);
-    assert_eq!(text(server.next()), "all sent");
+    assert_eq!(server.next(), "all sent");
     let all = read_to_eof(&mut c);
     assert_eq!(all.len(), 160 * (4 + 64 * 1024));
     for i in 0..160u32 {
@@ -260,7 +200,7 @@ fn graceful_close_delivers_ten_megabytes_sent_just_before_it() {
             i
         );
     }
-    assert_eq!(text(server.next()), "disconnected: closed; unsent 0");
+    assert_eq!(server.next(), "disconnected: closed; unsent 0");
     drop(c);
     server.stop().expect("clean stop");
 }
@@ -279,7 +219,7 @@ fn a_peer_reset_mid_write_hands_back_what_was_not_written() {
     reset_on_drop(&c);
     drop(c);
     let e = loop {
-        let e = text(server.next());
+        let e = server.next();
         if e.starts_with("disconnected") {
             break e;
         }

@@ -82,16 +82,17 @@ where
     }
 }
 
-pub struct Running<M, T> {
+/// A server app on its thread, with the events its tonic reports (`E`).
+pub struct Running<E, T> {
     pub addr: SocketAddr,
-    pub events: Receiver<Ev<M>>,
+    pub events: Receiver<E>,
     pub hub: Handle<T>,
     pub stopper: Stopper,
     done: Receiver<Result<(), RunError>>,
     thread: JoinHandle<()>,
 }
 
-impl<M, T> Running<M, T> {
+impl<E, T> Running<E, T> {
     /// Stop the app and wait for `App::run` to return, bounded.
     pub fn stop(self) -> Result<(), RunError> {
         self.stopper.stop();
@@ -108,12 +109,12 @@ impl<M, T> Running<M, T> {
     }
 
     /// The next event, bounded.
-    pub fn next(&self) -> Ev<M> {
+    pub fn next(&self) -> E {
         self.events.recv_timeout(LIMIT).expect("no event in time")
     }
 
     /// Skip events until one matches.
-    pub fn until(&self, mut f: impl FnMut(&Ev<M>) -> bool) -> Ev<M> {
+    pub fn until(&self, mut f: impl FnMut(&E) -> bool) -> E {
         loop {
             let e = self.next();
             if f(&e) {
@@ -123,11 +124,11 @@ impl<M, T> Running<M, T> {
     }
 }
 
-pub fn run_app<T: Tonic, M>(
+pub fn run_app<T: Tonic, E>(
     app: App,
     addr: Receiver<(SocketAddr, Handle<T>)>,
-    events: Receiver<Ev<M>>,
-) -> Running<M, T> {
+    events: Receiver<E>,
+) -> Running<E, T> {
     let stopper = app.stopper();
     let (tx, done) = bounded(1);
     let thread = std::thread::spawn(move || {
@@ -145,7 +146,7 @@ pub fn run_app<T: Tonic, M>(
 }
 
 /// Serve `server` with a hub.
-pub fn serve<C: Codec>(server: TcpServer<C>, echo: bool) -> Running<C::Message, Hub<C>>
+pub fn serve<C: Codec>(server: TcpServer<C>, echo: bool) -> Running<Ev<C::Message>, Hub<C>>
 where
     C::Message: Clone,
 {
@@ -165,7 +166,7 @@ pub fn local() -> SocketAddr {
 }
 
 /// A u32-framed echo server.
-pub fn u32_echo() -> Running<Bytes, Hub<LengthDelimited>> {
+pub fn u32_echo() -> Running<Ev<Bytes>, Hub<LengthDelimited>> {
     serve(TcpServer::bind(local(), LengthDelimited::new()), true)
 }
 
