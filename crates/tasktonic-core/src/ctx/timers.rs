@@ -1,0 +1,399 @@
+//! The timer half of [`Ctx`]: arming, cancelling, pausing, and what an expiry means.
+
+use std::time::{Duration, Instant};
+
+use super::{Ctx, PendingAsk};
+use crate::Tonic;
+use crate::catalyst::Armed;
+use crate::timer::{CatchUp, Timer, TimerEvent, TimerId, TimerKind};
+
+pub(crate) enum Purpose {
+    Ask(u64),
+    StateTimeout(u64),
+    User {
+        timer: Timer,
+        paused: Option<Duration>,
+    },
+}
+
+pub(crate) struct TimerEntry {
+    armed: Option<Armed>,
+    deadline: Instant,
+    purpose: Purpose,
+}
+
+/// A tonic's timers: a slab (new entries reuse recently freed, cache-hot slots) with keys that
+/// carry a generation, so a stale key never reaches a newer timer in the same slot.
+#[derive(Default)]
+pub(crate) struct TimerTable {
+    slots: slab::Slab<(u32, TimerEntry)>,
+    generation: u32,
+}
+
+impl TimerTable {
+    pub(super) fn split(key: u64) -> (usize, u32) {
+        ((key & 0xFFFF_FFFF) as usize, (key >> 32) as u32)
+    }
+
+    pub(super) fn insert(&mut self, entry: TimerEntry) -> u64 {
+        self.generation = self.generation.wrapping_add(1);
+        let index = self.slots.insert((self.generation, entry));
+        (u64::from(self.generation) << 32) | index as u64
+    }
+
+    pub(super) fn get(&self, key: &u64) -> Option<&TimerEntry> {
+        let (i, g) = Self::split(*key);
+        self.slots
+            .get(i)
+            .filter(|(tag, _)| *tag == g)
+            .map(|(_, e)| e)
+    }
+
+    pub(super) fn get_mut(&mut self, key: &u64) -> Option<&mut TimerEntry> {
+        let (i, g) = Self::split(*key);
+        self.slots
+            .get_mut(i)
+            .filter(|(tag, _)| *tag == g)
+            .map(|(_, e)| e)
+    }
+
+    pub(super) fn remove(&mut self, key: &u64) -> Option<TimerEntry> {
+        let (i, g) = Self::split(*key);
+        if self.slots.get(i).is_some_and(|(tag, _)| *tag == g) {
+            return Some(self.slots.remove(i).1);
+        }
+        None
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &TimerEntry)> {
+        self.slots
+            .iter()
+            .map(|(i, (g, e))| ((u64::from(*g) << 32) | i as u64, e))
+    }
+}
+
+/// What happens to a user timer after it fires.
+enum Next {
+    Remove,
+    Keep,
+    At(Instant),
+    Schedule(crate::Schedule),
+}
+
+/// What a fired timer key turned out to be.
+pub(crate) enum Fired<T: Tonic> {
+    Nothing,
+    AskTimeout(PendingAsk<T>),
+    StateTimeout(T::State),
+    User(TimerEvent),
+}
+
+impl<T: Tonic> Ctx<T> {
+    pub(super) fn next_key(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+
+    /// Arm a new timer entry; returns its key.
+    pub(super) fn arm(&mut self, deadline: Instant, purpose: Purpose) -> u64 {
+        let key = self.timers.insert(TimerEntry {
+            armed: None,
+            deadline,
+            purpose,
+        });
+        let armed = self.core.timers.borrow_mut().arm(
+            deadline,
+            self.shared.slot,
+            self.shared.generation,
+            key,
+        );
+        if let Some(entry) = self.timers.get_mut(&key) {
+            entry.armed = Some(armed);
+        }
+        key
+    }
+
+    pub(super) fn rearm(&mut self, key: u64, deadline: Instant) {
+        let armed = self.core.timers.borrow_mut().arm(
+            deadline,
+            self.shared.slot,
+            self.shared.generation,
+            key,
+        );
+        if let Some(entry) = self.timers.get_mut(&key) {
+            if let Some(old) = entry.armed.replace(armed) {
+                self.core.timers.borrow_mut().cancel(old);
+            }
+            entry.deadline = deadline;
+        }
+    }
+
+    pub(super) fn disarm(&mut self, key: u64) {
+        if let Some(entry) = self.timers.get_mut(&key)
+            && let Some(armed) = entry.armed.take()
+        {
+            self.core.timers.borrow_mut().cancel(armed);
+        }
+    }
+
+    pub(super) fn cancel_key(&mut self, key: u64) {
+        self.disarm(key);
+        self.timers.remove(&key);
+    }
+
+    /// The first expiry of a user timer, from `now`.
+    pub(super) fn first_deadline(&self, timer: &Timer, now: Instant) -> Instant {
+        match &timer.kind {
+            TimerKind::Once(d) | TimerKind::Repeat(d) | TimerKind::Pausing(d) => now + *d,
+            TimerKind::Scheduled(s) => self.scheduled_deadline(s, now),
+        }
+    }
+
+    pub(super) fn scheduled_deadline(&self, schedule: &crate::Schedule, now: Instant) -> Instant {
+        let wall = self.core.runtime.clock.wall(&schedule.zone());
+        match schedule.next_after(&wall) {
+            Some(next) => {
+                let delta = next.timestamp().duration_since(wall.timestamp());
+                now + Duration::try_from(delta).unwrap_or(Duration::ZERO)
+            }
+            None => {
+                log::warn!("{}: schedule {schedule:?} has no next time", self.name());
+                now + Duration::from_secs(86_400 * 365 * 100)
+            }
+        }
+    }
+
+    /// Arm a timer owned by this tonic; it fires as [`Tonic::on_timer`].
+    pub fn timer(&mut self, timer: Timer) -> TimerId {
+        let deadline = self.first_deadline(&timer, self.now());
+        let key = self.arm(
+            deadline,
+            Purpose::User {
+                timer,
+                paused: None,
+            },
+        );
+        TimerId(key)
+    }
+
+    pub(super) fn user_timer(
+        &mut self,
+        id: TimerId,
+    ) -> Option<(&mut Timer, &mut Option<Duration>)> {
+        match self.timers.get_mut(&id.0) {
+            Some(TimerEntry {
+                purpose: Purpose::User { timer, paused },
+                ..
+            }) => Some((timer, paused)),
+            _ => None,
+        }
+    }
+
+    /// Cancel a timer: it will not fire again, not even for an expiry already due. Returns false
+    /// if it was not live (fired for the last time, or cancelled).
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        if self.user_timer(id).is_none() {
+            return false;
+        }
+        self.cancel_key(id.0);
+        true
+    }
+
+    /// Restart a timer from now with its full duration (a watchdog kick). Its old expiry never
+    /// fires. Resumes a paused timer. Returns false if it was not live.
+    pub fn restart_timer(&mut self, id: TimerId) -> bool {
+        let now = self.now();
+        let Some((timer, paused)) = self.user_timer(id) else {
+            return false;
+        };
+        *paused = None;
+        let timer = timer.clone();
+        let deadline = self.first_deadline(&timer, now);
+        self.rearm(id.0, deadline);
+        true
+    }
+
+    /// Change the period (or delay) of a timer and restart it from now. Returns false if it was
+    /// not live or is a scheduled timer.
+    pub fn change_timer(&mut self, id: TimerId, period: Duration) -> bool {
+        let Some((timer, _)) = self.user_timer(id) else {
+            return false;
+        };
+        match &mut timer.kind {
+            TimerKind::Once(d) | TimerKind::Pausing(d) => *d = period,
+            TimerKind::Repeat(d) => *d = period.max(Duration::from_micros(1)),
+            TimerKind::Scheduled(_) => return false,
+        }
+        self.restart_timer(id)
+    }
+
+    /// Pause a timer, keeping its remaining time. Returns false if it was not running.
+    pub fn pause_timer(&mut self, id: TimerId) -> bool {
+        let now = self.now();
+        let deadline = match self.timers.get(&id.0) {
+            Some(TimerEntry {
+                armed: Some(_),
+                deadline,
+                purpose: Purpose::User { .. },
+            }) => *deadline,
+            _ => return false,
+        };
+        self.disarm(id.0);
+        if let Some((_, paused)) = self.user_timer(id) {
+            *paused = Some(deadline.saturating_duration_since(now));
+        }
+        true
+    }
+
+    /// Resume a paused timer for its remaining time. Returns false if it was not paused.
+    pub fn resume_timer(&mut self, id: TimerId) -> bool {
+        let now = self.now();
+        let Some((timer, paused)) = self.user_timer(id) else {
+            return false;
+        };
+        let Some(remaining) = paused.take() else {
+            return false;
+        };
+        let deadline = match &timer.kind {
+            TimerKind::Scheduled(s) => {
+                let s = s.clone();
+                self.scheduled_deadline(&s, now)
+            }
+            _ => now + remaining,
+        };
+        self.rearm(id.0, deadline);
+        true
+    }
+
+    /// Time left until the timer fires (its remaining time while paused); `None` if not live.
+    pub fn timer_remaining(&self, id: TimerId) -> Option<Duration> {
+        match self.timers.get(&id.0)? {
+            TimerEntry {
+                purpose: Purpose::User {
+                    paused: Some(r), ..
+                },
+                ..
+            } => Some(*r),
+            TimerEntry {
+                purpose: Purpose::User { .. },
+                deadline,
+                ..
+            } => Some(deadline.saturating_duration_since(self.now())),
+            _ => None,
+        }
+    }
+
+    /// True while the timer is live (running or paused).
+    pub fn is_timer_live(&self, id: TimerId) -> bool {
+        matches!(
+            self.timers.get(&id.0),
+            Some(TimerEntry {
+                purpose: Purpose::User { .. },
+                ..
+            })
+        )
+    }
+
+    /// A timer key came due: work out what it means and re-arm repeating timers.
+    pub(crate) fn fire(&mut self, key: u64, now: Instant) -> Fired<T> {
+        let Some(entry) = self.timers.get_mut(&key) else {
+            return Fired::Nothing;
+        };
+        // The heap entry is consumed; a stale expiry (re-armed since) is not ours.
+        if entry.armed.take().is_none() {
+            return Fired::Nothing;
+        }
+        let expiry = entry.deadline;
+        match &mut entry.purpose {
+            Purpose::Ask(id) => {
+                let id = *id;
+                self.timers.remove(&key);
+                match self.asks.remove(&id) {
+                    Some(p) => Fired::AskTimeout(p),
+                    None => Fired::Nothing,
+                }
+            }
+            Purpose::StateTimeout(epoch) => {
+                let epoch = *epoch;
+                self.timers.remove(&key);
+                self.machine.timeout = None;
+                if epoch == self.machine.epoch && !self.machine.stopped {
+                    Fired::StateTimeout(self.machine.state.clone())
+                } else {
+                    Fired::Nothing
+                }
+            }
+            Purpose::User { timer, paused } => {
+                let mut event = TimerEvent {
+                    id: TimerId(key),
+                    name: timer.name.clone(),
+                    marker: timer.marker,
+                    missed: 0,
+                };
+                let next = match &timer.kind {
+                    TimerKind::Once(_) => Next::Remove,
+                    TimerKind::Pausing(period) => {
+                        *paused = Some(*period);
+                        Next::Keep
+                    }
+                    TimerKind::Repeat(period) => {
+                        let mut next = expiry + *period;
+                        if timer.catch_up == CatchUp::Coalesce && next <= now {
+                            let behind =
+                                now.duration_since(expiry).as_nanos() / period.as_nanos().max(1);
+                            event.missed = u64::try_from(behind).unwrap_or(u64::MAX);
+                            let skip = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+                            next = expiry + period.saturating_mul(skip);
+                        }
+                        Next::At(next)
+                    }
+                    TimerKind::Scheduled(s) => Next::Schedule((**s).clone()),
+                };
+                match next {
+                    Next::Remove => {
+                        self.timers.remove(&key);
+                    }
+                    Next::Keep => {}
+                    Next::At(deadline) => self.rearm(key, deadline),
+                    Next::Schedule(s) => {
+                        let deadline = self.scheduled_deadline(&s, now.max(expiry));
+                        self.rearm(key, deadline);
+                    }
+                }
+                Fired::User(event)
+            }
+        }
+    }
+
+    /// A state change: cancel the state timeout, bump the epoch.
+    pub(crate) fn state_changed(&mut self) {
+        self.machine.epoch += 1;
+        if let Some(key) = self.machine.timeout.take() {
+            self.cancel_key(key);
+        }
+    }
+
+    /// Cancel every user timer and the state timeout (finishing).
+    pub(crate) fn cancel_user_timers(&mut self) {
+        let keys: Vec<u64> = self
+            .timers
+            .iter()
+            .filter(|(_, e)| !matches!(e.purpose, Purpose::Ask(_)))
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.cancel_key(key);
+        }
+        self.machine.timeout = None;
+    }
+
+    /// Drop every timer and pending ask (completion or restart).
+    pub(crate) fn clear_all(&mut self) {
+        let keys: Vec<u64> = self.timers.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.cancel_key(key);
+        }
+        self.asks.clear();
+        self.machine.timeout = None;
+    }
+}

@@ -1,0 +1,294 @@
+//! The I/O half of [`TcpConnection`]: readiness, reading and decoding (inline, until
+//! `WouldBlock` or the per-turn budget), delivery to the base, encoding and writing.
+
+use std::io::{self, Read, Write};
+
+use bytes::{Buf, BytesMut};
+use tasktonic_core::Ctx;
+
+use super::TcpConnection;
+use crate::codec::{Codec, CodecError};
+use crate::selector::Ready;
+use crate::tcp::{CloseReason, ConnState, OnMalformed, TcpEvents};
+
+/// One `read` call reads at most this much (into the selector thread's scratch space).
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
+/// Encode at most this much before writing, to batch small messages into one `write`.
+const WRITE_BATCH: usize = 256 * 1024;
+
+impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+    // ----- readiness ----------------------------------------------------------------------
+
+    pub(super) fn ready(&mut self, ctx: &mut Ctx<Self>, ready: Ready) {
+        log::trace!(
+            "{}: ready {ready:?} in {:?}",
+            self.conn.id(),
+            self.conn.state()
+        );
+        match self.conn.state() {
+            ConnState::Connecting if ready.writable || ready.error => self.finish_connect(ctx),
+            ConnState::Connected | ConnState::Closing => {
+                if ready.writable {
+                    self.flush(ctx);
+                }
+                if ready.readable || ready.error {
+                    self.read(ctx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Read until `WouldBlock`, the budget, or a full inbound window; decode and deliver.
+    pub(super) fn read(&mut self, ctx: &mut Ctx<Self>) {
+        if self.stream.is_none() || self.peer_closed {
+            return;
+        }
+        let discarding = self.closing.is_some();
+        if !discarding && !self.decode(ctx) {
+            return;
+        }
+        let mut budget = self.config.read_budget;
+        loop {
+            if !discarding && self.window_full {
+                return;
+            }
+            if budget == 0 {
+                // Others get their turn; this connection continues right after them.
+                let _ = ctx.handle().notify_named("read", |c, ctx| c.read(ctx));
+                return;
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
+            // Read into the selector thread's scratch space and keep only what arrived: no
+            // zero-filling per read, and a connection's buffer is exactly as big as its data.
+            let inbuf = &mut self.inbuf;
+            let result = SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let r = stream.read(&mut scratch[..]);
+                if let Ok(n) = r {
+                    inbuf.extend_from_slice(&scratch[..n]);
+                }
+                r
+            });
+            match result {
+                Ok(0) => return self.eof(ctx),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    if discarding {
+                        self.inbuf.clear();
+                    } else if !self.decode(ctx) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.lost(ctx, CloseReason::Io(e)),
+            }
+        }
+        if self.inbuf.is_empty() {
+            // Idle connections hold no read buffer.
+            self.inbuf = BytesMut::new();
+        }
+    }
+
+    /// Decode and deliver whole messages while the window is open. False if the connection
+    /// is going down because of what was decoded.
+    pub(super) fn decode(&mut self, ctx: &mut Ctx<Self>) -> bool {
+        // Everything one read made whole goes to the base in one sparkle (in order; the window
+        // still counts every message).
+        let mut batch = Vec::new();
+        while !self.window_full {
+            match self.codec.decode(&mut self.inbuf) {
+                Ok(Some(msg)) => {
+                    self.window_full = self.conn.delivering();
+                    batch.push(msg);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Messages before the bad frame arrive before its error event.
+                    self.deliver(ctx, std::mem::take(&mut batch));
+                    if !self.codec_error(ctx, e) {
+                        return false;
+                    }
+                }
+            }
+        }
+        self.deliver(ctx, batch);
+        true
+    }
+
+    /// Move whole messages (already counted in the window) to the base, in one sparkle.
+    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Vec<C::Message>) {
+        if batch.is_empty() {
+            return;
+        }
+        let delivered = self.event("on_message", move |b, ctx, conn| {
+            for msg in batch {
+                b.on_message(ctx, conn, msg);
+                conn.consumed();
+            }
+        });
+        if !delivered {
+            log::warn!("{}: its base has completed; aborting", self.conn.id());
+            self.lost(ctx, CloseReason::Aborted);
+        }
+    }
+
+    /// Report a codec error; true if the connection goes on (a skipped frame).
+    pub(super) fn codec_error(&mut self, ctx: &mut Ctx<Self>, e: CodecError) -> bool {
+        let skip = e.is_skippable() && self.config.on_malformed == OnMalformed::Skip;
+        log::warn!(
+            "{} ({:?}): {e}{}",
+            self.conn.id(),
+            self.conn.peer(),
+            if skip { "; frame skipped" } else { "" }
+        );
+        let report = CodecError::Malformed(e.to_string());
+        self.event("on_codec_error", move |b, ctx, conn| {
+            b.on_codec_error(ctx, conn, &report)
+        });
+        if skip {
+            return true;
+        }
+        // The stream cannot be trusted any more: flush what we owe, then close.
+        self.begin_close(ctx, CloseReason::Codec(e));
+        false
+    }
+
+    pub(super) fn eof(&mut self, ctx: &mut Ctx<Self>) {
+        self.peer_closed = true;
+        if self.closing.is_some() {
+            // Our graceful close waited for this.
+            let reason = self.closing.take().unwrap_or(CloseReason::Closed);
+            return self.closed(ctx, reason);
+        }
+        let mut batch = Vec::new();
+        loop {
+            match self.codec.decode_eof(&mut self.inbuf) {
+                Ok(Some(msg)) => {
+                    self.conn.delivering();
+                    batch.push(msg);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.deliver(ctx, batch);
+                    let report = CodecError::Malformed(e.to_string());
+                    self.event("on_codec_error", move |b, ctx, conn| {
+                        b.on_codec_error(ctx, conn, &report)
+                    });
+                    return self.lost(ctx, CloseReason::Codec(e));
+                }
+            }
+        }
+        self.deliver(ctx, batch);
+        // Half-close: answer what was delivered, then close.
+        self.conn.notify_when_drained();
+        self.check_peer_closed(ctx);
+    }
+
+    /// After the peer closed: once the base consumed everything and all replies are written,
+    /// close.
+    pub(super) fn check_peer_closed(&mut self, ctx: &mut Ctx<Self>) {
+        if self.peer_closed && self.closing.is_none() && self.conn.unconsumed() == 0 {
+            self.begin_close(ctx, CloseReason::PeerClosed);
+        }
+    }
+
+    // ----- writing ------------------------------------------------------------------------
+
+    /// Encode what the outbox holds and write until `WouldBlock`.
+    pub(super) fn flush(&mut self, ctx: &mut Ctx<Self>) {
+        if self.stream.is_none() || self.shut_down || self.conn.state() == ConnState::Connecting {
+            return;
+        }
+        let mut pending = self.conn.take_outbox();
+        loop {
+            while self.out.len() < WRITE_BATCH {
+                let Some(msg) = pending.pop_front() else {
+                    break;
+                };
+                let before = self.out.len();
+                match self.codec.encode(&msg, &mut self.out) {
+                    Ok(()) => {
+                        self.encoded += (self.out.len() - before) as u64;
+                        self.inflight.push_back((msg, self.encoded));
+                    }
+                    Err(e) => {
+                        self.out.truncate(before);
+                        self.conn.dequeued(1);
+                        self.event("on_unencodable", move |b, ctx, conn| {
+                            b.on_unencodable(ctx, conn, msg, &e)
+                        });
+                    }
+                }
+            }
+            if self.out.is_empty() {
+                break;
+            }
+            match self.write_out() {
+                Ok(true) => continue, // all written: encode more
+                Ok(false) => break,   // WouldBlock: the writable event resumes
+                Err(e) => {
+                    self.conn.requeue_front(pending.into_iter());
+                    return self.lost(ctx, CloseReason::Io(e));
+                }
+            }
+        }
+        if !pending.is_empty() {
+            // Not written yet: back to the front of the outbox for the next writable event.
+            self.conn.requeue_front(pending.into_iter());
+        }
+        if self.out.is_empty() && self.out.capacity() > WRITE_BATCH {
+            self.out = BytesMut::new();
+        }
+        if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
+            self.shut_down_write(ctx);
+        }
+    }
+
+    /// Write `out` until empty (true) or `WouldBlock` (false); retire written messages.
+    pub(super) fn write_out(&mut self) -> io::Result<bool> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        let mut done = 0;
+        let result = loop {
+            if self.out.is_empty() {
+                break Ok(true);
+            }
+            match stream.write(&self.out) {
+                Ok(0) => {
+                    break Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "socket accepted no bytes",
+                    ));
+                }
+                Ok(n) => {
+                    self.out.advance(n);
+                    self.written += n as u64;
+                    while self
+                        .inflight
+                        .front()
+                        .is_some_and(|(_, end)| *end <= self.written)
+                    {
+                        self.inflight.pop_front();
+                        done += 1;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        if self.conn.dequeued(done) {
+            self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
+        }
+        result
+    }
+}
