@@ -130,7 +130,7 @@ impl App {
         self.starters.push(Box::new(move |runtime: &Arc<Runtime>| {
             let main = runtime.main.clone();
             runtime
-                .spawn(spec, None, &main)
+                .spawn_top(spec, &main)
                 .map(drop)
                 .map_err(|e| e.to_string())
         }));

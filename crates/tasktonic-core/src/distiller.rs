@@ -245,7 +245,7 @@ impl Distiller {
 
     fn spawn_spec<T: Tonic>(&mut self, spec: SpawnSpec<T>) -> Handle<T> {
         let main = self.runtime.main.clone();
-        match self.runtime.spawn(spec, None, &main) {
+        match self.runtime.spawn_top(spec, &main) {
             Ok(h) => h,
             Err(e) => panic!("Distiller::spawn: {e}"),
         }

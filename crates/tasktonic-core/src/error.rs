@@ -99,7 +99,7 @@ impl<T> From<SendError<T>> for AskError {
 pub enum SpawnError<T> {
     /// Another live tonic already has this name.
     NameTaken(String, T),
-    /// The application has been stopped and accepts no new tonics.
+    /// The application is stopping and accepts no new top-level tonics.
     Stopped(T),
 }
 

@@ -152,8 +152,8 @@ impl<'a, T: Tonic, U: Tonic> Infusion<'a, T, U> {
     ///
     /// # Errors
     ///
-    /// [`SpawnError::NameTaken`] if a live tonic has the name; [`SpawnError::Stopped`] if the
-    /// application is stopping. Both hand the tonic back.
+    /// [`SpawnError::NameTaken`] if a live tonic has the name, handing the tonic back. (Infusions
+    /// are accepted while the app stops; one spawned by a finishing base is finished at once.)
     pub fn spawn(self) -> Result<Handle<U>, SpawnError<U>> {
         self.ctx.spawn_spec(self.spec)
     }

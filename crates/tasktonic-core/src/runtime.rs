@@ -95,6 +95,20 @@ impl Runtime {
         self.live.load(Ordering::SeqCst)
     }
 
+    /// Spawn a new top-level tonic (from the `App` or the Distiller): refused once the app is
+    /// stopping. Infusions and services are not refused: a finishing tonic may still need them,
+    /// and an infusion of a finishing base is finished at once.
+    pub(crate) fn spawn_top<U: Tonic>(
+        self: &Arc<Self>,
+        spec: SpawnSpec<U>,
+        default: &Arc<CatalystShared>,
+    ) -> Result<Handle<U>, SpawnError<U>> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(SpawnError::Stopped(spec.tonic));
+        }
+        self.spawn(spec, None, default)
+    }
+
     /// Spawn a tonic on `spec.catalyst` (or `default`), as an infusion of `base`.
     pub(crate) fn spawn<U: Tonic>(
         self: &Arc<Self>,
@@ -102,9 +116,6 @@ impl Runtime {
         base: Option<TonicRef>,
         default: &Arc<CatalystShared>,
     ) -> Result<Handle<U>, SpawnError<U>> {
-        if self.stopped.load(Ordering::SeqCst) {
-            return Err(SpawnError::Stopped(spec.tonic));
-        }
         let catalyst = match &spec.catalyst {
             Some(name) => self.plain_catalyst(name),
             None => default.clone(),

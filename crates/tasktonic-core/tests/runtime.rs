@@ -562,3 +562,37 @@ fn delayed_completion_waits_for_release_and_sparkles_keep_running() {
     let seen: Vec<&str> = rx.try_iter().collect();
     assert_eq!(seen, vec!["finishing", "flushed", "finished"]);
 }
+
+/// Stopping the app refuses new top-level tonics only: a tonic may still spawn infusions (and
+/// use services) while it finishes; they are finished at once.
+#[test]
+fn spawning_while_the_app_stops_is_not_a_failure() {
+    struct Late;
+    impl Tonic for Late {
+        type State = ();
+    }
+    struct Registry;
+    impl Tonic for Registry {
+        type State = ();
+    }
+    impl tasktonic_core::Service for Registry {
+        fn create() -> Self {
+            Registry
+        }
+    }
+    struct Stopping(Sender<bool>);
+    impl Tonic for Stopping {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.stop_app();
+        }
+        fn on_finishing(&mut self, ctx: &mut Ctx<Self>) {
+            let late = ctx.spawn(Late);
+            let _registry = ctx.service::<Registry>();
+            self.0.send(late.lifecycle() != Lifecycle::Completed).ok();
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(Stopping(tx))).expect("no failure while stopping");
+    assert!(recv(&rx));
+}
