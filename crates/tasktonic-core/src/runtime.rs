@@ -34,7 +34,7 @@ pub(crate) struct Runtime {
     stopped: AtomicBool,
     failures: Mutex<Vec<Failure>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Top-level tonics (no base), for `stop`.
+    /// Tonics without a base (top-level tonics and services), for `stop`.
     top: Mutex<Vec<TonicRef>>,
 }
 
@@ -240,20 +240,10 @@ impl Runtime {
     /// Stop the app: no new tonics; every top-level tonic (and so everything) finishes.
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+        // Every tonic without a base is here, services included.
         let top: Vec<TonicRef> = self.top.lock().clone();
         for t in top {
             t.finish();
-        }
-        // Services have no base: finish them too.
-        let services: Vec<TonicRef> = self
-            .services
-            .lock()
-            .entries
-            .values()
-            .map(|e| e.tonic.clone())
-            .collect();
-        for s in services {
-            s.finish();
         }
     }
 

@@ -101,25 +101,23 @@ impl<T: Tonic> Ctx<T> {
             deadline,
             purpose,
         });
-        let armed = self.core.timers.borrow_mut().arm(
-            deadline,
-            self.shared.slot,
-            self.shared.generation,
-            key,
-        );
+        let armed = self.arm_heap(key, deadline);
         if let Some(entry) = self.timers.get_mut(&key) {
             entry.armed = Some(armed);
         }
         key
     }
 
+    /// Put `key`'s deadline on the catalyst's heap.
+    fn arm_heap(&self, key: u64, deadline: Instant) -> Armed {
+        self.core
+            .timers
+            .borrow_mut()
+            .arm(deadline, self.shared.slot, self.shared.generation, key)
+    }
+
     pub(super) fn rearm(&mut self, key: u64, deadline: Instant) {
-        let armed = self.core.timers.borrow_mut().arm(
-            deadline,
-            self.shared.slot,
-            self.shared.generation,
-            key,
-        );
+        let armed = self.arm_heap(key, deadline);
         if let Some(entry) = self.timers.get_mut(&key) {
             if let Some(old) = entry.armed.replace(armed) {
                 self.core.timers.borrow_mut().cancel(old);

@@ -290,7 +290,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if let (Some(mut stream), Some(token)) = (self.stream.take(), self.token.take()) {
             self.selector.deregister(&mut stream, token);
         }
-        self.stream = None;
         self.inbuf = BytesMut::new();
         self.out = BytesMut::new();
         self.encoded = 0;
@@ -397,20 +396,13 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
             if let Err(e) = self.register(ctx) {
                 return self.closed(ctx, CloseReason::Io(e));
             }
-            let peer = self.stream.as_ref().and_then(|s| s.peer_addr().ok());
-            if let Some(stream) = self.stream.as_ref()
-                && let Err(e) = stream.set_nodelay(self.config.nodelay)
-            {
-                log::debug!("{}: TCP_NODELAY: {e}", self.conn.id());
+            // Edge-triggered: `connected` flushes and reads at once, so anything that arrived
+            // before registration is not missed.
+            match self.stream.as_ref().map(TcpStream::peer_addr) {
+                Some(Ok(peer)) => self.connected(ctx, peer),
+                // The peer is already gone: the read reports how.
+                _ => self.ready(ctx, Ready::ALL),
             }
-            self.conn.set_peer(peer);
-            if let Some(peer) = peer {
-                self.event("on_connected", move |b, ctx, conn| {
-                    b.on_connected(ctx, conn, peer)
-                });
-            }
-            // Edge-triggered: anything that arrived before registration must be read now.
-            self.ready(ctx, Ready::ALL);
         } else {
             self.connect(ctx);
         }
