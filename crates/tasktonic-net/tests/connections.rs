@@ -94,10 +94,7 @@ impl Flood {
 impl Tonic for Flood {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        if let Some(server) = self.server.take() {
-            let l = server.start(ctx).expect("bound");
-            self.addr.send((l.local_addr(), ctx.handle())).ok();
-        }
+        start_and_report(self.server.take(), ctx, &self.addr);
     }
 }
 
@@ -443,10 +440,7 @@ struct Laggard {
 impl Tonic for Laggard {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        if let Some(server) = self.server.take() {
-            let l = server.start(ctx).expect("bound");
-            self.addr.send((l.local_addr(), ctx.handle())).ok();
-        }
+        start_and_report(self.server.take(), ctx, &self.addr);
     }
 }
 

@@ -40,10 +40,7 @@ where
 {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        if let Some(server) = self.server.take() {
-            let listening = server.start(ctx).expect("bound");
-            self.addr.send((listening.local_addr(), ctx.handle())).ok();
-        }
+        start_and_report(self.server.take(), ctx, &self.addr);
     }
 }
 
@@ -79,6 +76,18 @@ where
     }
     fn on_connection_finished(&mut self, _: &mut Ctx<Self>, conn: &Conn<C::Message>) {
         self.out.send(Ev::Finished(conn.id())).ok();
+    }
+}
+
+/// Start `server` for the calling tonic and report the bound address and the tonic's handle.
+pub fn start_and_report<C: Codec, T: TcpEvents<C::Message>>(
+    server: Option<TcpServer<C>>,
+    ctx: &mut Ctx<T>,
+    report: &Sender<(SocketAddr, Handle<T>)>,
+) {
+    if let Some(server) = server {
+        let listening = server.start(ctx).expect("bound");
+        report.send((listening.local_addr(), ctx.handle())).ok();
     }
 }
 
