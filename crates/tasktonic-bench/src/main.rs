@@ -5,6 +5,7 @@
 //! cargo run --release -p tasktonic-bench -- all          # everything, table + RESULT lines + chart
 //! cargo run --release -p tasktonic-bench -- l1 n2 …      # some workloads
 //!     [--runs N] (median of N, default 3)  [--chart PATH] (default target/tasktonic-bench.svg)
+//! cargo run --release -p tasktonic-bench -- ours l3      # one run of ours alone (for a profiler)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -255,6 +256,20 @@ fn main() {
             std::process::exit(1);
         }
         println!("{} workloads charted to {output}", rows.len());
+        return;
+    }
+    if args.first().map(String::as_str) == Some("ours") {
+        // One run of our side of a local workload, nothing else: for `perf record`.
+        let figure = match args.get(1).map(String::as_str) {
+            Some("l1") => local::ours_tell(false),
+            Some("l2") => local::ours_tell(true),
+            Some("l3") => local::ours_ping_pong(),
+            _ => {
+                eprintln!("usage: tasktonic-bench ours l1|l2|l3");
+                std::process::exit(2);
+            }
+        };
+        println!("{figure:.0}");
         return;
     }
     let mut runs = 3;

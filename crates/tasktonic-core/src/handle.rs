@@ -289,6 +289,8 @@ impl<T: Tonic> Handle<T> {
         self.sparkle_named("ask", move |t, ctx| {
             let _ = tx.send(question(t, ctx));
         })?;
+        // Called inside a sparkle on another catalyst: the question must leave before we block.
+        crate::catalyst::flush_outbound();
         rx.recv_timeout(timeout).map_err(|e| match e {
             crossbeam_channel::RecvTimeoutError::Timeout => AskError::Timeout,
             crossbeam_channel::RecvTimeoutError::Disconnected => AskError::NoAnswer,

@@ -65,5 +65,11 @@ mod tests {
             "{}",
             size_of::<super::Work>()
         );
+        // A remote queue entry (one envelope or a batch) is no bigger than an envelope.
+        assert!(
+            size_of::<crate::catalyst::Remote>() <= 56,
+            "{}",
+            size_of::<crate::catalyst::Remote>()
+        );
     }
 }

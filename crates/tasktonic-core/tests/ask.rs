@@ -177,3 +177,23 @@ fn a_blocking_ask_from_a_plain_thread_gets_the_answer() {
         Err(AskError::NoAnswer)
     );
 }
+
+/// Sends from inside a sparkle to another catalyst are batched until the sparkle returns; a
+/// blocking ask hands the batch over first, so the question (and the spawn before it) arrive.
+#[test]
+fn a_blocking_ask_from_inside_a_sparkle_to_another_catalyst_gets_the_answer() {
+    let (tx, rx) = channel();
+    run_bounded(App::new("t").tonic(asker(move |ctx| {
+        let target = ctx
+            .infusion(Target)
+            .name("target")
+            .catalyst("far")
+            .spawn()
+            .expect("spawn");
+        let name = target.ask_blocking(LIMIT, |_, ctx| ctx.name().to_string());
+        tx.send(name).ok();
+        target.finish().ok();
+    })))
+    .expect("clean run");
+    assert_eq!(recv(&rx), Ok("target".to_string()));
+}

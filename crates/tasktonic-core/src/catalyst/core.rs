@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{CatalystShared, Parker, TimerHeap, enter};
+use super::{CatalystShared, Parker, Remote, TimerHeap, enter};
 use crate::cell::{After, AnyCell};
 use crate::runtime::Runtime;
 use crate::sparkle::{Envelope, SystemMsg, Work};
@@ -16,6 +16,30 @@ use crate::trace::Tracer;
 const BATCH: usize = 256;
 /// Sparkles run from one bounded mailbox before other tonics get a turn.
 const DRAIN_BUDGET: usize = 64;
+/// Checks of the remote queue, one pause apart, before a catalyst with nothing to do yields.
+const SPIN_CHECKS: usize = 256;
+/// Yields (each after a check) before it parks.
+const SPIN_YIELDS: usize = 4;
+/// Envelopes buffered for one destination before they are handed over even though the sparkle
+/// that sends them is still running (bounds the buffer's memory and the delay).
+const OUTBOUND_MAX: usize = 1024;
+
+/// What this catalyst's tonics sent to other catalysts during the sparkle now running.
+#[derive(Default)]
+struct Outbound {
+    /// One buffer per destination ever sent to (a handful: one per catalyst).
+    lanes: Vec<Lane>,
+    /// Indices of the lanes with envelopes, in the order they got their first: handed over in
+    /// that order, so a reply caused by a later send can never overtake an earlier one.
+    dirty: Vec<usize>,
+}
+
+struct Lane {
+    to: Arc<CatalystShared>,
+    buf: Vec<Envelope>,
+    /// The size of the last batch: the capacity a new buffer starts with.
+    hint: usize,
+}
 
 enum Slot {
     Vacant,
@@ -30,6 +54,9 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<CatalystShared>,
     pub(crate) runtime: Arc<Runtime>,
     local: RefCell<VecDeque<Envelope>>,
+    /// The rest of a batch taken from the remote queue: runs before the queue's next entry.
+    batch: RefCell<std::vec::IntoIter<Envelope>>,
+    outbound: RefCell<Outbound>,
     cells: RefCell<Vec<Slot>>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) tracer: RefCell<Option<Tracer>>,
@@ -41,6 +68,8 @@ impl Core {
             shared,
             runtime,
             local: RefCell::new(VecDeque::new()),
+            batch: RefCell::new(Vec::new().into_iter()),
+            outbound: RefCell::new(Outbound::default()),
             cells: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::default()),
             tracer: RefCell::new(None),
@@ -53,6 +82,71 @@ impl Core {
 
     fn pop_local(&self) -> Option<Envelope> {
         self.local.borrow_mut().pop_front()
+    }
+
+    /// The next envelope another thread sent: the rest of the current batch first.
+    fn pop_remote(&self) -> Option<Envelope> {
+        let mut batch = self.batch.borrow_mut();
+        if let Some(env) = batch.next() {
+            return Some(env);
+        }
+        match self.shared.pop_remote()? {
+            Remote::One(env) => Some(env),
+            Remote::Batch(envs) => {
+                *batch = envs.into_iter();
+                batch.next()
+            }
+        }
+    }
+
+    /// Buffer an envelope for another catalyst until the running sparkle returns.
+    pub(crate) fn push_outbound(&self, to: &Arc<CatalystShared>, env: Envelope) {
+        let mut guard = self.outbound.borrow_mut();
+        let out = &mut *guard;
+        let i = match out.lanes.iter().position(|l| l.to.id == to.id) {
+            Some(i) => i,
+            None => {
+                out.lanes.push(Lane {
+                    to: to.clone(),
+                    buf: Vec::new(),
+                    hint: 0,
+                });
+                out.lanes.len() - 1
+            }
+        };
+        let lane = &mut out.lanes[i];
+        if lane.buf.is_empty() {
+            out.dirty.push(i);
+            if lane.buf.capacity() == 0 {
+                lane.buf.reserve(lane.hint);
+            }
+        }
+        lane.buf.push(env);
+        if lane.buf.len() >= OUTBOUND_MAX {
+            drop(guard);
+            self.flush_outbound();
+        }
+    }
+
+    /// Hand every buffered envelope to its catalyst: one queue entry and at most one wake-up per
+    /// destination, in the order the destinations were first sent to.
+    pub(crate) fn flush_outbound(&self) {
+        let mut out = self.outbound.borrow_mut();
+        let out = &mut *out;
+        for i in out.dirty.drain(..) {
+            let lane = &mut out.lanes[i];
+            let batch = if lane.buf.len() == 1 {
+                // A lone envelope moves by itself; the buffer keeps its allocation.
+                match lane.buf.pop() {
+                    Some(env) => Remote::One(env),
+                    None => continue,
+                }
+            } else {
+                lane.hint = lane.buf.len();
+                Remote::Batch(std::mem::take(&mut lane.buf))
+            };
+            lane.to.hand_over(batch);
+        }
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -68,7 +162,7 @@ impl Core {
             worked = true;
         }
         for _ in 0..BATCH {
-            let Some(env) = self.shared.pop_remote() else {
+            let Some(env) = self.pop_remote() else {
                 break;
             };
             self.dispatch(env);
@@ -84,7 +178,7 @@ impl Core {
             self.dispatch(env);
             return true;
         }
-        if let Some(env) = self.shared.pop_remote() {
+        if let Some(env) = self.pop_remote() {
             self.dispatch(env);
             return true;
         }
@@ -118,7 +212,14 @@ impl Core {
 
     /// Fire every timer due now, in deadline order. True if any fired.
     pub(crate) fn fire_timers(self: &Rc<Self>) -> bool {
+        // No clock read unless a timer is armed (most turns of a busy catalyst have none due).
+        let Some(first) = self.next_deadline() else {
+            return false;
+        };
         let now = self.now();
+        if first > now {
+            return false;
+        }
         let mut fired = false;
         for _ in 0..BATCH {
             let due = self.timers.borrow_mut().pop_due(now);
@@ -141,12 +242,18 @@ impl Core {
         self.timers.borrow_mut().next_deadline()
     }
 
+    /// True if envelopes wait here (not counting the remote queue).
     pub(crate) fn has_local_work(&self) -> bool {
-        !self.local.borrow().is_empty()
+        !self.local.borrow().is_empty() || self.batch.borrow().len() > 0
     }
 
-    /// Run one envelope.
+    /// Run one envelope, then hand over what it sent to other catalysts.
     pub(crate) fn dispatch(self: &Rc<Self>, env: Envelope) {
+        self.dispatch_one(env);
+        self.flush_outbound();
+    }
+
+    fn dispatch_one(self: &Rc<Self>, env: Envelope) {
         let Envelope {
             slot,
             generation,
@@ -234,7 +341,7 @@ impl Core {
         };
         self.run(slot, generation, cell, Work::Start, 0, "on_start");
         for env in waiting {
-            self.dispatch(env);
+            self.dispatch_one(env);
         }
     }
 
@@ -295,15 +402,25 @@ impl Core {
     }
 
     /// Spin and yield briefly, watching the remote queue; true if work arrived.
+    ///
+    /// The queue is checked after every pause, not in exponentially growing chunks as
+    /// crossbeam's `Backoff` does: a message that lands mid-spin is seen within one pause instead
+    /// of up to half a chunk later (L3, docs/PERFORMANCE.md). The spin is about as long as
+    /// `Backoff`'s before it yields (a few microseconds), then a few yields, then the park.
     fn spin(&self) -> bool {
-        let backoff = crossbeam_utils::Backoff::new();
-        while !backoff.is_completed() {
+        for _ in 0..SPIN_CHECKS {
             if !self.shared.remote_is_empty() {
                 return true;
             }
-            backoff.snooze();
+            std::hint::spin_loop();
         }
-        false
+        for _ in 0..SPIN_YIELDS {
+            if !self.shared.remote_is_empty() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        !self.shared.remote_is_empty()
     }
 
     /// Run until `done` says so (checked when idle, after announcing the park).
@@ -313,11 +430,14 @@ impl Core {
         mut done: impl FnMut(&Rc<Core>) -> bool,
     ) {
         loop {
+            // Anything sent outside a sparkle (a starter, the selector's readiness routes).
+            self.flush_outbound();
             if self.turn() {
                 parker.poll();
                 continue;
             }
             parker.poll();
+            self.flush_outbound();
             if self.has_local_work() {
                 continue;
             }
@@ -377,5 +497,7 @@ impl Core {
         let cells = std::mem::take(&mut *self.cells.borrow_mut());
         drop(cells);
         self.local.borrow_mut().clear();
+        *self.batch.borrow_mut() = Vec::new().into_iter();
+        self.flush_outbound();
     }
 }

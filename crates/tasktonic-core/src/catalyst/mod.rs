@@ -3,6 +3,11 @@
 //! A catalyst has two halves. [`CatalystShared`] is what other threads see: the remote queue, the
 //! sleep flag and the slot table. [`Core`] lives on the catalyst's own thread: the local queue,
 //! the tonic cells, the timers and the loop.
+//!
+//! Sends between catalysts are batched on the sending side: while a tonic runs, what it sends to
+//! another catalyst collects in its core's outbound buffer and is handed over (one queue
+//! operation and at most one wake-up per destination) when the sparkle returns. See
+//! `docs/concepts.md`, "When a sparkle leaves".
 
 mod core;
 mod parker;
@@ -39,7 +44,7 @@ pub(crate) struct CatalystShared {
     pub(crate) id: usize,
     pub(crate) name: Arc<str>,
     pub(crate) is_main: bool,
-    remote: SegQueue<Envelope>,
+    remote: SegQueue<Remote>,
     sleep: AtomicU8,
     unparker: Arc<dyn Unpark>,
     /// The parker, while no thread is running the catalyst.
@@ -69,19 +74,31 @@ impl CatalystShared {
     }
 
     /// Enqueue an envelope: on the local queue when called on this catalyst's own thread (no
-    /// atomics, no wake-up), else on the remote queue, waking the catalyst only if it is parked.
-    pub(crate) fn deliver(&self, env: Envelope) {
+    /// atomics, no wake-up); in the calling catalyst's outbound buffer when called on another
+    /// catalyst's thread (handed over when the running sparkle returns); else straight on the
+    /// remote queue, waking the catalyst only if it is parked.
+    pub(crate) fn deliver(self: &Arc<Self>, env: Envelope) {
         let env = CURRENT.with(|current| match &*current.borrow() {
             Some(core) if core.shared.id == self.id => {
                 core.push_local(env);
                 None
             }
-            _ => Some(env),
+            Some(core) => {
+                core.push_outbound(self, env);
+                None
+            }
+            None => Some(env),
         });
         if let Some(env) = env {
-            self.remote.push(env);
+            self.remote.push(Remote::One(env));
             self.notify();
         }
+    }
+
+    /// Hand over what one catalyst buffered for this one, in order, and wake it if parked.
+    pub(crate) fn hand_over(&self, batch: Remote) {
+        self.remote.push(batch);
+        self.notify();
     }
 
     /// Wake the catalyst if (and only if) it is parked.
@@ -98,7 +115,7 @@ impl CatalystShared {
         }
     }
 
-    pub(crate) fn pop_remote(&self) -> Option<Envelope> {
+    pub(crate) fn pop_remote(&self) -> Option<Remote> {
         self.remote.pop()
     }
 
@@ -132,6 +149,22 @@ impl CatalystShared {
     }
 }
 
+/// What travels on a remote queue: one envelope, or a batch one catalyst sent in one sparkle
+/// (run in order before anything behind it).
+pub(crate) enum Remote {
+    One(Envelope),
+    Batch(Vec<Envelope>),
+}
+
+/// Hand over what this thread's catalyst has buffered for others (before blocking on them).
+pub(crate) fn flush_outbound() {
+    CURRENT.with(|c| {
+        if let Some(core) = &*c.borrow() {
+            core.flush_outbound();
+        }
+    });
+}
+
 /// The id of the catalyst running on this thread.
 pub(crate) fn current_catalyst_id() -> Option<usize> {
     CURRENT.with(|c| c.borrow().as_ref().map(|core| core.shared.id))
@@ -154,6 +187,7 @@ pub(crate) struct EnterGuard {
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        flush_outbound();
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
