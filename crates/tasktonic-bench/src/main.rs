@@ -5,7 +5,7 @@
 //! cargo run --release -p tasktonic-bench -- all          # everything, table + RESULT lines + chart
 //! cargo run --release -p tasktonic-bench -- l1 n2 …      # some workloads
 //!     [--runs N] (median of N, default 3)  [--chart PATH] (default target/tasktonic-bench.svg)
-//! cargo run --release -p tasktonic-bench -- ours l3      # one run of ours alone (for a profiler)
+//! cargo run --release -p tasktonic-bench -- sample l3 ours [N]  # one side alone (profiling)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -49,13 +49,55 @@ enum Local {
     Actix,
 }
 
-fn l1(runs: usize) -> Result<Row, String> {
-    let m = alternate(&[Local::Ours, Local::Actix], runs, |p| {
-        Ok(match p {
-            Local::Ours => local::ours_tell(false),
-            _ => local::actix_tell(false),
+impl Local {
+    fn name(self) -> &'static str {
+        match self {
+            Local::Ours => "ours",
+            Local::Crossbeam => "crossbeam",
+            Local::Actix => "actix",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Local> {
+        [Local::Ours, Local::Crossbeam, Local::Actix]
+            .into_iter()
+            .find(|l| l.name() == s)
+    }
+
+    /// One sample of `workload` (l1, l2 or l3) in this process.
+    fn measure(self, workload: &str) -> Option<f64> {
+        Some(match (workload, self) {
+            ("l1", Local::Ours) => local::ours_tell(false),
+            ("l1", Local::Actix) => local::actix_tell(false),
+            ("l2", Local::Ours) => local::ours_tell(true),
+            ("l2", Local::Crossbeam) => local::crossbeam_tell(),
+            ("l2", Local::Actix) => local::actix_tell(true),
+            ("l3", Local::Ours) => local::ours_ping_pong(),
+            ("l3", Local::Crossbeam) => local::crossbeam_ping_pong(),
+            ("l3", Local::Actix) => local::actix_ping_pong(),
+            _ => return None,
         })
-    })?;
+    }
+}
+
+/// One sample in a fresh child process (`tasktonic-bench sample W IMPL`), so that what one
+/// peer leaves behind cannot slow the next: actix's L1 mailbox grows to ~300 MB of heap that a
+/// process keeps, and the implementation measured after it in the same process ran ~30% slower.
+fn sample(workload: &str, which: Local) -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .args(["sample", workload, which.name()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start a {workload} sample: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{workload} {}: no figure ({text:?})", which.name()))
+}
+
+fn l1(runs: usize) -> Result<Row, String> {
+    let m = alternate(&[Local::Ours, Local::Actix], runs, |p| sample("l1", p))?;
     let mut row = Row::new("L1", "msgs_per_s", true);
     row.figure("ours", m[0])
         .figure("actix", m[1])
@@ -64,13 +106,8 @@ fn l1(runs: usize) -> Result<Row, String> {
 }
 
 fn l2(runs: usize) -> Result<Row, String> {
-    let m = alternate(&[Local::Ours, Local::Crossbeam, Local::Actix], runs, |p| {
-        Ok(match p {
-            Local::Ours => local::ours_tell(true),
-            Local::Crossbeam => local::crossbeam_tell(),
-            Local::Actix => local::actix_tell(true),
-        })
-    })?;
+    let peers = [Local::Ours, Local::Crossbeam, Local::Actix];
+    let m = alternate(&peers, runs, |p| sample("l2", p))?;
     let mut row = Row::new("L2", "msgs_per_s", true);
     row.figure("ours", m[0])
         .figure("crossbeam", m[1])
@@ -81,13 +118,8 @@ fn l2(runs: usize) -> Result<Row, String> {
 }
 
 fn l3(runs: usize) -> Result<Row, String> {
-    let m = alternate(&[Local::Ours, Local::Crossbeam, Local::Actix], runs, |p| {
-        Ok(match p {
-            Local::Ours => local::ours_ping_pong(),
-            Local::Crossbeam => local::crossbeam_ping_pong(),
-            Local::Actix => local::actix_ping_pong(),
-        })
-    })?;
+    let peers = [Local::Ours, Local::Crossbeam, Local::Actix];
+    let m = alternate(&peers, runs, |p| sample("l3", p))?;
     let mut row = Row::new("L3", "ns_per_rt", false);
     row.figure("ours", m[0])
         .figure("crossbeam", m[1])
@@ -258,18 +290,21 @@ fn main() {
         println!("{} workloads charted to {output}", rows.len());
         return;
     }
-    if args.first().map(String::as_str) == Some("ours") {
-        // One run of our side of a local workload, nothing else: for `perf record`.
-        let figure = match args.get(1).map(String::as_str) {
-            Some("l1") => local::ours_tell(false),
-            Some("l2") => local::ours_tell(true),
-            Some("l3") => local::ours_ping_pong(),
-            _ => {
-                eprintln!("usage: tasktonic-bench ours l1|l2|l3");
-                std::process::exit(2);
+    if args.first().map(String::as_str) == Some("sample") {
+        // `sample l1|l2|l3 ours|crossbeam|actix [N]`: N samples in this process, one per line
+        // (what the local workloads run in a child; alone, it is the thing to profile).
+        let which = args.get(2).and_then(|s| Local::parse(s));
+        let workload = args.get(1).map(String::as_str).unwrap_or("");
+        let times = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1);
+        for _ in 0..times {
+            match which.and_then(|w| w.measure(workload)) {
+                Some(figure) => println!("{figure:.0}"),
+                None => {
+                    eprintln!("usage: tasktonic-bench sample l1|l2|l3 ours|crossbeam|actix [N]");
+                    std::process::exit(2);
+                }
             }
-        };
-        println!("{figure:.0}");
+        }
         return;
     }
     let mut runs = 3;

@@ -63,6 +63,33 @@ impl<T: Tonic> TonicCell<T> {
         }
     }
 
+    /// [`AnyCell::run`] under the Distiller's tracer: records the sparkle and the states.
+    #[inline(never)]
+    fn run_traced(&mut self, work: Work, from: u64, name: &'static str) -> After {
+        let previous = set_current_tonic(self.ctx.id().as_u64());
+        let state_before = format!("{:?}", self.ctx.machine.state);
+        self.execute(work);
+        let after = self.settle();
+        {
+            let entry = TraceEntry {
+                at: self.ctx.core.runtime.clock.elapsed(),
+                tonic: self.ctx.id(),
+                tonic_name: self.ctx.name().to_string(),
+                sparkle: name,
+                from: crate::TonicId::from_raw(from),
+                state_before,
+                state_after: format!("{:?}", self.ctx.machine.state),
+                lifecycle: self.ctx.lifecycle,
+            };
+            if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
+                tracer.record(entry);
+            }
+        }
+        set_current_tonic(previous);
+        after
+    }
+
+    #[inline(never)]
     fn execute(&mut self, work: Work) {
         match work {
             Work::Start => {
@@ -197,6 +224,7 @@ impl<T: Tonic> TonicCell<T> {
 
     /// Run queued transitions and re-delivered postponed work; then finishing. Runs right after
     /// every sparkle, before the catalyst picks the next one.
+    #[inline(never)]
     fn settle(&mut self) -> After {
         loop {
             if self.ctx.machine.stop_requested && !self.ctx.machine.stopped {
@@ -279,26 +307,25 @@ impl<T: Tonic> TonicCell<T> {
 
 impl<T: Tonic> AnyCell for TonicCell<T> {
     fn run(&mut self, work: Work, from: u64, name: &'static str) -> After {
-        let previous = set_current_tonic(self.ctx.id().as_u64());
-        let tracing = self.ctx.core.tracer.borrow().is_some();
-        let before = tracing.then(|| format!("{:?}", self.ctx.machine.state));
-        self.execute(work);
-        let after = self.settle();
-        if let Some(state_before) = before {
-            let entry = TraceEntry {
-                at: self.ctx.core.runtime.clock.elapsed(),
-                tonic: self.ctx.id(),
-                tonic_name: self.ctx.name().to_string(),
-                sparkle: name,
-                from: crate::TonicId::from_raw(from),
-                state_before,
-                state_after: format!("{:?}", self.ctx.machine.state),
-                lifecycle: self.ctx.lifecycle,
-            };
-            if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
-                tracer.record(entry);
-            }
+        if self.ctx.core.tracer.borrow().is_some() {
+            return self.run_traced(work, from, name);
         }
+        // The hot path (every sparkle): kept small; everything rarer is out of line.
+        let previous = set_current_tonic(self.ctx.id().as_u64());
+        match work {
+            Work::Order(order) | Work::Notice(order) => {
+                let result = catch_unwind(AssertUnwindSafe(|| order(self as &mut dyn Any)));
+                if let Err(payload) = result {
+                    self.failed(panic_message(&*payload));
+                }
+            }
+            work => self.execute(work),
+        }
+        let after = if self.ctx.is_settled() {
+            After::Alive
+        } else {
+            self.settle()
+        };
         set_current_tonic(previous);
         after
     }

@@ -45,6 +45,7 @@ impl TonicShared {
         }
     }
 
+    #[inline]
     pub(crate) fn lifecycle(&self) -> Lifecycle {
         Lifecycle::from_u8(self.status.load(Ordering::Acquire))
     }
@@ -53,6 +54,7 @@ impl TonicShared {
         self.status.store(l as u8, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn envelope(&self, name: &'static str, work: Work) -> Envelope {
         Envelope {
             slot: self.slot,
@@ -64,6 +66,7 @@ impl TonicShared {
     }
 
     /// Enqueue a user order built from `x` (through the bounded mailbox, if any).
+    #[inline]
     pub(crate) fn push_order<X>(
         &self,
         name: &'static str,

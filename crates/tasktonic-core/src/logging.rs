@@ -13,11 +13,13 @@ thread_local! {
     static CURRENT_TONIC: Cell<u64> = const { Cell::new(0) };
 }
 
+#[inline]
 pub(crate) fn current_tonic_raw() -> u64 {
     CURRENT_TONIC.with(Cell::get)
 }
 
 /// Set the running tonic for the thread; returns the previous one.
+#[inline]
 pub(crate) fn set_current_tonic(raw: u64) -> u64 {
     CURRENT_TONIC.with(|c| c.replace(raw))
 }

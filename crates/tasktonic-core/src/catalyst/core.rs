@@ -76,12 +76,23 @@ impl Core {
         })
     }
 
+    #[inline]
     pub(crate) fn push_local(&self, env: Envelope) {
         self.local.borrow_mut().push_back(env);
     }
 
     fn pop_local(&self) -> Option<Envelope> {
         self.local.borrow_mut().pop_front()
+    }
+
+    /// The next local envelope if it is ordinary work for the tonic in `slot`.
+    fn pop_local_for(&self, slot: u32, generation: u32) -> Option<Envelope> {
+        let mut local = self.local.borrow_mut();
+        let next = local.front()?;
+        let same = next.slot == slot
+            && next.generation == generation
+            && !matches!(next.work, Work::Spawn(_) | Work::System(SystemMsg::Drain));
+        if same { local.pop_front() } else { None }
     }
 
     /// The next envelope another thread sent: the rest of the current batch first.
@@ -130,7 +141,15 @@ impl Core {
 
     /// Hand every buffered envelope to its catalyst: one queue entry and at most one wake-up per
     /// destination, in the order the destinations were first sent to.
+    #[inline]
     pub(crate) fn flush_outbound(&self) {
+        if !self.outbound.borrow().dirty.is_empty() {
+            self.hand_over_outbound();
+        }
+    }
+
+    #[inline(never)]
+    fn hand_over_outbound(&self) {
         let mut out = self.outbound.borrow_mut();
         let out = &mut *out;
         for i in out.dirty.drain(..) {
@@ -174,12 +193,10 @@ impl Core {
     /// Run exactly one thing: a local envelope, else a remote one, else one due timer.
     /// False if nothing was runnable (the Distiller's step).
     pub(crate) fn step(self: &Rc<Self>) -> bool {
-        if let Some(env) = self.pop_local() {
-            self.dispatch(env);
-            return true;
-        }
-        if let Some(env) = self.pop_remote() {
-            self.dispatch(env);
+        let next = self.pop_local().or_else(|| self.pop_remote());
+        if let Some(env) = next {
+            self.dispatch_one(env, false);
+            self.flush_outbound();
             return true;
         }
         let now = self.now();
@@ -247,13 +264,16 @@ impl Core {
         !self.local.borrow().is_empty() || self.batch.borrow().len() > 0
     }
 
-    /// Run one envelope, then hand over what it sent to other catalysts.
+    /// Run one envelope (and what queued behind it for the same tonic), then hand over what
+    /// it sent to other catalysts.
     pub(crate) fn dispatch(self: &Rc<Self>, env: Envelope) {
-        self.dispatch_one(env);
+        self.dispatch_one(env, true);
         self.flush_outbound();
     }
 
-    fn dispatch_one(self: &Rc<Self>, env: Envelope) {
+    /// Run one envelope; with `follow`, also the local envelopes right behind it for the same
+    /// tonic (the Distiller's `step` runs exactly one).
+    fn dispatch_one(self: &Rc<Self>, env: Envelope, follow: bool) {
         let Envelope {
             slot,
             generation,
@@ -263,7 +283,7 @@ impl Core {
         } = env;
         if let Work::Spawn(build) = work {
             let cell = build(self);
-            self.place(slot, generation, cell);
+            self.place(slot, generation, cell, follow);
             return;
         }
         let taken = {
@@ -290,7 +310,7 @@ impl Core {
             }
         };
         match taken {
-            Some(cell) => self.run(slot, generation, cell, work, from, name),
+            Some(cell) => self.run(slot, generation, cell, (work, from, name), follow),
             None => self.undeliverable(slot, generation, from, name, work),
         }
     }
@@ -327,8 +347,9 @@ impl Core {
         }
     }
 
-    /// Place a newly built cell, start it, then run what waited for it.
-    fn place(self: &Rc<Self>, slot: u32, generation: u32, cell: Box<dyn AnyCell>) {
+    /// Place a newly built cell and start it; what waited for it goes to the front of the local
+    /// queue, in order, so it runs next (ahead of anything sent to the tonic after it).
+    fn place(self: &Rc<Self>, slot: u32, generation: u32, cell: Box<dyn AnyCell>, follow: bool) {
         let waiting = {
             let mut cells = self.cells.borrow_mut();
             if cells.len() <= slot as usize {
@@ -339,10 +360,13 @@ impl Core {
                 _ => Vec::new(),
             }
         };
-        self.run(slot, generation, cell, Work::Start, 0, "on_start");
-        for env in waiting {
-            self.dispatch_one(env);
+        {
+            let mut local = self.local.borrow_mut();
+            for env in waiting.into_iter().rev() {
+                local.push_front(env);
+            }
         }
+        self.run(slot, generation, cell, (Work::Start, 0, "on_start"), follow);
     }
 
     fn run(
@@ -350,14 +374,27 @@ impl Core {
         slot: u32,
         generation: u32,
         mut cell: Box<dyn AnyCell>,
-        work: Work,
-        from: u64,
-        name: &'static str,
+        (work, from, name): (Work, u64, &'static str),
+        follow: bool,
     ) {
-        let after = match work {
+        let mut after = match work {
             Work::System(SystemMsg::Drain) => self.drain(&mut *cell),
             work => cell.run(work, from, name),
         };
+        // What queued up behind it for the same tonic runs now, without putting the cell back
+        // and taking it out again for every sparkle (a burst of sends to one tonic, L1).
+        let mut ran = 1;
+        while follow
+            && ran < BATCH
+            && let After::Alive = after
+        {
+            let Some(next) = self.pop_local_for(slot, generation) else {
+                break;
+            };
+            self.flush_outbound();
+            after = cell.run(next.work, next.from, next.name);
+            ran += 1;
+        }
         match after {
             After::Alive => {
                 self.cells.borrow_mut()[slot as usize] = Slot::Live(generation, cell);

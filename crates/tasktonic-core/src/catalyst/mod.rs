@@ -77,6 +77,7 @@ impl CatalystShared {
     /// atomics, no wake-up); in the calling catalyst's outbound buffer when called on another
     /// catalyst's thread (handed over when the running sparkle returns); else straight on the
     /// remote queue, waking the catalyst only if it is parked.
+    #[inline]
     pub(crate) fn deliver(self: &Arc<Self>, env: Envelope) {
         let env = CURRENT.with(|current| match &*current.borrow() {
             Some(core) if core.shared.id == self.id => {

@@ -211,6 +211,17 @@ impl<T: Tonic> Ctx<T> {
         Ok(handle)
     }
 
+    /// True when nothing waits to be settled after a sparkle: no transition, stop, replay,
+    /// finish request or finishing in progress (then the catalyst skips `settle`).
+    #[inline]
+    pub(crate) fn is_settled(&self) -> bool {
+        !self.machine.stop_requested
+            && self.machine.next.is_none()
+            && self.machine.replay.is_empty()
+            && !self.finish_requested
+            && self.lifecycle != Lifecycle::Finishing
+    }
+
     /// Finish this tonic after the current sparkle: its infusions finish first, then it
     /// completes (see [`Lifecycle`]).
     pub fn finish(&mut self) {
