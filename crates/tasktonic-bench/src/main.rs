@@ -6,6 +6,7 @@
 //! cargo run --release -p tasktonic-bench -- l1 n2 …      # some workloads
 //!     [--runs N] (median of N, default 3)  [--chart PATH] (default target/tasktonic-bench.svg)
 //! cargo run --release -p tasktonic-bench -- sample l3 ours [N]  # one side alone (profiling)
+//! tasktonic-bench serve ours_colocated & tasktonic-bench load n1 ADDR   # (profiling a server)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -219,6 +220,23 @@ fn n5() -> Result<Vec<Row>, String> {
     Ok(vec![mem, network_row("N5setup", "ms", false, &setup)])
 }
 
+/// The throughput workloads' shapes.
+fn shape(which: &str) -> Option<(&'static str, Shape)> {
+    let (name, conns, window, size, per_conn) = match which {
+        "n1" => ("N1", 1, 64, 64, 300_000),
+        "n2" => ("N2", 1, 64, 4096, 100_000),
+        "n3" => ("N3", 64, 16, 64, 10_000),
+        _ => return None,
+    };
+    let shape = Shape {
+        conns,
+        window,
+        size,
+        per_conn,
+    };
+    Some((name, shape))
+}
+
 fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
     let one = |r: Result<Row, String>| r.map(|r| vec![r]);
     match which {
@@ -226,36 +244,10 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
         "l2" => one(l2(runs)),
         "l3" => one(l3(runs)),
         "l4" => one(l4(runs)),
-        "n1" => one(n_throughput(
-            "N1",
-            Shape {
-                conns: 1,
-                window: 64,
-                size: 64,
-                per_conn: 300_000,
-            },
-            runs,
-        )),
-        "n2" => one(n_throughput(
-            "N2",
-            Shape {
-                conns: 1,
-                window: 64,
-                size: 4096,
-                per_conn: 100_000,
-            },
-            runs,
-        )),
-        "n3" => one(n_throughput(
-            "N3",
-            Shape {
-                conns: 64,
-                window: 16,
-                size: 64,
-                per_conn: 10_000,
-            },
-            runs,
-        )),
+        "n1" | "n2" | "n3" => {
+            let (name, shape) = shape(which).ok_or("a throughput workload")?;
+            one(n_throughput(name, shape, runs))
+        }
         "n4" => n4(runs),
         "n5" => n5(),
         other => Err(format!("unknown workload {other:?} (all, l1..l4, n1..n5)")),
@@ -288,6 +280,23 @@ fn main() {
             std::process::exit(1);
         }
         println!("{} workloads charted to {output}", rows.len());
+        return;
+    }
+    if args.first().map(String::as_str) == Some("load") {
+        // `load n1|n2|n3 ADDR`: drive a running server (`serve IMPL`) once: for profiling it.
+        let shape = args.get(1).and_then(|w| shape(w));
+        let addr = args.get(2).and_then(|a| a.parse().ok());
+        let (Some((_, shape)), Some(addr)) = (shape, addr) else {
+            eprintln!("usage: tasktonic-bench load n1|n2|n3 ADDR");
+            std::process::exit(2);
+        };
+        match net::load_once(addr, shape) {
+            Ok(rate) => println!("{rate:.0}"),
+            Err(e) => {
+                eprintln!("load failed: {e}");
+                std::process::exit(1);
+            }
+        }
         return;
     }
     if args.first().map(String::as_str) == Some("sample") {

@@ -106,13 +106,12 @@ pub(crate) struct Shape {
 /// msgs/s for one run of `shape` against `which`.
 pub(crate) fn throughput(which: Impl, shape: Shape) -> Result<f64, String> {
     let server = Server::start(which)?;
-    let elapsed = load::throughput(
-        server.addr,
-        shape.conns,
-        shape.window,
-        shape.size,
-        shape.per_conn,
-    )?;
+    load_once(server.addr, shape)
+}
+
+/// msgs/s for one run of `shape` against a server at `addr`.
+pub(crate) fn load_once(addr: SocketAddr, shape: Shape) -> Result<f64, String> {
+    let elapsed = load::throughput(addr, shape.conns, shape.window, shape.size, shape.per_conn)?;
     Ok((shape.conns as u64 * shape.per_conn) as f64 / elapsed.as_secs_f64())
 }
 

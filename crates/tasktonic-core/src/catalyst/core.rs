@@ -1,6 +1,6 @@
 //! The catalyst's own half: local queue, tonic cells, timers, and the loop.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -57,6 +57,9 @@ pub(crate) struct Core {
     /// The rest of a batch taken from the remote queue: runs before the queue's next entry.
     batch: RefCell<std::vec::IntoIter<Envelope>>,
     outbound: RefCell<Outbound>,
+    /// Work crossed threads (handed over, or taken from the remote queue) since the last park:
+    /// only then is a reply or more of it likely soon enough to be worth a spin.
+    crossed: Cell<bool>,
     cells: RefCell<Vec<Slot>>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) tracer: RefCell<Option<Tracer>>,
@@ -70,6 +73,7 @@ impl Core {
             local: RefCell::new(VecDeque::new()),
             batch: RefCell::new(Vec::new().into_iter()),
             outbound: RefCell::new(Outbound::default()),
+            crossed: Cell::new(false),
             cells: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::default()),
             tracer: RefCell::new(None),
@@ -101,7 +105,9 @@ impl Core {
         if let Some(env) = batch.next() {
             return Some(env);
         }
-        match self.shared.pop_remote()? {
+        let remote = self.shared.pop_remote()?;
+        self.crossed.set(true);
+        match remote {
             Remote::One(env) => Some(env),
             Remote::Batch(envs) => {
                 *batch = envs.into_iter();
@@ -166,6 +172,7 @@ impl Core {
             };
             lane.to.hand_over(batch);
         }
+        self.crossed.set(true);
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -438,7 +445,9 @@ impl Core {
         shared.catalyst.slots.lock().release(slot);
     }
 
-    /// Spin and yield briefly, watching the remote queue; true if work arrived.
+    /// Spin and yield briefly, watching the remote queue; true if work arrived. Only after work
+    /// crossed threads since the last park: a catalyst fed by its own timers or, for a
+    /// selector, by socket readiness (which a spin cannot see) parks at once.
     ///
     /// The queue is checked after every pause, not in exponentially growing chunks as
     /// crossbeam's `Backoff` does: a message that lands mid-spin is seen within one pause instead
@@ -484,7 +493,7 @@ impl Core {
             if timeout == Some(Duration::ZERO) {
                 continue;
             }
-            if parker.spin_before_park() && self.spin() {
+            if parker.spin_before_park() && self.crossed.replace(false) && self.spin() {
                 continue;
             }
             if !self.shared.prepare_park() {

@@ -99,25 +99,17 @@ impl LengthDelimited {
     }
 
     fn read_len(&self, src: &[u8]) -> u64 {
-        let mut raw = [0u8; 8];
-        let h = self.header;
+        // Byte by byte: no call to `memcpy` for a 4-byte header, and no store-forwarding stall
+        // reading it back (both showed in `perf` on N1).
+        let header = &src[..self.header];
         match self.endian {
-            Endian::Big => {
-                raw[8 - h..].copy_from_slice(&src[..h]);
-                u64::from_be_bytes(raw)
-            }
-            Endian::Little => {
-                raw[..h].copy_from_slice(&src[..h]);
-                u64::from_le_bytes(raw)
-            }
+            Endian::Big => header.iter().fold(0, |n, &b| n << 8 | u64::from(b)),
+            Endian::Little => header.iter().rev().fold(0, |n, &b| n << 8 | u64::from(b)),
         }
     }
 
-    /// Decode just the frame boundary: the payload as a `BytesMut` split off `src`.
-    pub(crate) fn decode_frame(
-        &mut self,
-        src: &mut BytesMut,
-    ) -> Result<Option<BytesMut>, CodecError> {
+    /// The payload length of the whole frame at the start of `src`, if it has arrived.
+    pub(crate) fn frame_len(&self, src: &[u8]) -> Result<Option<usize>, CodecError> {
         if src.len() < self.header {
             return Ok(None);
         }
@@ -133,8 +125,12 @@ impl LengthDelimited {
         if src.len() - self.header < len {
             return Ok(None);
         }
-        src.advance(self.header);
-        Ok(Some(src.split_to(len)))
+        Ok(Some(len))
+    }
+
+    /// The header's size in bytes.
+    pub(crate) fn header_size(&self) -> usize {
+        self.header
     }
 
     /// Write a header for `len` payload bytes.
@@ -181,7 +177,15 @@ impl Decoder for LengthDelimited {
     type Item = Bytes;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        Ok(self.decode_frame(src)?.map(BytesMut::freeze))
+        let Some(len) = self.frame_len(src)? else {
+            return Ok(None);
+        };
+        // Split off, not copied: a reference count shared with the read buffer is cheaper than
+        // an allocation per frame (measured on N1: copying frames into their own buffers cost
+        // ~8% throughput in malloc/free).
+        let h = self.header;
+        src.advance(h);
+        Ok(Some(src.split_to(len).freeze()))
     }
 }
 

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use bytes::Buf;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -88,10 +89,15 @@ impl<T: DeserializeOwned> Decoder for MsgPack<T> {
     type Item = T;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<T>, CodecError> {
-        let Some(frame) = self.framing.decode_frame(src)? else {
+        let Some(len) = self.framing.frame_len(src)? else {
             return Ok(None);
         };
-        rmp_serde::from_slice(&frame)
+        // Deserialised straight from the read buffer; the frame is consumed either way (a
+        // malformed one can be skipped).
+        let h = self.framing.header_size();
+        let value = rmp_serde::from_slice(&src[h..h + len]);
+        src.advance(h + len);
+        value
             .map(Some)
             .map_err(|e| CodecError::Malformed(format!("MessagePack: {e}")))
     }

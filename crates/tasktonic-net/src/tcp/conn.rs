@@ -69,8 +69,15 @@ pub(crate) enum Poke {
     Abort,
 }
 
+/// What `send` and the connection share, under one lock: one lock and unlock per send is
+/// all the synchronisation a message costs on the way out (locked instructions are the
+/// dearest thing on this path; see docs/PERFORMANCE.md, N1).
 pub(crate) struct Outbox<M> {
     pub(crate) queue: VecDeque<M>,
+    /// Accepted by `send`, not yet fully written (the queue plus what the connection took).
+    queued: usize,
+    /// A send met the high watermark: tell the base when the queue drains to the low one.
+    want_writable: bool,
     poked: bool,
     closed: bool,
 }
@@ -84,11 +91,10 @@ pub(crate) struct ConnShared<M> {
     /// Sends accepted while not connected (a client that re-sends after reconnecting).
     queue_while_down: bool,
     outbox: Mutex<Outbox<M>>,
-    /// Accepted by `send`, not yet fully written.
+    /// `Outbox::queued`, mirrored for lock-free reading by [`Conn::queued`].
     queued: AtomicUsize,
     high: usize,
     low: usize,
-    want_writable: AtomicBool,
     /// Delivered to the base, not yet consumed.
     unconsumed: AtomicUsize,
     window: usize,
@@ -147,13 +153,14 @@ impl<M: Send + 'static> Conn<M> {
                 queue_while_down,
                 outbox: Mutex::new(Outbox {
                     queue: VecDeque::new(),
+                    queued: 0,
+                    want_writable: false,
                     poked: false,
                     closed: false,
                 }),
                 queued: AtomicUsize::new(0),
                 high,
                 low: config.low_watermark.min(high - 1),
-                want_writable: AtomicBool::new(false),
                 unconsumed: AtomicUsize::new(0),
                 window: config.inbound_window.max(1),
                 notify_drained: AtomicBool::new(false),
@@ -198,20 +205,18 @@ impl<M: Send + 'static> Conn<M> {
                 if s.queue_while_down => {}
             _ => return Err(TcpSendError::NotConnected(msg)),
         }
-        if s.queued.load(Ordering::SeqCst) >= s.high {
-            s.want_writable.store(true, Ordering::SeqCst);
-            // Re-check: the connection may have drained in between and missed the flag.
-            if s.queued.load(Ordering::SeqCst) >= s.high {
-                return Err(TcpSendError::Backpressure(msg));
-            }
-        }
         let poke = {
             let mut outbox = s.outbox.lock();
             if outbox.closed {
                 return Err(TcpSendError::Closed(msg));
             }
+            if outbox.queued >= s.high {
+                outbox.want_writable = true;
+                return Err(TcpSendError::Backpressure(msg));
+            }
             outbox.queue.push_back(msg);
-            s.queued.fetch_add(1, Ordering::SeqCst);
+            outbox.queued += 1;
+            s.queued.store(outbox.queued, Ordering::Relaxed);
             !std::mem::replace(&mut outbox.poked, true)
         };
         if poke {
@@ -253,11 +258,12 @@ impl<M: Send + 'static> Conn<M> {
         *self.shared.peer.lock() = peer;
     }
 
-    /// Take everything in the outbox (the next `send` pokes again).
-    pub(crate) fn take_outbox(&self) -> VecDeque<M> {
+    /// Take everything in the outbox, leaving `spare` (empty) in its place; the next `send`
+    /// pokes again.
+    pub(crate) fn take_outbox(&self, spare: VecDeque<M>) -> VecDeque<M> {
         let mut outbox = self.shared.outbox.lock();
         outbox.poked = false;
-        std::mem::take(&mut outbox.queue)
+        std::mem::replace(&mut outbox.queue, spare)
     }
 
     /// Put messages back at the front of the outbox (a client re-sending after reconnect).
@@ -282,14 +288,21 @@ impl<M: Send + 'static> Conn<M> {
             return false;
         }
         let s = &self.shared;
-        let before = s.queued.fetch_sub(n, Ordering::SeqCst);
-        let now = before.saturating_sub(n);
-        now <= s.low && s.want_writable.swap(false, Ordering::SeqCst)
+        let mut outbox = s.outbox.lock();
+        outbox.queued = outbox.queued.saturating_sub(n);
+        s.queued.store(outbox.queued, Ordering::Relaxed);
+        outbox.queued <= s.low && std::mem::replace(&mut outbox.want_writable, false)
     }
 
-    /// A message is about to be delivered to the base. True if the window is now full.
-    pub(crate) fn delivering(&self) -> bool {
-        self.shared.unconsumed.fetch_add(1, Ordering::SeqCst) + 1 >= self.shared.window
+    /// `n` messages are about to be delivered to the base (one batch, one atomic operation).
+    /// True if the window is now full.
+    pub(crate) fn delivering(&self, n: usize) -> bool {
+        self.shared.unconsumed.fetch_add(n, Ordering::SeqCst) + n >= self.shared.window
+    }
+
+    /// The inbound window: how many delivered messages may wait unconsumed.
+    pub(crate) fn window(&self) -> usize {
+        self.shared.window
     }
 
     /// True while the base has fewer unconsumed messages than the window.
@@ -297,19 +310,25 @@ impl<M: Send + 'static> Conn<M> {
         self.shared.unconsumed.load(Ordering::SeqCst) < self.shared.window
     }
 
-    /// Messages delivered to the base that it has not consumed yet (at most the inbound window).
+    /// Messages delivered to the base that it has not consumed yet (at most the inbound
+    /// window). A read's messages are delivered as one batch and count as consumed when
+    /// `on_message` has returned for all of them.
     pub fn unconsumed(&self) -> usize {
         self.shared.unconsumed.load(Ordering::SeqCst)
     }
 
-    /// The base consumed one delivered message.
-    pub(crate) fn consumed(&self) {
+    /// The base consumed `n` delivered messages (the rest of a batch it was handed).
+    pub(crate) fn consumed(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
         let s = &self.shared;
-        let before = s.unconsumed.fetch_sub(1, Ordering::SeqCst);
-        if before == s.window {
+        let before = s.unconsumed.fetch_sub(n, Ordering::SeqCst);
+        let now = before.saturating_sub(n);
+        if before >= s.window && now < s.window {
             self.poke(Poke::Resume);
         }
-        if before == 1 && s.notify_drained.load(Ordering::SeqCst) {
+        if now == 0 && s.notify_drained.load(Ordering::SeqCst) {
             self.poke(Poke::Check);
         }
     }

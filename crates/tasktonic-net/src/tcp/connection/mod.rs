@@ -47,6 +47,8 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     out: BytesMut,
     /// Encoded messages, with the cumulative byte offset where each ends.
     inflight: VecDeque<(C::Message, u64)>,
+    /// The outbox's other half: swapped with it on every flush, so neither side reallocates.
+    spare: VecDeque<C::Message>,
     encoded: u64,
     written: u64,
     /// Stopped reading: the base's inbound window is full.
@@ -93,6 +95,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             inbuf: BytesMut::new(),
             out: BytesMut::new(),
             inflight: VecDeque::new(),
+            spare: VecDeque::new(),
             encoded: 0,
             written: 0,
             window_full: false,
@@ -315,7 +318,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             Vec::new()
         } else {
             let mut unsent = inflight;
-            unsent.extend(self.conn.take_outbox());
+            unsent.extend(self.conn.take_outbox(VecDeque::new()));
             unsent
         };
         // Publish the state first: the base may send as soon as it hears of the loss.

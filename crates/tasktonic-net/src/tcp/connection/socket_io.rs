@@ -9,7 +9,7 @@ use tasktonic_core::Ctx;
 use super::TcpConnection;
 use crate::codec::{Codec, CodecError};
 use crate::selector::Ready;
-use crate::tcp::{CloseReason, ConnState, OnMalformed, TcpEvents};
+use crate::tcp::{CloseReason, Conn, ConnState, OnMalformed, TcpEvents};
 
 /// One `read` call reads at most this much (into the selector thread's scratch space).
 const READ_CHUNK: usize = 64 * 1024;
@@ -17,8 +17,20 @@ const READ_CHUNK: usize = 64 * 1024;
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
 }
+/// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
+/// a burst, are freed).
+const SPARE_MAX: usize = 1024;
 /// Encode at most this much before writing, to batch small messages into one `write`.
 const WRITE_BATCH: usize = 256 * 1024;
+
+/// Marks a delivered batch consumed when dropped.
+struct Consumed<'a, M: Send + 'static>(&'a Conn<M>, usize);
+
+impl<M: Send + 'static> Drop for Consumed<'_, M> {
+    fn drop(&mut self) {
+        self.0.consumed(self.1);
+    }
+}
 
 impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     // ----- readiness ----------------------------------------------------------------------
@@ -100,38 +112,54 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// Decode and deliver whole messages while the window is open. False if the connection
     /// is going down because of what was decoded.
     pub(super) fn decode(&mut self, ctx: &mut Ctx<Self>) -> bool {
-        // Everything one read made whole goes to the base in one sparkle (in order; the window
-        // still counts every message).
-        let mut batch = Vec::new();
-        while !self.window_full {
-            match self.codec.decode(&mut self.inbuf) {
-                Ok(Some(msg)) => {
-                    self.window_full = self.conn.delivering();
-                    batch.push(msg);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // Messages before the bad frame arrive before its error event.
-                    self.deliver(ctx, std::mem::take(&mut batch));
-                    if !self.codec_error(ctx, e) {
-                        return false;
+        // Everything one read made whole goes to the base in one sparkle, in order. The window
+        // counts every message: estimated from a snapshot while decoding, exactly (one atomic
+        // operation) when the batch is delivered. The base can only have consumed more in
+        // between, so the estimate may stop early: then decoding goes on, or frames already
+        // read would wait for a readiness event that never comes.
+        'batches: while !self.window_full {
+            let room = self.conn.window().saturating_sub(self.conn.unconsumed());
+            if room == 0 {
+                // The base's next consumption pokes the connection to resume.
+                self.window_full = true;
+                break;
+            }
+            let mut batch = Vec::new();
+            while batch.len() < room {
+                match self.codec.decode(&mut self.inbuf) {
+                    Ok(Some(msg)) => batch.push(msg),
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Messages before the bad frame arrive before its error event.
+                        self.deliver(ctx, batch);
+                        if !self.codec_error(ctx, e) {
+                            return false;
+                        }
+                        continue 'batches;
                     }
                 }
             }
+            let stopped_by_window = batch.len() >= room;
+            self.deliver(ctx, batch);
+            if !stopped_by_window {
+                break; // no whole frame left
+            }
         }
-        self.deliver(ctx, batch);
         true
     }
 
-    /// Move whole messages (already counted in the window) to the base, in one sparkle.
+    /// Move whole messages to the base, in one sparkle, counting them into the window.
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Vec<C::Message>) {
         if batch.is_empty() {
             return;
         }
+        self.window_full = self.conn.delivering(batch.len());
         let delivered = self.event("on_message", move |b, ctx, conn| {
+            // Counted consumed when the batch is done, even if `on_message` panics (a base
+            // restarted in place must find the window open).
+            let _consumed = Consumed(conn, batch.len());
             for msg in batch {
                 b.on_message(ctx, conn, msg);
-                conn.consumed();
             }
         });
         if !delivered {
@@ -171,10 +199,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         let mut batch = Vec::new();
         loop {
             match self.codec.decode_eof(&mut self.inbuf) {
-                Ok(Some(msg)) => {
-                    self.conn.delivering();
-                    batch.push(msg);
-                }
+                Ok(Some(msg)) => batch.push(msg),
                 Ok(None) => break,
                 Err(e) => {
                     self.deliver(ctx, batch);
@@ -207,7 +232,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if self.stream.is_none() || self.shut_down || self.conn.state() == ConnState::Connecting {
             return;
         }
-        let mut pending = self.conn.take_outbox();
+        let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
         loop {
             while self.out.len() < WRITE_BATCH {
                 let Some(msg) = pending.pop_front() else {
@@ -243,6 +268,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if !pending.is_empty() {
             // Not written yet: back to the front of the outbox for the next writable event.
             self.conn.requeue_front(pending.into_iter());
+        } else if pending.capacity() <= SPARE_MAX {
+            self.spare = pending;
         }
         if self.out.is_empty() && self.out.capacity() > WRITE_BATCH {
             self.out = BytesMut::new();
