@@ -479,14 +479,15 @@ impl Core {
             // Anything sent outside a sparkle (a starter, the selector's readiness routes).
             self.flush_outbound();
             if self.turn() {
-                parker.poll();
+                if self.has_local_work() || !self.shared.remote_is_empty() {
+                    // Still busy: let I/O in without blocking, so that a flood of sparkles
+                    // cannot starve it.
+                    parker.poll();
+                }
                 continue;
             }
-            parker.poll();
-            self.flush_outbound();
-            if self.has_local_work() {
-                continue;
-            }
+            // Idle. No separate poll for I/O here: the park below polls it too, returning at
+            // once if something is ready (one `epoll_wait` per echo cycle, not three; N1).
             let timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(self.now()));

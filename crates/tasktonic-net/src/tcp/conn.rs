@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use std::any::Any;
+use std::cell::RefCell;
+
 use parking_lot::Mutex;
 
 use super::{ConnId, ConnState};
@@ -83,6 +86,42 @@ pub(crate) struct Outbox<M> {
 }
 
 pub(crate) type PokeFn = Box<dyn Fn(Poke) -> bool + Send + Sync>;
+
+thread_local! {
+    /// While a base handles a batch of messages on its connection's own thread (the co-located
+    /// layout): that connection's id and the base's sends to it, collected without a lock.
+    /// Nothing else can touch the connection meanwhile (it runs on this thread too), so the
+    /// sends are handed to its outbox in one step when the batch ends.
+    static STAGE: RefCell<Option<Stage>> = const { RefCell::new(None) };
+}
+
+struct Stage {
+    conn: ConnId,
+    /// A `Vec<M>`.
+    sends: Box<dyn Any>,
+}
+
+/// Collects the sends of one delivered batch (see [`STAGE`]); hands them over when dropped,
+/// also when `on_message` panics: accepted messages are written.
+pub(crate) struct Staging<'a, M: Send + 'static> {
+    conn: &'a Conn<M>,
+    /// False if another connection's batch was being staged already (then this one is not).
+    owner: bool,
+}
+
+impl<M: Send + 'static> Drop for Staging<'_, M> {
+    fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
+        let stage = STAGE.with(|s| s.borrow_mut().take());
+        if let Some(Stage { sends, .. }) = stage
+            && let Ok(sends) = sends.downcast::<Vec<M>>()
+        {
+            self.conn.hand_over(*sends);
+        }
+    }
+}
 
 pub(crate) struct ConnShared<M> {
     id: ConnId,
@@ -205,6 +244,9 @@ impl<M: Send + 'static> Conn<M> {
                 if s.queue_while_down => {}
             _ => return Err(TcpSendError::NotConnected(msg)),
         }
+        let Some(msg) = self.stage(msg) else {
+            return Ok(());
+        };
         let poke = {
             let mut outbox = s.outbox.lock();
             if outbox.closed {
@@ -223,6 +265,65 @@ impl<M: Send + 'static> Conn<M> {
             self.poke(Poke::Drain);
         }
         Ok(())
+    }
+
+    /// Collect `msg` if a batch delivered on this connection's own thread is being handled
+    /// (`None`); else, or at the high watermark (after handing over what was collected, so
+    /// order holds), give it back for the locked path.
+    fn stage(&self, msg: M) -> Option<M> {
+        STAGE.with(|stage| {
+            let mut stage = stage.borrow_mut();
+            let Some(sends) = stage
+                .as_mut()
+                .filter(|st| st.conn == self.shared.id)
+                .and_then(|st| st.sends.downcast_mut::<Vec<M>>())
+            else {
+                return Some(msg);
+            };
+            if self.shared.queued.load(Ordering::Relaxed) + sends.len() + 1 >= self.shared.high {
+                self.hand_over(std::mem::take(sends));
+                return Some(msg);
+            }
+            sends.push(msg);
+            None
+        })
+    }
+
+    /// Start collecting this thread's sends to this connection (see [`Staging`]). Call only
+    /// on the connection's own thread, inside one sparkle.
+    pub(crate) fn staging(&self) -> Staging<'_, M> {
+        let owner = STAGE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.is_some() {
+                return false;
+            }
+            *s = Some(Stage {
+                conn: self.shared.id,
+                sends: Box::new(Vec::<M>::new()),
+            });
+            true
+        });
+        Staging { conn: self, owner }
+    }
+
+    /// Put collected sends into the outbox under one lock.
+    fn hand_over(&self, sends: Vec<M>) {
+        if sends.is_empty() {
+            return;
+        }
+        let s = &self.shared;
+        let poke = {
+            let mut outbox = s.outbox.lock();
+            // Cannot be closed: the connection closes only in its own sparkles, and the sends
+            // were collected inside one sparkle on its thread, after `send` saw it open.
+            outbox.queued += sends.len();
+            outbox.queue.extend(sends);
+            s.queued.store(outbox.queued, Ordering::Relaxed);
+            !std::mem::replace(&mut outbox.poked, true)
+        };
+        if poke {
+            self.poke(Poke::Drain);
+        }
     }
 
     /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.

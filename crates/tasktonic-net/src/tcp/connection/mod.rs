@@ -49,6 +49,8 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     inflight: VecDeque<(C::Message, u64)>,
     /// The outbox's other half: swapped with it on every flush, so neither side reallocates.
     spare: VecDeque<C::Message>,
+    /// How many messages the last decoded batch held.
+    batch_hint: usize,
     encoded: u64,
     written: u64,
     /// Stopped reading: the base's inbound window is full.
@@ -96,6 +98,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             out: BytesMut::new(),
             inflight: VecDeque::new(),
             spare: VecDeque::new(),
+            batch_hint: 0,
             encoded: 0,
             written: 0,
             window_full: false,

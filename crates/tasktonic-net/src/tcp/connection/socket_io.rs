@@ -17,6 +17,8 @@ const READ_CHUNK: usize = 64 * 1024;
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
 }
+/// The largest batch a decode pre-allocates for.
+const BATCH_HINT_MAX: usize = 1024;
 /// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
 /// a burst, are freed).
 const SPARE_MAX: usize = 1024;
@@ -124,7 +126,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 self.window_full = true;
                 break;
             }
-            let mut batch = Vec::new();
+            // Sized for what the last read brought (no regrowth per message).
+            let mut batch = Vec::with_capacity(self.batch_hint.min(room));
             while batch.len() < room {
                 match self.codec.decode(&mut self.inbuf) {
                     Ok(Some(msg)) => batch.push(msg),
@@ -140,6 +143,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 }
             }
             let stopped_by_window = batch.len() >= room;
+            if !batch.is_empty() {
+                self.batch_hint = batch.len().min(BATCH_HINT_MAX);
+            }
             self.deliver(ctx, batch);
             if !stopped_by_window {
                 break; // no whole frame left
@@ -154,10 +160,14 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return;
         }
         self.window_full = self.conn.delivering(batch.len());
+        let home = std::thread::current().id();
         let delivered = self.event("on_message", move |b, ctx, conn| {
             // Counted consumed when the batch is done, even if `on_message` panics (a base
             // restarted in place must find the window open).
             let _consumed = Consumed(conn, batch.len());
+            // Co-located (the base runs on the connection's thread): its replies are collected
+            // without a lock and handed over when the batch is done (dropped first).
+            let _staging = (std::thread::current().id() == home).then(|| conn.staging());
             for msg in batch {
                 b.on_message(ctx, conn, msg);
             }
