@@ -1,6 +1,7 @@
 //! The I/O half of [`TcpConnection`]: readiness, reading and decoding (inline, until
 //! `WouldBlock` or the per-turn budget), delivery to the base, encoding and writing.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use bytes::{Buf, BytesMut};
@@ -19,6 +20,8 @@ thread_local! {
 }
 /// The largest batch a decode pre-allocates for.
 const BATCH_HINT_MAX: usize = 1024;
+/// A flush of at least this many messages marks a busy connection, which keeps its buffers.
+const BUSY_FLUSH: usize = 8;
 /// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
 /// a burst, are freed).
 const SPARE_MAX: usize = 1024;
@@ -243,6 +246,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return;
         }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
+        let busy = pending.len() >= BUSY_FLUSH;
         loop {
             while self.out.len() < WRITE_BATCH {
                 let Some(msg) = pending.pop_front() else {
@@ -278,11 +282,16 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if !pending.is_empty() {
             // Not written yet: back to the front of the outbox for the next writable event.
             self.conn.requeue_front(pending.into_iter());
-        } else if pending.capacity() <= SPARE_MAX {
+        } else if busy && pending.capacity() <= SPARE_MAX {
             self.spare = pending;
         }
-        if self.out.is_empty() && self.out.capacity() > WRITE_BATCH {
+        if self.out.is_empty() && (!busy || self.out.capacity() > WRITE_BATCH) {
+            // A connection that writes a little now and then holds no write buffers between
+            // writes (N5: memory per idle connection); a busy one keeps them.
             self.out = BytesMut::new();
+            if self.inflight.is_empty() {
+                self.inflight = VecDeque::new();
+            }
         }
         if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
             self.shut_down_write(ctx);
