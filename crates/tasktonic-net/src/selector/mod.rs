@@ -34,6 +34,9 @@ pub struct Ready {
     pub writable: bool,
     /// An error is pending on the socket.
     pub error: bool,
+    /// The peer closed its side, or the connection broke (`EPOLLRDHUP`/`EPOLLHUP`): a reader
+    /// must read on to the end of the stream, not stop at a short read.
+    pub read_closed: bool,
 }
 
 impl Ready {
@@ -41,6 +44,7 @@ impl Ready {
         readable: true,
         writable: true,
         error: false,
+        read_closed: false,
     };
 }
 

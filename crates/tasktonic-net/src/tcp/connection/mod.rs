@@ -57,6 +57,8 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     window_full: bool,
     /// The peer shut down its side (EOF seen).
     peer_closed: bool,
+    /// The selector reported the peer's close or a broken connection: read to the end.
+    fin_signalled: bool,
     /// A graceful close is under way, with the reason to report.
     closing: Option<CloseReason>,
     /// Our side is shut down; waiting for the peer's EOF.
@@ -103,6 +105,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             written: 0,
             window_full: false,
             peer_closed: false,
+            fin_signalled: false,
             closing: None,
             shut_down: false,
             timer: None,
@@ -302,6 +305,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         self.written = 0;
         self.window_full = false;
         self.peer_closed = false;
+        self.fin_signalled = false;
         self.shut_down = false;
         self.closing = None;
         self.inflight.drain(..).map(|(m, _)| m).collect()
