@@ -291,7 +291,8 @@ impl<M: Send + 'static> Conn<M> {
 
     /// Start collecting this thread's sends to this connection (see [`Staging`]). Call only
     /// on the connection's own thread, inside one sparkle.
-    pub(crate) fn staging(&self) -> Staging<'_, M> {
+    /// `expected`: how many sends to make room for (one reply per message is usual).
+    pub(crate) fn staging(&self, expected: usize) -> Staging<'_, M> {
         let owner = STAGE.with(|s| {
             let mut s = s.borrow_mut();
             if s.is_some() {
@@ -299,7 +300,7 @@ impl<M: Send + 'static> Conn<M> {
             }
             *s = Some(Stage {
                 conn: self.shared.id,
-                sends: Box::new(Vec::<M>::new()),
+                sends: Box::new(Vec::<M>::with_capacity(expected)),
             });
             true
         });

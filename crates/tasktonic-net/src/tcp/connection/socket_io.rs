@@ -179,7 +179,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             let _consumed = Consumed(conn, batch.len());
             // Co-located (the base runs on the connection's thread): its replies are collected
             // without a lock and handed over when the batch is done (dropped first).
-            let _staging = (std::thread::current().id() == home).then(|| conn.staging());
+            let _staging = (std::thread::current().id() == home).then(|| conn.staging(batch.len()));
             for msg in batch {
                 b.on_message(ctx, conn, msg);
             }
