@@ -35,10 +35,13 @@ impl TimerTable {
         ((key & 0xFFFF_FFFF) as usize, (key >> 32) as u32)
     }
 
-    pub(super) fn insert(&mut self, entry: TimerEntry) -> u64 {
+    /// Insert the entry `make` builds from its key (known before the insert, so that the
+    /// entry can be armed on the catalyst's heap first and stored once).
+    pub(super) fn insert_with(&mut self, make: impl FnOnce(u64) -> TimerEntry) -> u64 {
         self.generation = self.generation.wrapping_add(1);
-        let index = self.slots.insert((self.generation, entry));
-        (u64::from(self.generation) << 32) | index as u64
+        let key = (u64::from(self.generation) << 32) | self.slots.vacant_key() as u64;
+        self.slots.insert((self.generation, make(key)));
+        key
     }
 
     pub(super) fn get(&self, key: &u64) -> Option<&TimerEntry> {
@@ -96,16 +99,17 @@ impl<T: Tonic> Ctx<T> {
 
     /// Arm a new timer entry; returns its key.
     pub(super) fn arm(&mut self, deadline: Instant, purpose: Purpose) -> u64 {
-        let key = self.timers.insert(TimerEntry {
-            armed: None,
+        let (core, shared) = (&self.core, &self.shared);
+        self.timers.insert_with(|key| TimerEntry {
+            armed: Some(core.timers.borrow_mut().arm(
+                deadline,
+                shared.slot,
+                shared.generation,
+                key,
+            )),
             deadline,
             purpose,
-        });
-        let armed = self.arm_heap(key, deadline);
-        if let Some(entry) = self.timers.get_mut(&key) {
-            entry.armed = Some(armed);
-        }
-        key
+        })
     }
 
     /// Put `key`'s deadline on the catalyst's heap.
