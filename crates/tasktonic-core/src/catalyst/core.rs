@@ -60,6 +60,10 @@ pub(crate) struct Core {
     /// Work crossed threads (handed over, or taken from the remote queue) since the last park:
     /// only then is a reply or more of it likely soon enough to be worth a spin.
     crossed: Cell<bool>,
+    /// A sparkle (or hook, or timer event) is running: its sends to other catalysts are
+    /// buffered until it returns. Sends made outside one (an app's starters, a test thread
+    /// driving a Distiller) leave at once.
+    dispatching: Cell<bool>,
     cells: RefCell<Vec<Slot>>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) tracer: RefCell<Option<Tracer>>,
@@ -74,6 +78,7 @@ impl Core {
             batch: RefCell::new(Vec::new().into_iter()),
             outbound: RefCell::new(Outbound::default()),
             crossed: Cell::new(false),
+            dispatching: Cell::new(false),
             cells: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::default()),
             tracer: RefCell::new(None),
@@ -202,7 +207,9 @@ impl Core {
     pub(crate) fn step(self: &Rc<Self>) -> bool {
         let next = self.pop_local().or_else(|| self.pop_remote());
         if let Some(env) = next {
+            self.dispatching.set(true);
             self.dispatch_one(env, false);
+            self.dispatching.set(false);
             self.flush_outbound();
             return true;
         }
@@ -274,8 +281,16 @@ impl Core {
     /// Run one envelope (and what queued behind it for the same tonic), then hand over what
     /// it sent to other catalysts.
     pub(crate) fn dispatch(self: &Rc<Self>, env: Envelope) {
+        self.dispatching.set(true);
         self.dispatch_one(env, true);
+        self.dispatching.set(false);
         self.flush_outbound();
+    }
+
+    /// True while a sparkle runs here (then sends to other catalysts are buffered).
+    #[inline]
+    pub(crate) fn is_dispatching(&self) -> bool {
+        self.dispatching.get()
     }
 
     /// Run one envelope; with `follow`, also the local envelopes right behind it for the same

@@ -74,9 +74,9 @@ impl CatalystShared {
     }
 
     /// Enqueue an envelope: on the local queue when called on this catalyst's own thread (no
-    /// atomics, no wake-up); in the calling catalyst's outbound buffer when called on another
-    /// catalyst's thread (handed over when the running sparkle returns); else straight on the
-    /// remote queue, waking the catalyst only if it is parked.
+    /// atomics, no wake-up); in the calling catalyst's outbound buffer when called inside a
+    /// sparkle on another catalyst (handed over when the sparkle returns); else straight on
+    /// the remote queue, waking the catalyst only if it is parked.
     #[inline]
     pub(crate) fn deliver(self: &Arc<Self>, env: Envelope) {
         let env = CURRENT.with(|current| match &*current.borrow() {
@@ -84,11 +84,11 @@ impl CatalystShared {
                 core.push_local(env);
                 None
             }
-            Some(core) => {
+            Some(core) if core.is_dispatching() => {
                 core.push_outbound(self, env);
                 None
             }
-            None => Some(env),
+            _ => Some(env),
         });
         if let Some(env) = env {
             self.remote.push(Remote::One(env));
