@@ -174,7 +174,7 @@ impl<T: Tonic> TonicCell<T> {
             return;
         }
         if self.ctx.failure.is_none() {
-            self.ctx.failure = Some(failure);
+            self.ctx.failure = Some(Box::new(failure));
         }
         // A failed tonic cannot be trusted to release what it held back.
         self.ctx.completion_holds = 0;
@@ -342,7 +342,7 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
         Retirement {
             shared: self.ctx.shared.clone(),
             base: self.ctx.base.take(),
-            failure: self.ctx.failure.take(),
+            failure: self.ctx.failure.take().map(|f| *f),
             services: std::mem::take(&mut self.ctx.services),
         }
     }

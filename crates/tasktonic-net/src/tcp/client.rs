@@ -118,7 +118,7 @@ impl<C: Codec> TcpClient<C> {
             &selector,
             self.codec,
             base,
-            self.config,
+            std::sync::Arc::new(self.config),
             role,
             None,
             self.resend,

@@ -156,7 +156,8 @@ impl<C: Codec> TcpServer<C> {
     pub fn start<B: TcpEvents<C::Message>>(self, ctx: &mut Ctx<B>) -> io::Result<Listening> {
         let base = ctx.handle();
         let codec = self.codec.clone();
-        let config = self.config.clone();
+        // One copy shared by every connection of this server.
+        let config = std::sync::Arc::new(self.config.clone());
         let selector = Selector::open(ctx, &self.selector)?;
         let sel = selector.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
@@ -189,7 +190,8 @@ impl<C: Codec> TcpServer<C> {
         F: FnMut(SocketAddr) -> P + Send + 'static,
     {
         let codec = self.codec.clone();
-        let config = self.config.clone();
+        // One copy shared by every connection of this server.
+        let config = std::sync::Arc::new(self.config.clone());
         let selector = Selector::open(ctx, &self.selector)?;
         let sel = selector.clone();
         let accept: Accept = Box::new(move |ctx, stream| {

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -39,7 +40,7 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     codec: C,
     base: Handle<B>,
     conn: Conn<C::Message>,
-    config: TcpConfig,
+    config: Arc<TcpConfig>,
     role: Role,
     stream: Option<TcpStream>,
     token: Option<Token>,
@@ -83,7 +84,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         codec: C,
         base: Handle<B>,
         conn: Conn<C::Message>,
-        config: TcpConfig,
+        config: Arc<TcpConfig>,
         role: Role,
         stream: Option<TcpStream>,
     ) -> TcpConnection<C, B> {
@@ -489,7 +490,7 @@ pub(crate) fn spawn_connection<T, C, B>(
     selector: &Selector,
     codec: C,
     base: Handle<B>,
-    config: TcpConfig,
+    config: Arc<TcpConfig>,
     role: Role,
     stream: Option<TcpStream>,
     queue_while_down: bool,
