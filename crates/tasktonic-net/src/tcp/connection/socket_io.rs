@@ -22,6 +22,8 @@ thread_local! {
 const BATCH_HINT_MAX: usize = 1024;
 /// A flush of at least this many messages marks a busy connection, which keeps its buffers.
 const BUSY_FLUSH: usize = 8;
+/// What a busy connection's write buffer is grown to before it encodes.
+const BUSY_RESERVE: usize = 16 * 1024;
 /// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
 /// a burst, are freed).
 const SPARE_MAX: usize = 1024;
@@ -256,6 +258,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
         let busy = pending.len() >= BUSY_FLUSH;
+        if busy {
+            // Room for the batch up front: growing the buffer message by message cost ~7
+            // reallocations per flush (callgrind, N1).
+            self.out.reserve(BUSY_RESERVE);
+        }
         loop {
             while self.out.len() < WRITE_BATCH {
                 let Some(msg) = pending.pop_front() else {
