@@ -328,7 +328,7 @@ impl<T: Tonic> Ctx<T> {
             Purpose::User { timer, paused } => {
                 let mut event = TimerEvent {
                     id: TimerId(key),
-                    name: timer.name.clone(),
+                    name: timer.event_name(),
                     marker: timer.marker,
                     missed: 0,
                 };
