@@ -9,7 +9,7 @@ use crate::error::panic_message;
 use crate::handle::TonicShared;
 use crate::logging::set_current_tonic;
 use crate::runtime::Retirement;
-use crate::sparkle::{InfusionOutcome, SystemMsg, Work};
+use crate::sparkle::{InfusionOutcome, Order, SystemMsg, Work};
 use crate::trace::TraceEntry;
 use crate::{AskError, Ctx, Failure, FailureAction, Lifecycle, Tonic, TonicRef};
 
@@ -70,23 +70,30 @@ impl<T: Tonic> TonicCell<T> {
         let state_before = format!("{:?}", self.ctx.machine.state);
         self.execute(work);
         let after = self.settle();
-        {
-            let entry = TraceEntry {
-                at: self.ctx.core.runtime.clock.elapsed(),
-                tonic: self.ctx.id(),
-                tonic_name: self.ctx.name().to_string(),
-                sparkle: name,
-                from: crate::TonicId::from_raw(from),
-                state_before,
-                state_after: format!("{:?}", self.ctx.machine.state),
-                lifecycle: self.ctx.lifecycle,
-            };
-            if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
-                tracer.record(entry);
-            }
+        let entry = TraceEntry {
+            at: self.ctx.core.runtime.clock.elapsed(),
+            tonic: self.ctx.id(),
+            tonic_name: self.ctx.name().to_string(),
+            sparkle: name,
+            from: crate::TonicId::from_raw(from),
+            state_before,
+            state_after: format!("{:?}", self.ctx.machine.state),
+            lifecycle: self.ctx.lifecycle,
+        };
+        if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
+            tracer.record(entry);
         }
         set_current_tonic(previous);
         after
+    }
+
+    /// Run a sparkle; a panic fails the tonic.
+    #[inline(always)]
+    fn order(&mut self, order: Order) {
+        let result = catch_unwind(AssertUnwindSafe(|| order(self as &mut dyn Any)));
+        if let Err(payload) = result {
+            self.failed(panic_message(&*payload));
+        }
     }
 
     #[inline(never)]
@@ -98,12 +105,7 @@ impl<T: Tonic> TonicCell<T> {
                     self.set_lifecycle(Lifecycle::Sparkling);
                 }
             }
-            Work::Order(order) | Work::Notice(order) => {
-                let result = catch_unwind(AssertUnwindSafe(|| order(self as &mut dyn Any)));
-                if let Err(payload) = result {
-                    self.failed(panic_message(&*payload));
-                }
-            }
+            Work::Order(order) | Work::Notice(order) => self.order(order),
             Work::System(SystemMsg::Finish) => self.ctx.finish_requested = true,
             Work::System(SystemMsg::Infusion(infusion, outcome)) => {
                 self.infusion_event(infusion, outcome)
@@ -313,12 +315,7 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
         // The hot path (every sparkle): kept small; everything rarer is out of line.
         let previous = set_current_tonic(self.ctx.id().as_u64());
         match work {
-            Work::Order(order) | Work::Notice(order) => {
-                let result = catch_unwind(AssertUnwindSafe(|| order(self as &mut dyn Any)));
-                if let Err(payload) = result {
-                    self.failed(panic_message(&*payload));
-                }
-            }
+            Work::Order(order) | Work::Notice(order) => self.order(order),
             work => self.execute(work),
         }
         let after = if self.ctx.is_settled() {

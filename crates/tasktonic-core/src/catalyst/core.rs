@@ -491,8 +491,6 @@ impl Core {
         mut done: impl FnMut(&Rc<Core>) -> bool,
     ) {
         loop {
-            // Anything sent outside a sparkle (a starter, the selector's readiness routes).
-            self.flush_outbound();
             if self.turn() {
                 if self.has_local_work() || !self.shared.remote_is_empty() {
                     // Still busy: let I/O in without blocking, so that a flood of sparkles
@@ -560,6 +558,5 @@ impl Core {
         drop(cells);
         self.local.borrow_mut().clear();
         *self.batch.borrow_mut() = Vec::new().into_iter();
-        self.flush_outbound();
     }
 }

@@ -188,7 +188,6 @@ pub(crate) struct EnterGuard {
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        flush_outbound();
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
