@@ -97,36 +97,23 @@ fn sample(workload: &str, which: Local) -> Result<f64, String> {
         .map_err(|_| format!("{workload} {}: no figure ({text:?})", which.name()))
 }
 
-fn l1(runs: usize) -> Result<Row, String> {
-    let m = alternate(&[Local::Ours, Local::Actix], runs, |p| sample("l1", p))?;
-    let mut row = Row::new("L1", "msgs_per_s", true);
-    row.figure("ours", m[0])
-        .figure("actix", m[1])
-        .ratio("actix", "ours", "actix");
-    Ok(row)
-}
-
-fn l2(runs: usize) -> Result<Row, String> {
-    let peers = [Local::Ours, Local::Crossbeam, Local::Actix];
-    let m = alternate(&peers, runs, |p| sample("l2", p))?;
-    let mut row = Row::new("L2", "msgs_per_s", true);
-    row.figure("ours", m[0])
-        .figure("crossbeam", m[1])
-        .figure("actix", m[2])
-        .ratio("crossbeam", "ours", "crossbeam")
-        .ratio("actix", "ours", "actix");
-    Ok(row)
-}
-
-fn l3(runs: usize) -> Result<Row, String> {
-    let peers = [Local::Ours, Local::Crossbeam, Local::Actix];
-    let m = alternate(&peers, runs, |p| sample("l3", p))?;
-    let mut row = Row::new("L3", "ns_per_rt", false);
-    row.figure("ours", m[0])
-        .figure("crossbeam", m[1])
-        .figure("actix", m[2])
-        .ratio("crossbeam", "ours", "crossbeam")
-        .ratio("actix", "ours", "actix");
+/// L1–L3: `ours` and its peers, samples alternated, each in a fresh process; one ratio of
+/// ours to each peer.
+fn local_row(
+    which: &str,
+    unit: &'static str,
+    higher: bool,
+    peers: &[Local],
+    runs: usize,
+) -> Result<Row, String> {
+    let medians = alternate(peers, runs, |p| sample(which, p))?;
+    let mut row = Row::new(&which.to_uppercase(), unit, higher);
+    for (peer, median) in peers.iter().zip(medians) {
+        row.figure(peer.name(), median);
+    }
+    for peer in peers.iter().filter(|p| !matches!(p, Local::Ours)) {
+        row.ratio(peer.name(), "ours", peer.name());
+    }
     Ok(row)
 }
 
@@ -238,11 +225,24 @@ fn shape(which: &str) -> Option<(&'static str, Shape)> {
 }
 
 fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
+    use Local::{Actix, Crossbeam, Ours};
     let one = |r: Result<Row, String>| r.map(|r| vec![r]);
     match which {
-        "l1" => one(l1(runs)),
-        "l2" => one(l2(runs)),
-        "l3" => one(l3(runs)),
+        "l1" => one(local_row("l1", "msgs_per_s", true, &[Ours, Actix], runs)),
+        "l2" => one(local_row(
+            "l2",
+            "msgs_per_s",
+            true,
+            &[Ours, Crossbeam, Actix],
+            runs,
+        )),
+        "l3" => one(local_row(
+            "l3",
+            "ns_per_rt",
+            false,
+            &[Ours, Crossbeam, Actix],
+            runs,
+        )),
         "l4" => one(l4(runs)),
         "n1" | "n2" | "n3" => {
             let (name, shape) = shape(which).ok_or("a throughput workload")?;
