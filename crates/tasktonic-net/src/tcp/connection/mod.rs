@@ -52,6 +52,9 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     spare: VecDeque<C::Message>,
     /// How many messages the last decoded batch held.
     batch_hint: usize,
+    /// The base runs on this connection's catalyst (the co-located layout): fixed for the
+    /// connection's life, since neither moves.
+    colocated: bool,
     encoded: u64,
     written: u64,
     /// Stopped reading: the base's inbound window is full.
@@ -88,7 +91,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         role: Role,
         stream: Option<TcpStream>,
     ) -> TcpConnection<C, B> {
+        let colocated = base.tonic_ref().catalyst() == selector.catalyst();
         TcpConnection {
+            colocated,
             selector,
             codec,
             base,

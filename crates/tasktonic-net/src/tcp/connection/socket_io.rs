@@ -174,14 +174,14 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return;
         }
         self.window_full = self.conn.delivering(batch.len());
-        let home = std::thread::current().id();
+        let colocated = self.colocated;
         let delivered = self.event("on_message", move |b, ctx, conn| {
             // Counted consumed when the batch is done, even if `on_message` panics (a base
             // restarted in place must find the window open).
             let _consumed = Consumed(conn, batch.len());
             // Co-located (the base runs on the connection's thread): its replies are collected
             // without a lock and handed over when the batch is done (dropped first).
-            let _staging = (std::thread::current().id() == home).then(|| conn.staging(batch.len()));
+            let _staging = colocated.then(|| conn.staging(batch.len()));
             for msg in batch {
                 b.on_message(ctx, conn, msg);
             }
