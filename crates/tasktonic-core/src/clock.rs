@@ -42,6 +42,14 @@ impl VirtualClock {
 }
 
 impl Clock {
+    /// When the clock started: no deadline lies before it.
+    pub(crate) fn start(&self) -> Instant {
+        match self {
+            Clock::Real { start } => *start,
+            Clock::Virtual(v) => v.start,
+        }
+    }
+
     pub(crate) fn now(&self) -> Instant {
         match self {
             Clock::Real { .. } => Instant::now(),

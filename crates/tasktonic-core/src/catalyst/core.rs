@@ -72,6 +72,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(shared: Arc<CatalystShared>, runtime: Arc<Runtime>) -> Rc<Core> {
         Rc::new(Core {
+            timers: RefCell::new(TimerHeap::new(runtime.clock.start())),
             shared,
             runtime,
             local: RefCell::new(VecDeque::new()),
@@ -80,7 +81,6 @@ impl Core {
             crossed: Cell::new(false),
             dispatching: Cell::new(false),
             cells: RefCell::new(Vec::new()),
-            timers: RefCell::new(TimerHeap::default()),
             tracer: RefCell::new(None),
         })
     }
