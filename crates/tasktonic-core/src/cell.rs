@@ -132,8 +132,7 @@ impl<T: Tonic> TonicCell<T> {
     }
 
     fn infusion_event(&mut self, infusion: TonicRef, outcome: InfusionOutcome) {
-        let known = self.ctx.children.iter().any(|c| c.id() == infusion.id());
-        if !known {
+        if !self.ctx.children.contains(infusion.id()) {
             log::debug!("event from a former infusion {} ignored", infusion.id());
             return;
         }
@@ -142,11 +141,11 @@ impl<T: Tonic> TonicCell<T> {
                 self.guarded(|t, ctx| t.on_infusion_restarted(ctx, &failure));
             }
             InfusionOutcome::Completed => {
-                self.ctx.children.retain(|c| c.id() != infusion.id());
+                self.ctx.children.remove(infusion.id());
                 self.guarded(|t, ctx| t.on_infusion_completed(ctx, &infusion));
             }
             InfusionOutcome::Failed(failure) => {
-                self.ctx.children.retain(|c| c.id() != infusion.id());
+                self.ctx.children.remove(infusion.id());
                 let mut action = FailureAction::Report;
                 self.guarded(|t, ctx| action = t.on_infusion_failed(ctx, &failure));
                 match action {
@@ -205,7 +204,7 @@ impl<T: Tonic> TonicCell<T> {
         let name = self.ctx.name().to_string();
         self.ctx.machine.drop_postponed(&name);
         self.ctx.machine = crate::state::Machine::new();
-        for child in self.ctx.children.drain(..) {
+        for child in self.ctx.children.take() {
             child.finish();
         }
         if let Some(base) = &self.ctx.base {
@@ -293,7 +292,7 @@ impl<T: Tonic> TonicCell<T> {
         // a flush deadline) run until completion.
         self.ctx.cancel_user_timers();
         self.guarded(|t, ctx| t.on_finishing(ctx));
-        for child in &self.ctx.children {
+        for child in self.ctx.children.as_slice() {
             child.finish();
         }
     }

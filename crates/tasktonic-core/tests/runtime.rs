@@ -596,3 +596,59 @@ fn spawning_while_the_app_stops_is_not_a_failure() {
     run_bounded(App::new("t").tonic(Stopping(tx))).expect("no failure while stopping");
     assert!(recv(&rx));
 }
+
+/// A base whose infusions complete in an order unlike the order they were spawned in.
+struct Brood {
+    kids: Vec<Handle<Idle>>,
+    /// After each completion: the ids `infusions()` listed, sorted.
+    seen: Vec<Vec<u64>>,
+}
+
+struct Idle;
+impl Tonic for Idle {
+    type State = ();
+}
+
+impl Tonic for Brood {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        self.kids = (0..6).map(|_| ctx.spawn(Idle)).collect();
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+        let mut ids: Vec<u64> = ctx.infusions().iter().map(|c| c.id().as_u64()).collect();
+        ids.sort_unstable();
+        self.seen.push(ids);
+    }
+}
+
+#[test]
+fn infusions_lists_exactly_the_live_infusions_whatever_order_they_complete_in() {
+    let mut d = tasktonic_core::Distiller::new();
+    let base = d.spawn(Brood {
+        kids: Vec::new(),
+        seen: Vec::new(),
+    });
+    d.run(tasktonic_core::Contract::new().timeout(Duration::from_secs(1)));
+    let kids = d.inspect(&base, |b, _| b.kids.clone()).expect("base alive");
+    let ids: Vec<u64> = kids.iter().map(|k| k.id().as_u64()).collect();
+    // The middle one, the last one, the first one, then the rest.
+    let order = [2, 5, 0, 4, 1, 3];
+    for &i in &order {
+        kids[i].finish().expect("alive");
+        d.run(tasktonic_core::Contract::new().timeout(Duration::from_secs(1)));
+    }
+    let seen = d.inspect(&base, |b, _| b.seen.clone()).expect("base alive");
+    let expected: Vec<Vec<u64>> = (1..=order.len())
+        .map(|n| {
+            let mut left: Vec<u64> = ids
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !order[..n].contains(i))
+                .map(|(_, id)| *id)
+                .collect();
+            left.sort_unstable();
+            left
+        })
+        .collect();
+    assert_eq!(seen, expected);
+}

@@ -14,8 +14,10 @@ use crate::infusion::{Infusion, Restart, SpawnSpec};
 use crate::ledger::Ledger;
 use crate::service::ServiceEntry;
 use crate::state::{Machine, Postponed};
+mod children;
 mod timers;
 
+use self::children::Children;
 pub(crate) use self::timers::Fired;
 use self::timers::{Purpose, TimerTable};
 use crate::{
@@ -60,7 +62,7 @@ pub struct Ctx<T: Tonic> {
     pub(crate) core: Rc<Core>,
     pub(crate) shared: Arc<TonicShared>,
     pub(crate) base: Option<TonicRef>,
-    pub(crate) children: Vec<TonicRef>,
+    pub(crate) children: Children,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) finish_requested: bool,
     pub(crate) completion_holds: u32,
@@ -96,7 +98,7 @@ impl<T: Tonic> Ctx<T> {
             core,
             shared,
             base,
-            children: Vec::new(),
+            children: Children::default(),
             lifecycle: Lifecycle::Starting,
             finish_requested: false,
             completion_holds: 0,
@@ -139,9 +141,9 @@ impl<T: Tonic> Ctx<T> {
         self.base.as_ref()
     }
 
-    /// The live infusions (children) of this tonic.
+    /// The live infusions (children) of this tonic, in no particular order.
     pub fn infusions(&self) -> &[TonicRef] {
-        &self.children
+        self.children.as_slice()
     }
 
     /// Where this tonic is in its life.
