@@ -92,14 +92,19 @@ thread_local! {
     /// layout): that connection's id and the base's sends to it, collected without a lock.
     /// Nothing else can touch the connection meanwhile (it runs on this thread too), so the
     /// sends are handed to its outbox in one step when the batch ends.
-    static STAGE: RefCell<Option<Stage>> = const { RefCell::new(None) };
+    static STAGE: RefCell<Stage> = const { RefCell::new(Stage { conn: None, sends: None }) };
 }
 
 struct Stage {
-    conn: ConnId,
-    /// A `Vec<M>`.
-    sends: Box<dyn Any>,
+    /// The connection whose batch is being staged (`None` between batches).
+    conn: Option<ConnId>,
+    /// A `Vec<M>`, empty between batches and kept for the next one (two allocations and two
+    /// frees per batch otherwise; N3).
+    sends: Option<Box<dyn Any>>,
 }
+
+/// A staging `Vec` with more room than this is not kept after its batch.
+const STAGE_KEEP_MAX: usize = 1024;
 
 /// Collects the sends of one delivered batch (see [`STAGE`]); hands them over when dropped,
 /// also when `on_message` panics: accepted messages are written.
@@ -114,12 +119,25 @@ impl<M: Send + 'static> Drop for Staging<'_, M> {
         if !self.owner {
             return;
         }
-        let stage = STAGE.with(|s| s.borrow_mut().take());
-        if let Some(Stage { sends, .. }) = stage
-            && let Ok(sends) = sends.downcast::<Vec<M>>()
-        {
-            self.conn.hand_over(*sends);
+        // Out of the thread-local while handing over (no borrow held across the poke).
+        let sends = STAGE.with(|s| {
+            let mut s = s.borrow_mut();
+            s.conn = None;
+            s.sends.take()
+        });
+        let Some(mut sends) = sends else { return };
+        if let Some(vec) = sends.downcast_mut::<Vec<M>>() {
+            self.conn.hand_over(vec);
+            if vec.capacity() > STAGE_KEEP_MAX {
+                return;
+            }
         }
+        STAGE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.sends.is_none() {
+                s.sends = Some(sends);
+            }
+        });
     }
 }
 
@@ -273,15 +291,18 @@ impl<M: Send + 'static> Conn<M> {
     fn stage(&self, msg: M) -> Option<M> {
         STAGE.with(|stage| {
             let mut stage = stage.borrow_mut();
+            if stage.conn != Some(self.shared.id) {
+                return Some(msg);
+            }
             let Some(sends) = stage
+                .sends
                 .as_mut()
-                .filter(|st| st.conn == self.shared.id)
-                .and_then(|st| st.sends.downcast_mut::<Vec<M>>())
+                .and_then(|v| v.downcast_mut::<Vec<M>>())
             else {
                 return Some(msg);
             };
             if self.shared.queued.load(Ordering::Relaxed) + sends.len() + 1 >= self.shared.high {
-                self.hand_over(std::mem::take(sends));
+                self.hand_over(sends);
                 return Some(msg);
             }
             sends.push(msg);
@@ -295,20 +316,21 @@ impl<M: Send + 'static> Conn<M> {
     pub(crate) fn staging(&self, expected: usize) -> Staging<'_, M> {
         let owner = STAGE.with(|s| {
             let mut s = s.borrow_mut();
-            if s.is_some() {
+            if s.conn.is_some() {
                 return false;
             }
-            *s = Some(Stage {
-                conn: self.shared.id,
-                sends: Box::new(Vec::<M>::with_capacity(expected)),
-            });
+            s.conn = Some(self.shared.id);
+            match s.sends.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
+                Some(kept) => kept.reserve(expected),
+                None => s.sends = Some(Box::new(Vec::<M>::with_capacity(expected))),
+            }
             true
         });
         Staging { conn: self, owner }
     }
 
-    /// Put collected sends into the outbox under one lock.
-    fn hand_over(&self, sends: Vec<M>) {
+    /// Move collected sends into the outbox under one lock (`sends` is left empty).
+    fn hand_over(&self, sends: &mut Vec<M>) {
         if sends.is_empty() {
             return;
         }
@@ -318,7 +340,7 @@ impl<M: Send + 'static> Conn<M> {
             // Cannot be closed: the connection closes only in its own sparkles, and the sends
             // were collected inside one sparkle on its thread, after `send` saw it open.
             outbox.queued += sends.len();
-            outbox.queue.extend(sends);
+            outbox.queue.extend(sends.drain(..));
             s.queued.store(outbox.queued, Ordering::Relaxed);
             !std::mem::replace(&mut outbox.poked, true)
         };

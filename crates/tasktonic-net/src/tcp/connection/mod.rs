@@ -69,6 +69,11 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     shut_down: bool,
     /// The connect, retry or linger timer.
     timer: Option<TimerId>,
+    /// While a busy connection keeps its buffers: the timer that frees them once it has
+    /// been idle for a whole period (see `keep_buffers`).
+    trim: Option<TimerId>,
+    /// A busy read or flush kept the buffers since the trim timer last fired.
+    busy_lately: bool,
     attempts: u32,
     holding: bool,
 }
@@ -115,6 +120,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             closing: None,
             shut_down: false,
             timer: None,
+            trim: None,
+            busy_lately: false,
             attempts: 0,
             holding: false,
         }
@@ -432,6 +439,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<Self>, timer: &TimerEvent) {
+        if Some(timer.id) == self.trim {
+            return self.trim_buffers(ctx);
+        }
         self.timer = None;
         match &*timer.name {
             "connect" => {

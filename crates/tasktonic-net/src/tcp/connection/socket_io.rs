@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use bytes::{Buf, BytesMut};
-use tasktonic_core::Ctx;
+use tasktonic_core::{Ctx, Timer};
 
 use super::TcpConnection;
 use crate::codec::{Codec, CodecError};
@@ -20,13 +20,16 @@ thread_local! {
 }
 /// The largest batch a decode pre-allocates for.
 const BATCH_HINT_MAX: usize = 1024;
-/// A flush of at least this many messages marks a busy connection, which keeps its buffers.
+/// A flush (or a read) of at least this many messages marks a busy connection, which keeps
+/// its write (read) buffers.
 const BUSY_FLUSH: usize = 8;
 /// What a busy connection's write buffer is grown to before it encodes.
 const BUSY_RESERVE: usize = 16 * 1024;
 /// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
 /// a burst, are freed).
 const SPARE_MAX: usize = 1024;
+/// How long a busy connection that went quiet keeps its buffers (one to two periods).
+const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 /// Encode at most this much before writing, to batch small messages into one `write`.
 const WRITE_BATCH: usize = 256 * 1024;
 
@@ -119,7 +122,12 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 Err(e) => return self.lost(ctx, CloseReason::Io(e)),
             }
         }
-        if self.inbuf.is_empty() {
+        if self.batch_hint >= BUSY_FLUSH {
+            // A busy connection keeps its read buffer: once its frames are consumed the next
+            // read refills it in place (N3: an allocation and a free of the buffer and of its
+            // shared header per read, otherwise).
+            self.keep_buffers(ctx);
+        } else if self.inbuf.is_empty() {
             // Idle connections hold no read buffer.
             self.inbuf = BytesMut::new();
         }
@@ -257,6 +265,16 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return;
         }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
+        if pending.is_empty() && self.out.is_empty() {
+            // Nothing to write (a writable edge after everything went out): the buffers stay
+            // as the last real flush left them (releasing them here cost a busy connection an
+            // allocation and a free of each per exchange; N3).
+            self.spare = pending;
+            if self.closing.is_some() && self.conn.queued() == 0 {
+                self.shut_down_write(ctx);
+            }
+            return;
+        }
         let busy = pending.len() >= BUSY_FLUSH;
         if busy {
             // Room for the batch up front: growing the buffer message by message cost ~7
@@ -308,10 +326,42 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             if self.inflight.is_empty() {
                 self.inflight = VecDeque::new();
             }
+        } else if busy {
+            self.keep_buffers(ctx);
         }
         if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
             self.shut_down_write(ctx);
         }
+    }
+
+    /// A busy read or flush keeps its buffers for the next one; a timer frees them once the
+    /// connection has been idle for a whole [`TRIM_PERIOD`] (so a connection that goes quiet
+    /// after a burst holds no buffers for long; N5).
+    fn keep_buffers(&mut self, ctx: &mut Ctx<Self>) {
+        self.busy_lately = true;
+        if self.trim.is_none() && self.closing.is_none() {
+            self.trim = Some(ctx.timer(Timer::repeat(TRIM_PERIOD).named("trim buffers")));
+        }
+    }
+
+    /// The trim timer: free the buffers unless the connection was busy since the last tick.
+    pub(super) fn trim_buffers(&mut self, ctx: &mut Ctx<Self>) {
+        if std::mem::take(&mut self.busy_lately) {
+            return;
+        }
+        if let Some(id) = self.trim.take() {
+            ctx.cancel_timer(id);
+        }
+        if self.inbuf.is_empty() {
+            self.inbuf = BytesMut::new();
+        }
+        if self.out.is_empty() {
+            self.out = BytesMut::new();
+        }
+        if self.inflight.is_empty() {
+            self.inflight = VecDeque::new();
+        }
+        self.spare = VecDeque::new();
     }
 
     /// Write `out` until empty (true) or `WouldBlock` (false); retire written messages.
