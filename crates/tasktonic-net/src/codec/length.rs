@@ -208,16 +208,28 @@ impl Decoder for LengthDelimited {
         // Split off, not copied: a reference count shared with the read buffer is cheaper than
         // an allocation per frame (measured on N1: copying frames into their own buffers cost
         // ~8% throughput in malloc/free).
-        let h = self.header;
-        src.advance(h);
-        Ok(Some(src.split_to(len).freeze()))
+        // Header and payload split off together, the header then skipped on the `Bytes`
+        // (a pointer bump): one `BytesMut` advance per frame instead of two (callgrind, N3).
+        let mut frame = src.split_to(self.header + len).freeze();
+        frame.advance(self.header);
+        Ok(Some(frame))
     }
 }
 
 impl Encoder<Bytes> for LengthDelimited {
     fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        dst.reserve(self.header + item.len());
-        self.put_header(item.len(), dst)?;
+        let len = item.len();
+        if self.header == 4 && self.endian == Endian::Big && len <= self.max_frame {
+            // The default framing, without the general header path (callgrind, N1).
+            if let Ok(n) = u32::try_from(len) {
+                dst.reserve(4 + len);
+                dst.put_u32(n);
+                dst.extend_from_slice(item);
+                return Ok(());
+            }
+        }
+        dst.reserve(self.header + len);
+        self.put_header(len, dst)?;
         dst.put_slice(item);
         Ok(())
     }
