@@ -132,7 +132,7 @@ impl<T: Tonic> TonicCell<T> {
     }
 
     fn infusion_event(&mut self, infusion: TonicRef, outcome: InfusionOutcome) {
-        if !self.ctx.children.contains(infusion.id()) {
+        if !self.ctx.children.contains(&infusion) {
             log::debug!("event from a former infusion {} ignored", infusion.id());
             return;
         }
@@ -141,11 +141,11 @@ impl<T: Tonic> TonicCell<T> {
                 self.guarded(|t, ctx| t.on_infusion_restarted(ctx, &failure));
             }
             InfusionOutcome::Completed => {
-                self.ctx.children.remove(infusion.id());
+                self.ctx.children.remove(&infusion);
                 self.guarded(|t, ctx| t.on_infusion_completed(ctx, &infusion));
             }
             InfusionOutcome::Failed(failure) => {
-                self.ctx.children.remove(infusion.id());
+                self.ctx.children.remove(&infusion);
                 let mut action = FailureAction::Report;
                 self.guarded(|t, ctx| action = t.on_infusion_failed(ctx, &failure));
                 match action {

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::catalyst::CatalystShared;
@@ -23,7 +23,12 @@ pub(crate) struct TonicShared {
     pub(crate) generation: u32,
     pub(crate) catalyst: Arc<CatalystShared>,
     status: AtomicU8,
-    pub(crate) mailbox: Option<Mailbox>,
+    /// Where it sits in its base's list of infusions (written and read only on the base's
+    /// thread; see `ctx::children`).
+    pub(crate) place: AtomicU32,
+    /// Boxed: most tonics have none, and every tonic's shared state is paid per connection
+    /// (N5).
+    pub(crate) mailbox: Option<Box<Mailbox>>,
 }
 
 impl TonicShared {
@@ -32,7 +37,7 @@ impl TonicShared {
         name: Arc<str>,
         (slot, generation): (u32, u32),
         catalyst: Arc<CatalystShared>,
-        mailbox: Option<Mailbox>,
+        mailbox: Option<Box<Mailbox>>,
     ) -> TonicShared {
         TonicShared {
             id,
@@ -41,6 +46,7 @@ impl TonicShared {
             generation,
             catalyst,
             status: AtomicU8::new(Lifecycle::Starting as u8),
+            place: AtomicU32::new(0),
             mailbox,
         }
     }
@@ -315,7 +321,7 @@ impl<T: Tonic> Handle<T> {
 
     /// How many sparkles the bounded mailbox dropped under [`Overflow::DropOldest`](crate::Overflow::DropOldest).
     pub fn dropped(&self) -> u64 {
-        self.shared.mailbox.as_ref().map_or(0, Mailbox::dropped)
+        self.shared.mailbox.as_deref().map_or(0, Mailbox::dropped)
     }
 }
 

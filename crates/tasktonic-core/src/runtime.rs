@@ -134,7 +134,7 @@ impl Runtime {
         };
         let mailbox = spec
             .mailbox
-            .map(|(cap, overflow)| Mailbox::new(cap, overflow));
+            .map(|(cap, overflow)| Box::new(Mailbox::new(cap, overflow)));
         let inserted = self.ledger.insert_with(&name, || {
             let mut slots = catalyst.slots.lock();
             let slot = slots.reserve();

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use tasktonic_core::Ctx;
 
-use super::connection::{Role, spawn_connection};
+use super::connection::{ClientRole, Role, spawn_connection};
 use super::{Conn, Reconnect, TcpConfig, TcpEvents};
 use crate::codec::Codec;
 use crate::selector::{DEFAULT_SELECTOR, Selector};
@@ -108,11 +108,11 @@ impl<C: Codec> TcpClient<C> {
     pub fn start<B: TcpEvents<C::Message>>(self, ctx: &mut Ctx<B>) -> io::Result<Conn<C::Message>> {
         let selector = Selector::open(ctx, &self.selector)?;
         let base = ctx.handle();
-        let role = Role::Client {
+        let role = Role::Client(Box::new(ClientRole {
             addr: self.addr,
             reconnect: self.reconnect,
             resend: self.resend,
-        };
+        }));
         let (conn, _) = spawn_connection(
             ctx,
             &selector,

@@ -228,7 +228,8 @@ impl<C: Codec> TcpServer<C> {
             max_clients: self.max_clients,
             filter: self.filter,
             close_after_last: self.close_after_last,
-            conns: HashMap::new(),
+            live: 0,
+            protocol_of: HashMap::new(),
             conn_of: HashMap::new(),
             served: 0,
             addr,
@@ -278,9 +279,12 @@ pub(crate) struct Listener {
     max_clients: Option<usize>,
     filter: Option<PeerFilter>,
     close_after_last: bool,
-    /// Live connection handlers, with their per-connection protocol tonic if any.
-    conns: HashMap<TonicId, Option<TonicRef>>,
-    /// Protocol tonic → the connection it serves.
+    /// Live connection handlers (a count: a plain connection costs no map entry; N5).
+    live: usize,
+    /// Connection handler → its per-connection protocol tonic (`start_each` only).
+    protocol_of: HashMap<TonicId, TonicRef>,
+    /// Protocol tonic → the connection it serves; kept until the protocol tonic is gone, so
+    /// its end is never taken for a connection's.
     conn_of: HashMap<TonicId, TonicRef>,
     served: u64,
     addr: SocketAddr,
@@ -289,7 +293,7 @@ pub(crate) struct Listener {
 impl Listener {
     fn accept_all(&mut self, ctx: &mut Ctx<Self>) {
         loop {
-            if self.max_clients.is_some_and(|max| self.conns.len() >= max) {
+            if self.max_clients.is_some_and(|max| self.live >= max) {
                 log::debug!("listener {}: at max_clients, accepting paused", self.addr);
                 return;
             }
@@ -306,10 +310,11 @@ impl Listener {
                     match (self.accept)(ctx, stream) {
                         Ok((conn, protocol)) => {
                             self.served += 1;
-                            if let Some(p) = &protocol {
+                            self.live += 1;
+                            if let Some(p) = protocol {
                                 self.conn_of.insert(p.id(), conn.clone());
+                                self.protocol_of.insert(conn.id(), p);
                             }
-                            self.conns.insert(conn.id(), protocol);
                         }
                         Err(e) => log::warn!(
                             "listener {}: cannot start a handler for {peer}: {e}",
@@ -338,11 +343,23 @@ impl Listener {
 }
 
 impl Listener {
-    /// A protocol tonic is gone: close the connection it served.
-    fn protocol_gone(&mut self, _ctx: &mut Ctx<Self>, protocol: TonicId) {
-        if let Some(conn) = self.conn_of.remove(&protocol) {
-            conn.finish();
+    /// An infusion completed or failed: a protocol tonic takes its connection along; a
+    /// connection handler takes its protocol tonic along and frees a place.
+    fn gone(&mut self, ctx: &mut Ctx<Self>, id: TonicId) {
+        if let Some(conn) = self.conn_of.remove(&id) {
+            conn.finish(); // nothing if it has completed already
+            return;
         }
+        self.live = self.live.saturating_sub(1);
+        if let Some(protocol) = self.protocol_of.remove(&id) {
+            protocol.finish();
+        }
+        if self.close_after_last && self.live == 0 && self.served > 0 {
+            ctx.finish();
+            return;
+        }
+        // Below max_clients again: accept what waited in the backlog.
+        self.accept_all(ctx);
     }
 }
 
@@ -373,26 +390,13 @@ impl Tonic for Listener {
     }
 
     fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, infusion: &TonicRef) {
-        let Some(protocol) = self.conns.remove(&infusion.id()) else {
-            // A protocol tonic that finished by itself: its connection goes too.
-            return self.protocol_gone(ctx, infusion.id());
-        };
-        if let Some(protocol) = protocol {
-            self.conn_of.remove(&protocol.id());
-            protocol.finish();
-        }
-        if self.close_after_last && self.conns.is_empty() && self.served > 0 {
-            ctx.finish();
-            return;
-        }
-        // Below max_clients again: accept what waited in the backlog.
-        self.accept_all(ctx);
+        self.gone(ctx, infusion.id());
     }
 
     fn on_infusion_failed(&mut self, ctx: &mut Ctx<Self>, failure: &Failure) -> FailureAction {
-        // A per-connection protocol tonic panicked: close its connection; the rest go on.
-        // (The panic itself was logged with the tonic's name.)
-        self.protocol_gone(ctx, failure.tonic);
+        // A per-connection protocol tonic (or a handler) panicked: close its connection; the
+        // rest go on. (The panic itself was logged with the tonic's name.)
+        self.gone(ctx, failure.tonic);
         FailureAction::Handled
     }
 
