@@ -178,3 +178,73 @@ fn lines_and_overlong_lines() {
     server.stop().expect("clean stop");
     let _ = Bytes::new();
 }
+
+/// Answers every message with three: `m1`, one too big for the codec, `m3`.
+struct Expander {
+    server: Option<TcpServer<LengthDelimited>>,
+    out: crossbeam_channel::Sender<String>,
+    addr: crossbeam_channel::Sender<(std::net::SocketAddr, tasktonic_core::Handle<Expander>)>,
+}
+
+impl tasktonic_core::Tonic for Expander {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut tasktonic_core::Ctx<Self>) {
+        start_and_report(self.server.take(), ctx, &self.addr);
+    }
+}
+
+impl tasktonic_net::tcp::TcpEvents<Bytes> for Expander {
+    fn on_message(
+        &mut self,
+        _: &mut tasktonic_core::Ctx<Self>,
+        conn: &tasktonic_net::tcp::Conn<Bytes>,
+        msg: Bytes,
+    ) {
+        for part in [b"1".to_vec(), vec![b'!'; 64], b"3".to_vec()] {
+            let mut m = msg.to_vec();
+            m.extend_from_slice(&part);
+            conn.send(Bytes::from(m)).expect("accepted");
+        }
+    }
+    fn on_unencodable(
+        &mut self,
+        _: &mut tasktonic_core::Ctx<Self>,
+        _: &tasktonic_net::tcp::Conn<Bytes>,
+        msg: Bytes,
+        error: &tasktonic_net::codec::CodecError,
+    ) {
+        self.out
+            .send(format!("unencodable {} bytes: {error}", msg.len()))
+            .ok();
+    }
+}
+
+#[test]
+fn an_unencodable_message_is_handed_back_and_the_ones_around_it_are_written_in_order() {
+    let (out, events) = crossbeam_channel::unbounded();
+    let (addr_tx, addr) = crossbeam_channel::unbounded();
+    let server = run_app(
+        tasktonic_core::App::new("expander").tonic(Expander {
+            server: Some(TcpServer::bind(
+                local(),
+                LengthDelimited::new().max_frame(16),
+            )),
+            out,
+            addr: addr_tx,
+        }),
+        addr,
+        events,
+    );
+    let mut s = connect(server.addr);
+    write_all(&mut s, &[frame(b"a"), frame(b"b")].concat());
+    assert_eq!(read_frame(&mut s), b"a1");
+    assert_eq!(read_frame(&mut s), b"a3");
+    assert_eq!(read_frame(&mut s), b"b1");
+    assert_eq!(read_frame(&mut s), b"b3");
+    for _ in 0..2 {
+        let e = server.next();
+        assert!(e.starts_with("unencodable 65 bytes"), "{e}");
+    }
+    drop(s);
+    server.stop().expect("clean stop");
+}

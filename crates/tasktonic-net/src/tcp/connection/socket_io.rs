@@ -17,14 +17,24 @@ const READ_CHUNK: usize = 64 * 1024;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+    /// The selector thread's write buffer (see `flush`).
+    static WRITE: std::cell::RefCell<WriteScratch> = std::cell::RefCell::new(WriteScratch::default());
 }
+
+/// Where a flush encodes: the bytes, and where each message's bytes end.
+#[derive(Default)]
+struct WriteScratch {
+    buf: BytesMut,
+    ends: Vec<usize>,
+}
+
+/// The thread's write buffer is not kept if a flush grew it past this (a huge message).
+const WRITE_KEEP_MAX: usize = 1 << 20;
 /// The largest batch a decode pre-allocates for.
 const BATCH_HINT_MAX: usize = 1024;
 /// A flush (or a read) of at least this many messages marks a busy connection, which keeps
 /// its write (read) buffers.
 const BUSY_FLUSH: usize = 8;
-/// What a busy connection's write buffer is grown to before it encodes.
-const BUSY_RESERVE: usize = 16 * 1024;
 /// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
 /// a burst, are freed).
 const SPARE_MAX: usize = 1024;
@@ -260,15 +270,19 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     // ----- writing ------------------------------------------------------------------------
 
     /// Encode what the outbox holds and write until `WouldBlock`.
+    ///
+    /// Messages are encoded by reference into the selector thread's write buffer and written
+    /// from it; the ones written completely are dropped there and then. Only a short write
+    /// moves anything to the connection: the bytes left over (its `out`) and the messages
+    /// they belong to (`inflight`, handed back if the connection is lost). So a connection
+    /// holds no write buffer between writes, and a message is moved once, not three times.
     pub(super) fn flush(&mut self, ctx: &mut Ctx<Self>) {
         if self.stream.is_none() || self.shut_down || self.conn.state() == ConnState::Connecting {
             return;
         }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
         if pending.is_empty() && self.out.is_empty() {
-            // Nothing to write (a writable edge after everything went out): the buffers stay
-            // as the last real flush left them (releasing them here cost a busy connection an
-            // allocation and a free of each per exchange; N3).
+            // Nothing to write (a writable edge after everything went out).
             self.spare = pending;
             if self.closing.is_some() && self.conn.queued() == 0 {
                 self.shut_down_write(ctx);
@@ -276,24 +290,66 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return;
         }
         let busy = pending.len() >= BUSY_FLUSH;
-        if busy {
-            // Room for the batch up front: growing the buffer message by message cost ~7
-            // reallocations per flush (callgrind, N1).
-            self.out.reserve(BUSY_RESERVE);
+        // What a short write left behind goes first.
+        let drained = if self.out.is_empty() {
+            Ok(true)
+        } else {
+            self.write_out()
+        };
+        let result = match drained {
+            Ok(true) => {
+                let mut scratch = WRITE.with(|w| std::mem::take(&mut *w.borrow_mut()));
+                let result = self.write_batches(&mut pending, &mut scratch);
+                if scratch.buf.capacity() <= WRITE_KEEP_MAX {
+                    WRITE.with(|w| *w.borrow_mut() = scratch);
+                }
+                result
+            }
+            other => other.map(|_| ()),
+        };
+        if !pending.is_empty() {
+            // Not written yet: back to the front of the outbox for the next writable event
+            // (or, if the connection is lost, to be handed back after `inflight`).
+            self.conn.requeue_front(pending.into_iter());
+        } else if busy && pending.capacity() <= SPARE_MAX {
+            self.spare = pending;
+            self.keep_buffers(ctx);
         }
-        loop {
-            while self.out.len() < WRITE_BATCH {
-                let Some(msg) = pending.pop_front() else {
-                    break;
-                };
-                let before = self.out.len();
-                match self.codec.encode(&msg, &mut self.out) {
+        if let Err(e) = result {
+            return self.lost(ctx, CloseReason::Io(e));
+        }
+        if self.out.is_empty() {
+            // Used only across a short write.
+            self.out = BytesMut::new();
+            self.inflight = VecDeque::new();
+        }
+        if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
+            self.shut_down_write(ctx);
+        }
+    }
+
+    /// Encode `pending` (from the front) into `scratch` a batch at a time and write each;
+    /// written messages leave `pending`. At `WouldBlock` or an error, the batch's unwritten
+    /// bytes go to `out` and its messages to `inflight`; `pending` keeps the rest.
+    fn write_batches(
+        &mut self,
+        pending: &mut VecDeque<C::Message>,
+        scratch: &mut WriteScratch,
+    ) -> io::Result<()> {
+        while !pending.is_empty() {
+            scratch.buf.clear();
+            scratch.ends.clear();
+            let mut i = 0;
+            while i < pending.len() && scratch.buf.len() < WRITE_BATCH {
+                let before = scratch.buf.len();
+                match self.codec.encode(&pending[i], &mut scratch.buf) {
                     Ok(()) => {
-                        self.encoded += (self.out.len() - before) as u64;
-                        self.inflight.push_back((msg, self.encoded));
+                        scratch.ends.push(scratch.buf.len());
+                        i += 1;
                     }
                     Err(e) => {
-                        self.out.truncate(before);
+                        scratch.buf.truncate(before);
+                        let Some(msg) = pending.remove(i) else { break };
                         self.conn.dequeued(1);
                         self.event("on_unencodable", move |b, ctx, conn| {
                             b.on_unencodable(ctx, conn, msg, &e)
@@ -301,37 +357,37 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                     }
                 }
             }
-            if self.out.is_empty() {
-                break;
+            if scratch.ends.is_empty() {
+                continue; // all of them were unencodable
             }
-            match self.write_out() {
-                Ok(true) => continue, // all written: encode more
-                Ok(false) => break,   // WouldBlock: the writable event resumes
-                Err(e) => {
-                    self.conn.requeue_front(pending.into_iter());
-                    return self.lost(ctx, CloseReason::Io(e));
-                }
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(());
+            };
+            let (written, result) = write_from(stream, &scratch.buf);
+            let done = scratch.ends.partition_point(|&end| end <= written);
+            pending.drain(..done);
+            let base = self.written;
+            self.written += written as u64;
+            self.encoded = base + scratch.buf.len() as u64;
+            if self.conn.dequeued(done) {
+                self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
             }
-        }
-        if !pending.is_empty() {
-            // Not written yet: back to the front of the outbox for the next writable event.
-            self.conn.requeue_front(pending.into_iter());
-        } else if busy && pending.capacity() <= SPARE_MAX {
-            self.spare = pending;
-        }
-        if self.out.is_empty() && (!busy || self.out.capacity() > WRITE_BATCH) {
-            // A connection that writes a little now and then holds no write buffers between
-            // writes (N5: memory per idle connection); a busy one keeps them.
-            self.out = BytesMut::new();
-            if self.inflight.is_empty() {
-                self.inflight = VecDeque::new();
+            if matches!(result, Ok(true)) {
+                continue;
             }
-        } else if busy {
-            self.keep_buffers(ctx);
+            // A short write (or an error): the rest of the batch waits in the connection.
+            for &end in &scratch.ends[done..] {
+                let Some(msg) = pending.pop_front() else {
+                    break;
+                };
+                self.inflight.push_back((msg, base + end as u64));
+            }
+            let mut rest = std::mem::take(&mut scratch.buf);
+            rest.advance(written);
+            self.out = rest;
+            return result.map(|_| ());
         }
-        if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
-            self.shut_down_write(ctx);
-        }
+        Ok(())
     }
 
     /// A busy read or flush keeps its buffers for the next one; a timer frees them once the
@@ -364,7 +420,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         self.spare = VecDeque::new();
     }
 
-    /// Write `out` until empty (true) or `WouldBlock` (false); retire written messages.
+    /// Write what a short write left in `out` until empty (true) or `WouldBlock` (false);
+    /// retire the messages it completes.
     pub(super) fn write_out(&mut self) -> io::Result<bool> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(false);
@@ -402,5 +459,26 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
         }
         result
+    }
+}
+
+/// Write `buf` until all of it is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
+/// error; with how many bytes were written.
+fn write_from(stream: &mut mio::net::TcpStream, buf: &[u8]) -> (usize, io::Result<bool>) {
+    let mut at = 0;
+    loop {
+        if at == buf.len() {
+            return (at, Ok(true));
+        }
+        match stream.write(&buf[at..]) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                return (at, Err(e));
+            }
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (at, Ok(false)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (at, Err(e)),
+        }
     }
 }
