@@ -46,6 +46,24 @@ impl Ready {
         error: false,
         read_closed: false,
     };
+
+    /// As a bit set (0: nothing), to accumulate in an atomic.
+    pub(crate) fn bits(self) -> u8 {
+        u8::from(self.readable)
+            | u8::from(self.writable) << 1
+            | u8::from(self.error) << 2
+            | u8::from(self.read_closed) << 3
+    }
+
+    /// From [`bits`](Ready::bits).
+    pub(crate) fn from_bits(bits: u8) -> Ready {
+        Ready {
+            readable: bits & 1 != 0,
+            writable: bits & 2 != 0,
+            error: bits & 4 != 0,
+            read_closed: bits & 8 != 0,
+        }
+    }
 }
 
 type Route = Arc<dyn Fn(Ready) + Send + Sync>;

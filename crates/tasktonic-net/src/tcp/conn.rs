@@ -145,6 +145,8 @@ pub(crate) struct ConnShared<M> {
     id: ConnId,
     peer: Mutex<Option<SocketAddr>>,
     state: AtomicU8,
+    /// Readiness reported by the selector and not yet handled (`Ready::bits`).
+    ready: AtomicU8,
     /// Sends accepted while not connected (a client that re-sends after reconnecting).
     queue_while_down: bool,
     outbox: Mutex<Outbox<M>>,
@@ -207,6 +209,7 @@ impl<M: Send + 'static> Conn<M> {
                 id: ConnId::next(),
                 peer: Mutex::new(None),
                 state: AtomicU8::new(ConnState::New as u8),
+                ready: AtomicU8::new(0),
                 queue_while_down,
                 outbox: Mutex::new(Outbox {
                     queue: VecDeque::new(),
@@ -380,6 +383,17 @@ impl<M: Send + 'static> Conn<M> {
 
     pub(crate) fn set_peer(&self, peer: Option<SocketAddr>) {
         *self.shared.peer.lock() = peer;
+    }
+
+    /// Add readiness for the handler; true if none was waiting (then the handler must be
+    /// told: one sparkle handles all readiness that accumulates before it runs).
+    pub(crate) fn post_ready(&self, ready: crate::selector::Ready) -> bool {
+        self.shared.ready.fetch_or(ready.bits(), Ordering::AcqRel) == 0
+    }
+
+    /// Take the readiness posted since the last call.
+    pub(crate) fn take_ready(&self) -> crate::selector::Ready {
+        crate::selector::Ready::from_bits(self.shared.ready.swap(0, Ordering::AcqRel))
     }
 
     /// Take everything in the outbox, leaving `spare` (empty) in its place; the next `send`

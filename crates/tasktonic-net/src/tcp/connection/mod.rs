@@ -173,11 +173,20 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return Ok(());
         };
         let me = ctx.handle();
+        let conn = self.conn.clone();
         let token = self.selector.register(
             stream,
             Interest::READABLE | Interest::WRITABLE,
             move |ready| {
-                let _ = me.notify_named("ready", move |c, ctx| c.ready(ctx, ready));
+                // The readiness waits in the connection's shared state, so the sparkle
+                // captures nothing (no allocation per event) and events that arrive before it
+                // runs are handled together.
+                if conn.post_ready(ready) {
+                    let _ = me.notify_named("ready", |c, ctx| {
+                        let ready = c.conn.take_ready();
+                        c.ready(ctx, ready);
+                    });
+                }
             },
         )?;
         self.token = Some(token);
@@ -496,10 +505,23 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
 impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// The poke function a `Conn` uses to reach this tonic.
     pub(crate) fn poker(handle: Handle<Self>) -> super::conn::PokeFn {
-        Box::new(move |poke| {
-            handle
-                .notify_named("poke", move |c, ctx| c.poke(ctx, poke))
-                .is_ok()
+        // One closure per kind, capturing nothing: a poke allocates nothing (one per exchange).
+        Box::new(move |poke| match poke {
+            Poke::Drain => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Drain))
+                .is_ok(),
+            Poke::Resume => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Resume))
+                .is_ok(),
+            Poke::Check => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Check))
+                .is_ok(),
+            Poke::Close => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Close))
+                .is_ok(),
+            Poke::Abort => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Abort))
+                .is_ok(),
         })
     }
 }
