@@ -43,6 +43,67 @@ const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 /// Encode at most this much before writing, to batch small messages into one `write`.
 const WRITE_BATCH: usize = 256 * 1024;
 
+/// The messages of one read, as delivered to the base: a lone message (the request–response
+/// case) travels without a `Vec` (one allocation less per exchange; N4).
+pub(super) enum Batch<M> {
+    Empty,
+    One(M),
+    Many(Vec<M>),
+}
+
+impl<M> Default for Batch<M> {
+    fn default() -> Self {
+        Batch::Empty
+    }
+}
+
+impl<M> Batch<M> {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Empty => 0,
+            Batch::One(_) => 1,
+            Batch::Many(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Batch::Empty)
+    }
+
+    /// Add `msg`; a second message starts a `Vec` with room for `hint`.
+    fn push(&mut self, msg: M, hint: usize) {
+        if let Batch::Many(v) = self {
+            v.push(msg);
+            return;
+        }
+        match std::mem::take(self) {
+            Batch::Empty => *self = Batch::One(msg),
+            Batch::One(first) => {
+                let mut v = Vec::with_capacity(hint.max(2));
+                v.push(first);
+                v.push(msg);
+                *self = Batch::Many(v);
+            }
+            Batch::Many(mut v) => {
+                v.push(msg);
+                *self = Batch::Many(v);
+            }
+        }
+    }
+}
+
+impl<M> IntoIterator for Batch<M> {
+    type Item = M;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<M>, std::vec::IntoIter<M>>;
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Batch::Empty => None.into_iter().chain(Vec::new()),
+            Batch::One(m) => Some(m).into_iter().chain(Vec::new()),
+            Batch::Many(v) => None.into_iter().chain(v),
+        }
+    }
+}
+
 /// Marks a delivered batch consumed when dropped.
 struct Consumed<'a, M: Send + 'static>(&'a Conn<M>, usize);
 
@@ -158,11 +219,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 self.window_full = true;
                 break;
             }
-            // Sized for what the last read brought (no regrowth per message).
-            let mut batch = Vec::with_capacity(self.batch_hint.min(room));
+            let mut batch = Batch::default();
             while batch.len() < room {
                 match self.codec.decode(&mut self.inbuf) {
-                    Ok(Some(msg)) => batch.push(msg),
+                    // Sized for what the last read brought (no regrowth per message).
+                    Ok(Some(msg)) => batch.push(msg, self.batch_hint.min(room)),
                     Ok(None) => break,
                     Err(e) => {
                         // Messages before the bad frame arrive before its error event.
@@ -187,7 +248,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 
     /// Move whole messages to the base, in one sparkle, counting them into the window.
-    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Vec<C::Message>) {
+    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Batch<C::Message>) {
         if batch.is_empty() {
             return;
         }
@@ -238,10 +299,10 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             let reason = self.closing.take().unwrap_or(CloseReason::Closed);
             return self.closed(ctx, reason);
         }
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         loop {
             match self.codec.decode_eof(&mut self.inbuf) {
-                Ok(Some(msg)) => batch.push(msg),
+                Ok(Some(msg)) => batch.push(msg, 2),
                 Ok(None) => break,
                 Err(e) => {
                     self.deliver(ctx, batch);
