@@ -45,16 +45,12 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 /// The messages of one read, as delivered to the base: a lone message (the request–response
 /// case) travels without a `Vec` (one allocation less per exchange; N4).
+#[derive(Default)]
 pub(super) enum Batch<M> {
+    #[default]
     Empty,
     One(M),
     Many(Vec<M>),
-}
-
-impl<M> Default for Batch<M> {
-    fn default() -> Self {
-        Batch::Empty
-    }
 }
 
 impl<M> Batch<M> {
