@@ -338,18 +338,49 @@ impl<M: Send + 'static> Conn<M> {
             return;
         }
         let s = &self.shared;
-        let poke = {
+        let (poke, emptied) = {
             let mut outbox = s.outbox.lock();
             // Cannot be closed: the connection closes only in its own sparkles, and the sends
             // were collected inside one sparkle on its thread, after `send` saw it open.
             outbox.queued += sends.len();
-            outbox.queue.extend(sends.drain(..));
+            // Into an empty outbox the collected `Vec` moves whole (`VecDeque::from` takes
+            // its allocation): no copy, no allocation; the outbox's empty queue comes back.
+            let emptied = if outbox.queue.is_empty() {
+                let moved = VecDeque::from(std::mem::take(sends));
+                Some(std::mem::replace(&mut outbox.queue, moved))
+            } else {
+                outbox.queue.extend(sends.drain(..));
+                None
+            };
             s.queued.store(outbox.queued, Ordering::Relaxed);
-            !std::mem::replace(&mut outbox.poked, true)
+            (!std::mem::replace(&mut outbox.poked, true), emptied)
         };
+        if let Some(emptied) = emptied {
+            *sends = Vec::from(emptied); // empty: no data to move
+        }
         if poke {
             self.poke(Poke::Drain);
         }
+    }
+
+    /// A drained outbox queue, back to this thread's staging (see [`STAGE`]) for the next
+    /// batch's replies, if it has room and staging holds less: in the co-located layout one
+    /// allocation then circles staging → outbox → flush → staging.
+    pub(crate) fn recycle(drained: VecDeque<M>) {
+        if drained.capacity() == 0 || drained.capacity() > STAGE_KEEP_MAX || !drained.is_empty() {
+            return;
+        }
+        STAGE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.conn.is_some() {
+                return; // a batch is being staged
+            }
+            match s.sends.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
+                Some(kept) if kept.capacity() >= drained.capacity() => {}
+                Some(kept) => *kept = Vec::from(drained),
+                None => s.sends = Some(Box::new(Vec::from(drained))),
+            }
+        });
     }
 
     /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.

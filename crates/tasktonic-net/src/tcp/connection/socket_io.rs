@@ -371,6 +371,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         } else if busy && pending.capacity() <= SPARE_MAX {
             self.spare = pending;
             self.keep_buffers(ctx);
+        } else {
+            Conn::recycle(pending);
         }
         if let Err(e) = result {
             return self.lost(ctx, CloseReason::Io(e));
