@@ -377,7 +377,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if let Err(e) = result {
             return self.lost(ctx, CloseReason::Io(e));
         }
-        if self.out.is_empty() {
+        if self.out.is_empty() && self.out.capacity() > 0 {
             // Used only across a short write.
             self.out = BytesMut::new();
             self.inflight = VecDeque::new();
