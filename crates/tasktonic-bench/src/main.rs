@@ -283,11 +283,22 @@ fn main() {
         return;
     }
     if args.first().map(String::as_str) == Some("load") {
-        // `load n1|n2|n3 ADDR`: drive a running server (`serve IMPL`) once: for profiling it.
+        // `load n1|n2|n3|n4 ADDR`: drive a running server (`serve IMPL`) once: for profiling
+        // it. Prints msgs/s (n1–n3) or the p50 round trip in µs of 22,000 (n4).
+        let addr: Option<std::net::SocketAddr> = args.get(2).and_then(|a| a.parse().ok());
+        if let (Some("n4"), Some(addr)) = (args.get(1).map(String::as_str), addr) {
+            match net::latency_at(addr) {
+                Ok((p50, _, _)) => println!("{p50:.1}"),
+                Err(e) => {
+                    eprintln!("load failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
         let shape = args.get(1).and_then(|w| shape(w));
-        let addr = args.get(2).and_then(|a| a.parse().ok());
         let (Some((_, shape)), Some(addr)) = (shape, addr) else {
-            eprintln!("usage: tasktonic-bench load n1|n2|n3 ADDR");
+            eprintln!("usage: tasktonic-bench load n1|n2|n3|n4 ADDR");
             std::process::exit(2);
         };
         match net::load_once(addr, shape) {

@@ -118,7 +118,12 @@ pub(crate) fn load_once(addr: SocketAddr, shape: Shape) -> Result<f64, String> {
 /// (p50, p99, p99.9) round trip in µs.
 pub(crate) fn latency(which: Impl) -> Result<(f64, f64, f64), String> {
     let server = Server::start(which)?;
-    let times = load::latency(server.addr, 20_000)?;
+    latency_at(server.addr)
+}
+
+/// N4 against a running server: p50, p99, p99.9 in µs.
+pub(crate) fn latency_at(addr: SocketAddr) -> Result<(f64, f64, f64), String> {
+    let times = load::latency(addr, 20_000)?;
     let at = |q: f64| {
         let i = ((times.len() as f64 * q) as usize).min(times.len() - 1);
         times[i].as_secs_f64() * 1e6
