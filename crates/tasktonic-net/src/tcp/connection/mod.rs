@@ -59,7 +59,7 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     /// The base runs on this connection's catalyst (the co-located layout): fixed for the
     /// connection's life, since neither moves.
     colocated: bool,
-    encoded: u64,
+    /// Bytes written since connecting; `inflight` ends are counted on the same scale.
     written: u64,
     /// Stopped reading: the base's inbound window is full.
     window_full: bool,
@@ -116,7 +116,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             inflight: VecDeque::new(),
             spare: VecDeque::new(),
             batch_hint: 0,
-            encoded: 0,
             written: 0,
             window_full: false,
             peer_closed: false,
@@ -328,7 +327,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
         self.inbuf = BytesMut::new();
         self.out = BytesMut::new();
-        self.encoded = 0;
         self.written = 0;
         self.window_full = false;
         self.peer_closed = false;

@@ -68,21 +68,16 @@ impl<M> Batch<M> {
 
     /// Add `msg`; a second message starts a `Vec` with room for `hint`.
     fn push(&mut self, msg: M, hint: usize) {
-        if let Batch::Many(v) = self {
-            v.push(msg);
-            return;
-        }
-        match std::mem::take(self) {
+        match self {
+            Batch::Many(v) => v.push(msg),
             Batch::Empty => *self = Batch::One(msg),
-            Batch::One(first) => {
-                let mut v = Vec::with_capacity(hint.max(2));
-                v.push(first);
-                v.push(msg);
-                *self = Batch::Many(v);
-            }
-            Batch::Many(mut v) => {
-                v.push(msg);
-                *self = Batch::Many(v);
+            Batch::One(_) => {
+                if let Batch::One(first) = std::mem::take(self) {
+                    let mut v = Vec::with_capacity(hint.max(2));
+                    v.push(first);
+                    v.push(msg);
+                    *self = Batch::Many(v);
+                }
             }
         }
     }
@@ -427,7 +422,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             pending.drain(..done);
             let base = self.written;
             self.written += written as u64;
-            self.encoded = base + scratch.buf.len() as u64;
             if self.conn.dequeued(done) {
                 self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
             }
@@ -485,35 +479,18 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(false);
         };
+        let (written, result) = write_from(stream, &self.out);
+        self.out.advance(written);
+        self.written += written as u64;
         let mut done = 0;
-        let result = loop {
-            if self.out.is_empty() {
-                break Ok(true);
-            }
-            match stream.write(&self.out) {
-                Ok(0) => {
-                    break Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "socket accepted no bytes",
-                    ));
-                }
-                Ok(n) => {
-                    self.out.advance(n);
-                    self.written += n as u64;
-                    while self
-                        .inflight
-                        .front()
-                        .is_some_and(|(_, end)| *end <= self.written)
-                    {
-                        self.inflight.pop_front();
-                        done += 1;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
+        while self
+            .inflight
+            .front()
+            .is_some_and(|(_, end)| *end <= self.written)
+        {
+            self.inflight.pop_front();
+            done += 1;
+        }
         if self.conn.dequeued(done) {
             self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
         }
