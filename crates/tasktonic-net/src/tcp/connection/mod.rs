@@ -325,6 +325,8 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if let (Some(mut stream), Some(token)) = (self.stream.take(), self.token.take()) {
             self.selector.deregister(&mut stream, token);
         }
+        // Readiness of the old socket that no sparkle has taken yet is not the next one's.
+        self.conn.take_ready();
         self.inbuf = BytesMut::new();
         self.out = BytesMut::new();
         self.written = 0;
