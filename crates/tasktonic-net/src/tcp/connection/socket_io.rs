@@ -210,21 +210,14 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 self.window_full = true;
                 break;
             }
-            let mut batch = Batch::default();
-            while batch.len() < room {
-                match self.codec.decode(&mut self.inbuf) {
-                    // Sized for what the last read brought (no regrowth per message).
-                    Ok(Some(msg)) => batch.push(msg, self.batch_hint.min(room)),
-                    Ok(None) => break,
-                    Err(e) => {
-                        // Messages before the bad frame arrive before its error event.
-                        self.deliver(ctx, batch);
-                        if !self.codec_error(ctx, e) {
-                            return false;
-                        }
-                        continue 'batches;
-                    }
+            let (batch, result) = self.decode_batch(room);
+            if let Err(e) = result {
+                // Messages before the bad frame arrive before its error event.
+                self.deliver(ctx, batch);
+                if !self.codec_error(ctx, e) {
+                    return false;
                 }
+                continue 'batches;
             }
             let stopped_by_window = batch.len() >= room;
             if !batch.is_empty() {
@@ -236,6 +229,36 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             }
         }
         true
+    }
+
+    /// Decode up to `room` whole messages; a decode error ends the batch (with what came
+    /// before it). The common cases stay tight: one message, or a plain `Vec` loop from the
+    /// second on (sized for what the last read brought: no regrowth per message).
+    fn decode_batch(&mut self, room: usize) -> (Batch<C::Message>, Result<(), CodecError>) {
+        let first = match self.codec.decode(&mut self.inbuf) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return (Batch::Empty, Ok(())),
+            Err(e) => return (Batch::Empty, Err(e)),
+        };
+        if room < 2 {
+            return (Batch::One(first), Ok(()));
+        }
+        let second = match self.codec.decode(&mut self.inbuf) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return (Batch::One(first), Ok(())),
+            Err(e) => return (Batch::One(first), Err(e)),
+        };
+        let mut all = Vec::with_capacity(self.batch_hint.min(room).max(2));
+        all.push(first);
+        all.push(second);
+        while all.len() < room {
+            match self.codec.decode(&mut self.inbuf) {
+                Ok(Some(msg)) => all.push(msg),
+                Ok(None) => break,
+                Err(e) => return (Batch::Many(all), Err(e)),
+            }
+        }
+        (Batch::Many(all), Ok(()))
     }
 
     /// Move whole messages to the base, in one sparkle, counting them into the window.
