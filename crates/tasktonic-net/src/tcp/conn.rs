@@ -355,7 +355,9 @@ impl<M: Send + 'static> Conn<M> {
             s.queued.store(outbox.queued, Ordering::Relaxed);
             (!std::mem::replace(&mut outbox.poked, true), emptied)
         };
-        if let Some(emptied) = emptied {
+        if let Some(emptied) = emptied
+            && emptied.capacity() > 0
+        {
             *sends = Vec::from(emptied); // empty: no data to move
         }
         if poke {
