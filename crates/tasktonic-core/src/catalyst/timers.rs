@@ -76,8 +76,9 @@ impl TimerHeap {
         Armed { index, seq }
     }
 
-    fn is_live(&self, seq: u64, index: u32) -> bool {
-        self.entries
+    /// A node is live while its entry is (the entry's slot may hold a newer timer).
+    fn is_live(entries: &Slab<Entry>, seq: u64, index: u32) -> bool {
+        entries
             .get(index as usize)
             .is_some_and(|e| e.seq.get() == seq)
     }
@@ -89,11 +90,8 @@ impl TimerHeap {
             self.entries.remove(i);
             if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
                 let entries = &self.entries;
-                self.heap.retain(|Reverse((_, seq, index))| {
-                    entries
-                        .get(*index as usize)
-                        .is_some_and(|e| e.seq.get() == *seq)
-                });
+                self.heap
+                    .retain(|&Reverse((_, seq, index))| Self::is_live(entries, seq, index));
             }
         }
     }
@@ -101,7 +99,7 @@ impl TimerHeap {
     /// The earliest live deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((ticks, seq, index))) = self.heap.peek() {
-            if self.is_live(seq, index) {
+            if Self::is_live(&self.entries, seq, index) {
                 return Some(self.instant(ticks));
             }
             self.heap.pop();
