@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 
 use jiff::{Timestamp, Zoned, tz::TimeZone};
 
+/// `d` in whole nanoseconds, saturating (u64 ns reach 584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The runtime's clock.
 #[derive(Debug)]
 pub(crate) enum Clock {
@@ -35,8 +40,7 @@ impl VirtualClock {
 
     /// Move the clock forward to `t` (never backwards).
     pub(crate) fn advance_to(&self, t: Instant) {
-        let ns =
-            u64::try_from(t.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
+        let ns = nanos(t.saturating_duration_since(self.start));
         self.elapsed_ns.fetch_max(ns, Ordering::AcqRel);
     }
 }

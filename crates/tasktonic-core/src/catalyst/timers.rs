@@ -52,7 +52,7 @@ impl TimerHeap {
 
     /// `deadline` in ns since the epoch.
     pub(crate) fn ticks(&self, deadline: Instant) -> u64 {
-        u64::try_from(deadline.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+        crate::clock::nanos(deadline.saturating_duration_since(self.epoch))
     }
 
     /// The instant `ticks` ns after the epoch.

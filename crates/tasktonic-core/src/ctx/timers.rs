@@ -255,7 +255,7 @@ impl<T: Tonic> Ctx<T> {
         self.disarm(id.0);
         if let Some(entry) = self.timers.get_mut(&id.0) {
             let left = deadline.saturating_duration_since(now);
-            entry.at = u64::try_from(left.as_nanos()).unwrap_or(u64::MAX);
+            entry.at = crate::clock::nanos(left);
         }
         true
     }
@@ -335,7 +335,7 @@ impl<T: Tonic> Ctx<T> {
                     TimerKind::Once(_) => Next::Remove,
                     TimerKind::Pausing(period) => {
                         // Not armed: paused with a full period left.
-                        entry.at = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+                        entry.at = crate::clock::nanos(*period);
                         Next::Keep
                     }
                     TimerKind::Repeat(period) => {
