@@ -207,10 +207,7 @@ impl Core {
     pub(crate) fn step(self: &Rc<Self>) -> bool {
         let next = self.pop_local().or_else(|| self.pop_remote());
         if let Some(env) = next {
-            self.dispatching.set(true);
-            self.dispatch_one(env, false);
-            self.dispatching.set(false);
-            self.flush_outbound();
+            self.dispatch_and_hand_over(env, false);
             return true;
         }
         let now = self.now();
@@ -281,8 +278,15 @@ impl Core {
     /// Run one envelope (and what queued behind it for the same tonic), then hand over what
     /// it sent to other catalysts.
     pub(crate) fn dispatch(self: &Rc<Self>, env: Envelope) {
+        self.dispatch_and_hand_over(env, true);
+    }
+
+    /// [`dispatch_one`](Core::dispatch_one) with this catalyst's sends buffered while it
+    /// runs and handed over after.
+    #[inline]
+    fn dispatch_and_hand_over(self: &Rc<Self>, env: Envelope, follow: bool) {
         self.dispatching.set(true);
-        self.dispatch_one(env, true);
+        self.dispatch_one(env, follow);
         self.dispatching.set(false);
         self.flush_outbound();
     }
