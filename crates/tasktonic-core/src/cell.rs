@@ -46,6 +46,23 @@ impl<T: Tonic> TonicCell<T> {
         f(&mut self.tonic, &mut self.ctx);
     }
 
+    /// Run `f` as a sparkle taken inline (see `Handle::sparkle_inline`): as [`AnyCell::run`]
+    /// runs an order — a panic fails the tonic, transitions and finishing settle after.
+    pub(crate) fn run_inline(&mut self, f: impl FnOnce(&mut T, &mut Ctx<T>)) -> After {
+        let previous = set_current_tonic(self.ctx.id().as_u64());
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.tonic, &mut self.ctx)));
+        if let Err(payload) = result {
+            self.failed(panic_message(&*payload));
+        }
+        let after = if self.ctx.is_settled() {
+            After::Alive
+        } else {
+            self.settle()
+        };
+        set_current_tonic(previous);
+        after
+    }
+
     /// Look at the tonic between sparkles (the Distiller's inspect and probes).
     pub(crate) fn peek<R>(&mut self, f: impl FnOnce(&mut T, &mut Ctx<T>) -> R) -> R {
         f(&mut self.tonic, &mut self.ctx)

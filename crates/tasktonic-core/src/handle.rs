@@ -244,6 +244,82 @@ impl<T: Tonic> Handle<T> {
         self.shared.push_order(name, f, order::<T, F>)
     }
 
+    /// Run a sparkle on this tonic *now*, inside the calling sparkle, if that cannot be told
+    /// apart from queueing it; otherwise hand `x` back, for the caller to send as usual.
+    ///
+    /// It runs inline only when called inside a sparkle (or hook, or timer event) on the
+    /// tonic's own catalyst, the tonic is not the one running (nor running inline itself),
+    /// has no bounded mailbox, and nothing sent to it from this catalyst is still queued. Then
+    /// it is an ordinary sparkle in every respect but its timing: it runs alone on the tonic,
+    /// to the end, after everything this sender sent it before; a panic in it fails (or
+    /// restarts) that tonic, not the caller; its state transitions and finishing settle
+    /// before this returns. What it saves is the queue round trip and the closure's
+    /// allocation: a co-located connection hands a read's messages to its base this way, and
+    /// writes the replies in the same turn (N4 in `docs/PERFORMANCE.md`).
+    ///
+    /// Never inline in a [`Distiller`](crate::Distiller) (each step runs exactly one sparkle)
+    /// or while sparkles are traced. Inline sparkles do not nest.
+    ///
+    /// # Errors
+    ///
+    /// Hands `x` back when the sparkle cannot run inline (`f` is dropped unrun).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tasktonic_core::{App, Ctx, Handle, Tonic};
+    ///
+    /// struct Counter(u64);
+    /// impl Tonic for Counter {
+    ///     type State = ();
+    /// }
+    ///
+    /// struct Feeder;
+    /// impl Tonic for Feeder {
+    ///     type State = ();
+    ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+    ///         let counter = ctx.spawn(Counter(0));
+    ///         ctx.handle()
+    ///             .sparkle(move |_f, ctx| {
+    ///                 let add = |c: &mut Counter, _: &mut Ctx<Counter>, n: u64| c.0 += n;
+    ///                 // Inline if possible, queued otherwise: the counter sees 5 either way.
+    ///                 if let Err(n) = counter.sparkle_inline(5, add) {
+    ///                     counter.sparkle(move |c, cctx| add(c, cctx, n)).ok();
+    ///                 }
+    ///                 counter
+    ///                     .sparkle(|c, cctx| {
+    ///                         assert_eq!(c.0, 5);
+    ///                         cctx.finish();
+    ///                     })
+    ///                     .ok();
+    ///                 ctx.finish();
+    ///             })
+    ///             .ok();
+    ///     }
+    /// }
+    ///
+    /// App::new("doc").tonic(Feeder).run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sparkle_inline<X>(&self, x: X, f: impl FnOnce(&mut T, &mut Ctx<T>, X)) -> Result<(), X> {
+        let Some(core) = crate::catalyst::current_core() else {
+            return Err(x);
+        };
+        let Some(mut cell) = core.take_for_inline(&self.shared) else {
+            return Err(x);
+        };
+        let after = match cell.as_any_mut().downcast_mut::<TonicCell<T>>() {
+            Some(typed) => typed.run_inline(|t, ctx| f(t, ctx, x)),
+            None => {
+                // A handle always names a tonic of its type; kept total all the same.
+                core.put_back_inline(&self.shared, cell, crate::cell::After::Alive);
+                return Err(x);
+            }
+        };
+        core.put_back_inline(&self.shared, cell, after);
+        Ok(())
+    }
+
     /// Send a notification: a sparkle that only matters while the tonic lives (a wake-up, a
     /// "data ready" poke). Like [`sparkle_named`](Handle::sparkle_named), but if the tonic
     /// completes before it runs, it is dropped without the warning a lost sparkle gets.

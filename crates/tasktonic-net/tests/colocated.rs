@@ -59,17 +59,17 @@ impl TcpEvents<Bytes> for Echoer {
     }
 }
 
-/// Spawns the echoer on the selector catalyst.
-struct Launcher {
-    echoer: Option<Echoer>,
+/// Spawns the base on the selector catalyst.
+struct Launcher<T: Tonic> {
+    base: Option<T>,
 }
 
-impl Tonic for Launcher {
+impl<T: Tonic> Tonic for Launcher<T> {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
         let selector = Selector::default_for(ctx).expect("selector");
-        if let Some(echoer) = self.echoer.take() {
-            ctx.infusion(echoer)
+        if let Some(base) = self.base.take() {
+            ctx.infusion(base)
                 .catalyst(selector.catalyst())
                 .spawn()
                 .expect("spawn");
@@ -77,6 +77,48 @@ impl Tonic for Launcher {
     }
     fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
         ctx.finish();
+    }
+}
+
+/// A plain tonic on the main catalyst that sends what it is handed.
+struct Helper;
+impl Tonic for Helper {
+    type State = ();
+}
+
+/// Co-located: answers frames that start with an even byte itself (inside the batch), and
+/// hands the others to a helper on another catalyst, which answers later.
+struct Splitter {
+    server: Option<TcpServer<LengthDelimited>>,
+    addr: Sender<(SocketAddr, Handle<Splitter>)>,
+    helper: Option<Handle<Helper>>,
+}
+
+impl Tonic for Splitter {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        self.helper = Some(
+            ctx.infusion(Helper)
+                .catalyst("main")
+                .spawn()
+                .expect("helper"),
+        );
+        start_and_report(self.server.take(), ctx, &self.addr);
+    }
+}
+
+impl TcpEvents<Bytes> for Splitter {
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+        if msg[0] % 2 == 0 {
+            conn.send(msg).expect("send");
+            return;
+        }
+        let conn = conn.clone();
+        if let Some(helper) = &self.helper {
+            helper
+                .sparkle(move |_, _| conn.send(msg).expect("send from the helper"))
+                .ok();
+        }
     }
 }
 
@@ -91,7 +133,7 @@ fn colocated_replies_keep_order_and_back_pressure() {
     let (addr_tx, addr) = unbounded();
     let (_ev, events) = unbounded::<()>();
     let app = App::new("colocated").tonic(Launcher {
-        echoer: Some(Echoer {
+        base: Some(Echoer {
             server: Some(TcpServer::bind(local(), LengthDelimited::new()).config(config)),
             addr: addr_tx,
             backlog: VecDeque::new(),
@@ -121,6 +163,52 @@ fn colocated_replies_keep_order_and_back_pressure() {
     assert!(on_selector, "the echoer must run on the selector catalyst");
     assert!(refused > 0, "the high watermark of 8 was never reached");
     assert_eq!(backlog, 0);
+    drop(c);
+    server.stop().expect("clean stop");
+}
+
+/// A co-located base takes a read's messages inside the connection's own sparkle, and the
+/// connection writes what it staged right after. Sends from another thread in between or
+/// later must still reach the socket: nothing may be left waiting for a poke that the inline
+/// hand-over held back.
+#[test]
+fn colocated_replies_from_another_thread_are_written_too() {
+    const FRAMES: u32 = 2_000;
+    let (addr_tx, addr) = unbounded();
+    let (_ev, events) = unbounded::<()>();
+    let app = App::new("split").tonic(Launcher {
+        base: Some(Splitter {
+            server: Some(TcpServer::bind(local(), LengthDelimited::new())),
+            addr: addr_tx,
+            helper: None,
+        }),
+    });
+    let server = run_app(app, addr, events);
+    let mut c = connect(server.addr);
+    let mut seen = vec![false; FRAMES as usize];
+    // One at a time (every read is one message: the request–response path), then in bursts.
+    for round in 0..2 {
+        let batch: u32 = if round == 0 { 1 } else { 100 };
+        for start in (0..FRAMES / 2).step_by(batch as usize) {
+            let ids: Vec<u32> = (start..start + batch)
+                .map(|i| i + round * FRAMES / 2)
+                .collect();
+            let wire: Vec<u8> = ids
+                .iter()
+                .flat_map(|i| frame(&[[(*i % 2) as u8, 0, 0, 0], i.to_be_bytes()].concat()))
+                .collect();
+            write_all(&mut c, &wire);
+            for _ in &ids {
+                let f = read_frame(&mut c);
+                let id = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+                assert!(
+                    !std::mem::replace(&mut seen[id as usize], true),
+                    "{id} twice"
+                );
+            }
+        }
+    }
+    assert!(seen.iter().all(|s| *s));
     drop(c);
     server.stop().expect("clean stop");
 }

@@ -23,6 +23,9 @@ const SPIN_YIELDS: usize = 4;
 /// Envelopes buffered for one destination before they are handed over even though the sparkle
 /// that sends them is still running (bounds the buffer's memory and the delay).
 const OUTBOUND_MAX: usize = 1024;
+/// An inline sparkle is declined when more than this many envelopes wait locally (checking
+/// that none of them is for its tonic would cost more than queueing it).
+const INLINE_SCAN_MAX: usize = 64;
 
 /// What this catalyst's tonics sent to other catalysts during the sparkle now running.
 #[derive(Default)]
@@ -64,6 +67,10 @@ pub(crate) struct Core {
     /// buffered until it returns. Sends made outside one (an app's starters, a test thread
     /// driving a Distiller) leave at once.
     dispatching: Cell<bool>,
+    /// A sparkle running now may run another tonic's sparkle inline (see `take_for_inline`):
+    /// set while dispatching in the loop (not in the Distiller's single steps), cleared while
+    /// an inline sparkle runs (they do not nest).
+    inline_ok: Cell<bool>,
     cells: RefCell<Vec<Slot>>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) tracer: RefCell<Option<Tracer>>,
@@ -80,6 +87,7 @@ impl Core {
             outbound: RefCell::new(Outbound::default()),
             crossed: Cell::new(false),
             dispatching: Cell::new(false),
+            inline_ok: Cell::new(false),
             cells: RefCell::new(Vec::new()),
             tracer: RefCell::new(None),
         })
@@ -286,9 +294,67 @@ impl Core {
     #[inline]
     fn dispatch_and_hand_over(self: &Rc<Self>, env: Envelope, follow: bool) {
         self.dispatching.set(true);
+        self.inline_ok.set(follow);
         self.dispatch_one(env, follow);
+        self.inline_ok.set(false);
         self.dispatching.set(false);
         self.flush_outbound();
+    }
+
+    /// Take the cell of the tonic behind `shared` out of its slot to run one sparkle inline,
+    /// inside the sparkle running now (see `Handle::sparkle_inline`). `None` unless that keeps
+    /// every guarantee a queued sparkle has: the tonic lives on this catalyst and is not
+    /// running, a sparkle is running here (in the loop, not a Distiller step, not traced, not
+    /// inline itself), the tonic has no bounded mailbox, and nothing for it waits in the local
+    /// queue — where everything sent to it from this catalyst waits, so FIFO per sender holds.
+    pub(crate) fn take_for_inline(
+        &self,
+        shared: &crate::handle::TonicShared,
+    ) -> Option<Box<dyn AnyCell>> {
+        if !self.inline_ok.get()
+            || shared.catalyst.id != self.shared.id
+            || shared.mailbox.is_some()
+            || self.tracer.borrow().is_some()
+        {
+            return None;
+        }
+        {
+            let local = self.local.borrow();
+            if local.len() > INLINE_SCAN_MAX || local.iter().any(|env| env.slot == shared.slot) {
+                return None;
+            }
+        }
+        let mut cells = self.cells.borrow_mut();
+        let entry = cells.get_mut(shared.slot as usize)?;
+        if !matches!(entry, Slot::Live(g, _) if *g == shared.generation) {
+            return None;
+        }
+        match std::mem::replace(entry, Slot::Busy) {
+            Slot::Live(_, cell) => {
+                self.inline_ok.set(false);
+                Some(cell)
+            }
+            other => {
+                *entry = other;
+                None
+            }
+        }
+    }
+
+    /// Put back a cell taken by `take_for_inline` (or retire it, if the sparkle completed it).
+    pub(crate) fn put_back_inline(
+        &self,
+        shared: &crate::handle::TonicShared,
+        cell: Box<dyn AnyCell>,
+        after: After,
+    ) {
+        self.inline_ok.set(true);
+        match after {
+            After::Alive => {
+                self.cells.borrow_mut()[shared.slot as usize] = Slot::Live(shared.generation, cell);
+            }
+            After::Completed => self.retire(shared.slot, cell),
+        }
     }
 
     /// True while a sparkle runs here (then sends to other catalysts are buffered).

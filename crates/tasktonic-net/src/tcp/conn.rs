@@ -429,6 +429,25 @@ impl<M: Send + 'static> Conn<M> {
         crate::selector::Ready::from_bits(self.shared.ready.swap(0, Ordering::AcqRel))
     }
 
+    /// The connection is about to flush: sends until then need not poke it. True if this
+    /// call took the hold; then `take_outbox` (which ends it) or `release_drain` must follow,
+    /// or later sends would never poke.
+    pub(crate) fn hold_drain(&self) -> bool {
+        !std::mem::replace(&mut self.shared.outbox.lock().poked, true)
+    }
+
+    /// End a hold without flushing: poke if something was sent meanwhile.
+    pub(crate) fn release_drain(&self) {
+        let poke = {
+            let mut outbox = self.shared.outbox.lock();
+            outbox.poked = !outbox.queue.is_empty();
+            outbox.poked
+        };
+        if poke {
+            self.poke(Poke::Drain);
+        }
+    }
+
     /// Take everything in the outbox, leaving `spare` (empty) in its place; the next `send`
     /// pokes again.
     pub(crate) fn take_outbox(&self, spare: VecDeque<M>) -> VecDeque<M> {

@@ -95,6 +95,25 @@ impl<M> IntoIterator for Batch<M> {
     }
 }
 
+/// The base's side of a delivery: `on_message` for each message of the batch, in order.
+fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
+    b: &mut B,
+    ctx: &mut Ctx<B>,
+    conn: &Conn<M>,
+    batch: Batch<M>,
+    colocated: bool,
+) {
+    // Counted consumed when the batch is done, even if `on_message` panics (a base restarted
+    // in place must find the window open).
+    let _consumed = Consumed(conn, batch.len());
+    // Co-located (the base runs on the connection's thread): its replies are collected
+    // without a lock and handed over when the batch is done (dropped first).
+    let _staging = colocated.then(|| conn.staging(batch.len()));
+    for msg in batch {
+        b.on_message(ctx, conn, msg);
+    }
+}
+
 /// Marks a delivered batch consumed when dropped.
 struct Consumed<'a, M: Send + 'static>(&'a Conn<M>, usize);
 
@@ -262,22 +281,45 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 
     /// Move whole messages to the base, in one sparkle, counting them into the window.
+    ///
+    /// Co-located, the base takes the batch inline when it can (`Handle::sparkle_inline`: no
+    /// queue round trip, no closure to allocate) and its replies are written right after it,
+    /// in this sparkle: a request–response exchange is then one sparkle, not three (N4).
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Batch<C::Message>) {
         if batch.is_empty() {
             return;
         }
         self.window_full = self.conn.delivering(batch.len());
+        let batch = if self.colocated {
+            // Replies staged during the batch need not poke us: we flush right after it.
+            let held = self.conn.hold_drain();
+            let conn = &self.conn;
+            match self
+                .base
+                .sparkle_inline(batch, |b, bctx, batch| on_batch(b, bctx, conn, batch, true))
+            {
+                Ok(()) => {
+                    self.window_full = !self.conn.window_open();
+                    if self.flushable() {
+                        self.flush(ctx);
+                    } else if held {
+                        self.conn.release_drain();
+                    }
+                    return;
+                }
+                Err(batch) => {
+                    if held {
+                        self.conn.release_drain();
+                    }
+                    batch
+                }
+            }
+        } else {
+            batch
+        };
         let colocated = self.colocated;
         let delivered = self.event("on_message", move |b, ctx, conn| {
-            // Counted consumed when the batch is done, even if `on_message` panics (a base
-            // restarted in place must find the window open).
-            let _consumed = Consumed(conn, batch.len());
-            // Co-located (the base runs on the connection's thread): its replies are collected
-            // without a lock and handed over when the batch is done (dropped first).
-            let _staging = colocated.then(|| conn.staging(batch.len()));
-            for msg in batch {
-                b.on_message(ctx, conn, msg);
-            }
+            on_batch(b, ctx, conn, batch, colocated)
         });
         if !delivered {
             log::warn!("{}: its base has completed; aborting", self.conn.id());
@@ -352,7 +394,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// they belong to (`inflight`, handed back if the connection is lost). So a connection
     /// holds no write buffer between writes, and a message is moved once, not three times.
     pub(super) fn flush(&mut self, ctx: &mut Ctx<Self>) {
-        if self.stream.is_none() || self.shut_down || self.conn.state() == ConnState::Connecting {
+        if !self.flushable() {
             return;
         }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
@@ -403,6 +445,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
             self.shut_down_write(ctx);
         }
+    }
+
+    /// True if `flush` would write (and take the outbox).
+    fn flushable(&self) -> bool {
+        self.stream.is_some() && !self.shut_down && self.conn.state() != ConnState::Connecting
     }
 
     /// Encode `pending` (from the front) into `scratch` a batch at a time and write each;
