@@ -18,7 +18,7 @@ mod raw;
 use std::fmt;
 use std::io;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 pub use self::length::{Endian, LengthDelimited};
 pub use self::lines::Lines;
@@ -153,6 +153,21 @@ where
     M: Send + 'static,
 {
     type Message = M;
+}
+
+/// Split the first `at` bytes off `src`, frozen. When they are all of `src` and `src` has no
+/// room to spare — a connection reads an exchange's request into a buffer of exactly its size
+/// — the buffer itself is taken: splitting would allocate a shared header for it (to share
+/// the allocation with what `src` may read next), and free it again with the message (one
+/// allocation and one free less per request–response exchange; N4). A buffer with room left
+/// is split, so a busy connection keeps refilling its read buffer in place.
+#[inline]
+pub(crate) fn split_frame(src: &mut BytesMut, at: usize) -> Bytes {
+    if at == src.len() && at == src.capacity() {
+        std::mem::take(src).freeze()
+    } else {
+        src.split_to(at).freeze()
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{CodecError, DEFAULT_MAX_FRAME, Decoder, Encoder};
+use super::{CodecError, DEFAULT_MAX_FRAME, Decoder, Encoder, split_frame};
 
 /// No framing (Kamaelia's ConnectedSocketAdapter, TaskTonic's raw handler): every read is one
 /// message of whatever bytes arrived. A message is never larger than one read.
@@ -34,7 +34,7 @@ impl Decoder for RawBytes {
             return Ok(None);
         }
         let n = src.len().min(self.max_frame.max(1));
-        Ok(Some(src.split_to(n).freeze()))
+        Ok(Some(split_frame(src, n)))
     }
 }
 

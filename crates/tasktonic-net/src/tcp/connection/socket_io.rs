@@ -173,10 +173,17 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             // Read into the selector thread's scratch space and keep only what arrived: no
             // zero-filling per read, and a connection's buffer is exactly as big as its data.
             let inbuf = &mut self.inbuf;
+            let busy = self.batch_hint >= BUSY_FLUSH;
             let result = SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 let r = stream.read(&mut scratch[..]);
                 if let Ok(n) = r {
+                    if busy {
+                        // A busy connection's buffer keeps room to spare: it is kept and
+                        // refilled in place (an exact fit would be handed away with its
+                        // last frame; see `codec::split_frame`).
+                        inbuf.reserve(2 * n);
+                    }
                     inbuf.extend_from_slice(&scratch[..n]);
                 }
                 r
