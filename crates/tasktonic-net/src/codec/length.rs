@@ -134,11 +134,19 @@ impl LengthDelimited {
     }
 
     /// The payload length of the whole frame at the start of `src`, if it has arrived.
+    #[inline]
     pub(crate) fn frame_len(&self, src: &[u8]) -> Result<Option<usize>, CodecError> {
         if src.len() < self.header {
             return Ok(None);
         }
-        let len = self.read_len(src);
+        let len = match src.first_chunk::<4>() {
+            // The default framing: one byte-swapped load (callgrind, N1: the general match
+            // cost ~20 instructions a frame).
+            Some(h) if self.header == 4 && self.endian == Endian::Big => {
+                u64::from(u32::from_be_bytes(*h))
+            }
+            _ => self.read_len(src),
+        };
         if len > self.max_frame as u64 {
             return Err(CodecError::FrameTooLarge {
                 len,
