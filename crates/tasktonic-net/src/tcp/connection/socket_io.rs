@@ -421,14 +421,15 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             self.write_out()
         };
         let result = match drained {
-            Ok(true) => {
-                let mut scratch = WRITE.with(|w| std::mem::take(&mut *w.borrow_mut()));
+            // Used in place (nothing `write_batches` calls flushes again on this thread).
+            Ok(true) => WRITE.with(|w| {
+                let mut scratch = w.borrow_mut();
                 let result = self.write_batches(&mut pending, &mut scratch);
-                if scratch.buf.capacity() <= WRITE_KEEP_MAX {
-                    WRITE.with(|w| *w.borrow_mut() = scratch);
+                if scratch.buf.capacity() > WRITE_KEEP_MAX {
+                    *scratch = WriteScratch::default();
                 }
                 result
-            }
+            }),
             other => other.map(|_| ()),
         };
         if !pending.is_empty() {
@@ -496,7 +497,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             };
             let (written, result) = write_from(stream, &scratch.buf);
             let done = scratch.ends.partition_point(|&end| end <= written);
-            pending.drain(..done);
+            if done == pending.len() {
+                pending.clear(); // the usual case, and cheaper than a drain
+            } else {
+                pending.drain(..done);
+            }
             let base = self.written;
             self.written += written as u64;
             if self.conn.dequeued(done) {
