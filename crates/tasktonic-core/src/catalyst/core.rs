@@ -118,6 +118,11 @@ impl Core {
         if let Some(env) = batch.next() {
             return Some(env);
         }
+        // An empty queue's `pop` costs a full fence; its emptiness check, two loads. (A push
+        // this misses is seen by the next turn, or by the park, which checks under a fence.)
+        if self.shared.remote_is_empty() {
+            return None;
+        }
         let remote = self.shared.pop_remote()?;
         self.crossed.set(true);
         match remote {
