@@ -248,7 +248,8 @@ impl<T: Tonic> Handle<T> {
     /// apart from queueing it; otherwise hand `x` back, for the caller to send as usual.
     ///
     /// It runs inline only when called inside a sparkle (or hook, or timer event) on the
-    /// tonic's own catalyst, the tonic is not the one running (nor running inline itself),
+    /// tonic's own catalyst, the tonic is not running (nor waiting for an inline sparkle it
+    /// started to return),
     /// has no bounded mailbox, and nothing sent to it from this catalyst is still queued. Then
     /// it is an ordinary sparkle in every respect but its timing: it runs alone on the tonic,
     /// to the end, after everything this sender sent it before; a panic in it fails (or
@@ -257,8 +258,10 @@ impl<T: Tonic> Handle<T> {
     /// allocation: a co-located connection hands a read's messages to its base this way, and
     /// writes the replies in the same turn (N4 in `docs/PERFORMANCE.md`).
     ///
-    /// Never inline in a [`Distiller`](crate::Distiller) (each step runs exactly one sparkle)
-    /// or while sparkles are traced. Inline sparkles do not nest.
+    /// A selector's readiness callback may call it too (the catalyst's parker polls as a
+    /// sparkle would run). Inline sparkles nest at most two deep (readiness → connection →
+    /// base); never inline in a [`Distiller`](crate::Distiller) (each step runs exactly one
+    /// sparkle) or while sparkles are traced.
     ///
     /// # Errors
     ///

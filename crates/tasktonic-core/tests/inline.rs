@@ -185,12 +185,12 @@ fn a_panic_inline_fails_the_target_and_the_caller_goes_on() {
 }
 
 #[test]
-fn inline_sparkles_do_not_nest() {
+fn a_running_tonic_is_never_run_inline_not_even_by_itself() {
     let reports = run("main", false, |_ctx, target, report| {
         let again = target.clone();
         let report2 = report.clone();
         let r = target.sparkle_inline((), move |_t, _ctx, ()| {
-            // The target is running: another inline sparkle (even to itself) is declined.
+            // The target is running: a sparkle for it is queued, even from itself.
             inline_or_queue(&again, &report2, "finish");
         });
         report.send(format!("outer {r:?}")).ok();
@@ -202,6 +202,79 @@ fn inline_sparkles_do_not_nest() {
             "outer Ok(())",
             "target finish",
             "driver saw target complete"
+        ]
+    );
+}
+
+/// One link of a chain: reports, then tries to run the next link inline.
+struct Link {
+    name: &'static str,
+    next: Option<Handle<Link>>,
+    report: Report,
+}
+
+impl Link {
+    fn go(&mut self, ctx: &mut Ctx<Self>) {
+        self.report.send(format!("{} runs", self.name)).ok();
+        if let Some(next) = &self.next {
+            match next.sparkle_inline((), |l, lctx, ()| l.go(lctx)) {
+                Ok(()) => self
+                    .report
+                    .send(format!("{} ran the next inline", self.name)),
+                Err(()) => {
+                    next.sparkle(|l, lctx| l.go(lctx)).ok();
+                    self.report.send(format!("{} queued the next", self.name))
+                }
+            }
+            .ok();
+        }
+        ctx.finish();
+    }
+}
+
+impl Tonic for Link {
+    type State = ();
+}
+
+struct Chain(Report);
+
+impl Tonic for Chain {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let mut next = None;
+        for name in ["c", "b", "a"] {
+            next = Some(ctx.spawn(Link {
+                name,
+                next: next.take(),
+                report: self.0.clone(),
+            }));
+        }
+        // Runs after the three have started (their spawns are queued before it).
+        ctx.handle()
+            .sparkle(move |_, ctx| {
+                if let Some(a) = next {
+                    a.sparkle_inline((), |l, lctx, ()| l.go(lctx))
+                        .expect("a runs inline");
+                }
+                ctx.finish();
+            })
+            .ok();
+    }
+}
+
+#[test]
+fn inline_sparkles_nest_two_deep_at_most() {
+    let (tx, rx) = channel();
+    run_bounded(App::new("chain").tonic(Chain(tx))).expect("clean run");
+    let reports: Vec<String> = rx.try_iter().collect();
+    assert_eq!(
+        reports,
+        [
+            "a runs",
+            "b runs",
+            "b queued the next",
+            "a ran the next inline",
+            "c runs"
         ]
     );
 }

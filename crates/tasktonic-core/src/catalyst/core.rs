@@ -26,6 +26,9 @@ const OUTBOUND_MAX: usize = 1024;
 /// An inline sparkle is declined when more than this many envelopes wait locally (checking
 /// that none of them is for its tonic would cost more than queueing it).
 const INLINE_SCAN_MAX: usize = 64;
+/// Inline sparkles nest at most this deep (readiness → connection → base): the stack stays
+/// bounded whatever a chain of tonics does.
+const INLINE_DEPTH_MAX: u8 = 2;
 
 /// What this catalyst's tonics sent to other catalysts during the sparkle now running.
 #[derive(Default)]
@@ -67,10 +70,12 @@ pub(crate) struct Core {
     /// buffered until it returns. Sends made outside one (an app's starters, a test thread
     /// driving a Distiller) leave at once.
     dispatching: Cell<bool>,
-    /// A sparkle running now may run another tonic's sparkle inline (see `take_for_inline`):
-    /// set while dispatching in the loop (not in the Distiller's single steps), cleared while
-    /// an inline sparkle runs (they do not nest).
+    /// Code running now may run a tonic's sparkle inline (see `take_for_inline`): set while
+    /// dispatching in the loop (not in the Distiller's single steps) and while the parker
+    /// polls (an I/O readiness callback).
     inline_ok: Cell<bool>,
+    /// How many inline sparkles are running, one inside the other.
+    inline_depth: Cell<u8>,
     cells: RefCell<Vec<Slot>>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) tracer: RefCell<Option<Tracer>>,
@@ -88,6 +93,7 @@ impl Core {
             crossed: Cell::new(false),
             dispatching: Cell::new(false),
             inline_ok: Cell::new(false),
+            inline_depth: Cell::new(0),
             cells: RefCell::new(Vec::new()),
             tracer: RefCell::new(None),
         })
@@ -307,16 +313,18 @@ impl Core {
     }
 
     /// Take the cell of the tonic behind `shared` out of its slot to run one sparkle inline,
-    /// inside the sparkle running now (see `Handle::sparkle_inline`). `None` unless that keeps
+    /// inside the code running now (see `Handle::sparkle_inline`). `None` unless that keeps
     /// every guarantee a queued sparkle has: the tonic lives on this catalyst and is not
-    /// running, a sparkle is running here (in the loop, not a Distiller step, not traced, not
-    /// inline itself), the tonic has no bounded mailbox, and nothing for it waits in the local
-    /// queue — where everything sent to it from this catalyst waits, so FIFO per sender holds.
+    /// running, a sparkle (or the parker's poll) is running here — in the loop, not a
+    /// Distiller step, not traced, fewer than `INLINE_DEPTH_MAX` inline sparkles deep — the
+    /// tonic has no bounded mailbox, and nothing for it waits in the local queue, where
+    /// everything sent to it from this catalyst waits (so FIFO per sender holds).
     pub(crate) fn take_for_inline(
         &self,
         shared: &crate::handle::TonicShared,
     ) -> Option<Box<dyn AnyCell>> {
         if !self.inline_ok.get()
+            || self.inline_depth.get() >= INLINE_DEPTH_MAX
             || shared.catalyst.id != self.shared.id
             || shared.mailbox.is_some()
             || self.tracer.borrow().is_some()
@@ -336,7 +344,7 @@ impl Core {
         }
         match std::mem::replace(entry, Slot::Busy) {
             Slot::Live(_, cell) => {
-                self.inline_ok.set(false);
+                self.inline_depth.set(self.inline_depth.get() + 1);
                 Some(cell)
             }
             other => {
@@ -353,7 +361,8 @@ impl Core {
         cell: Box<dyn AnyCell>,
         after: After,
     ) {
-        self.inline_ok.set(true);
+        self.inline_depth
+            .set(self.inline_depth.get().saturating_sub(1));
         match after {
             After::Alive => {
                 self.cells.borrow_mut()[shared.slot as usize] = Slot::Live(shared.generation, cell);
@@ -559,6 +568,18 @@ impl Core {
         !self.shared.remote_is_empty()
     }
 
+    /// Let the parker poll (or park) as a sparkle would run: what its callbacks send to other
+    /// catalysts is handed over after, and they may run a tonic's sparkle inline (a selector
+    /// hands readiness straight to the socket's tonic; `Handle::sparkle_inline`).
+    fn polling(&self, poll: impl FnOnce()) {
+        self.dispatching.set(true);
+        self.inline_ok.set(true);
+        poll();
+        self.inline_ok.set(false);
+        self.dispatching.set(false);
+        self.flush_outbound();
+    }
+
     /// Run until `done` says so (checked when idle, after announcing the park).
     pub(crate) fn run_loop(
         self: &Rc<Self>,
@@ -570,7 +591,7 @@ impl Core {
                 if self.has_local_work() || !self.shared.remote_is_empty() {
                     // Still busy: let I/O in without blocking, so that a flood of sparkles
                     // cannot starve it.
-                    parker.poll();
+                    self.polling(|| parker.poll());
                 }
                 continue;
             }
@@ -596,7 +617,7 @@ impl Core {
                 self.shared.end_park();
                 return;
             }
-            parker.park(timeout);
+            self.polling(|| parker.park(timeout));
             self.shared.end_park();
         }
     }

@@ -179,12 +179,16 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             move |ready| {
                 // The readiness waits in the connection's shared state, so the sparkle
                 // captures nothing (no allocation per event) and events that arrive before it
-                // runs are handled together.
+                // runs are handled together. It runs inline, inside the selector's poll,
+                // when nothing else for this connection is queued (no queue round trip; N4).
                 if conn.post_ready(ready) {
-                    let _ = me.notify_named("ready", |c, ctx| {
+                    let handle = |c: &mut Self, ctx: &mut Ctx<Self>| {
                         let ready = c.conn.take_ready();
                         c.ready(ctx, ready);
-                    });
+                    };
+                    if me.sparkle_inline((), |c, ctx, ()| handle(c, ctx)).is_err() {
+                        let _ = me.notify_named("ready", handle);
+                    }
                 }
             },
         )?;
