@@ -132,6 +132,23 @@ pub trait Encoder<Item> {
     ///
     /// [`CodecError::Unencodable`] or [`CodecError::FrameTooLarge`].
     fn encode(&mut self, item: &Item, dst: &mut BytesMut) -> Result<(), CodecError>;
+
+    /// Encode `item` as [`encode`](Encoder::encode) does, except that the codec may leave
+    /// the message's trailing payload out of `dst` and return it instead: a connection then
+    /// writes it straight from `item`, right after what `dst` holds (one vectored write for a
+    /// batch), so a large payload is not copied on its way to the socket. The default encodes
+    /// whole and returns `None`; [`LengthDelimited`] returns payloads of 1 KiB and more.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Encoder::encode); on error nothing is appended.
+    fn encode_vectored<'a>(
+        &mut self,
+        item: &'a Item,
+        dst: &mut BytesMut,
+    ) -> Result<Option<&'a [u8]>, CodecError> {
+        self.encode(item, dst).map(|()| None)
+    }
 }
 
 /// A codec for one message type both ways, as connections use: implemented for every

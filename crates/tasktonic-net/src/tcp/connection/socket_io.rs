@@ -42,6 +42,9 @@ const SPARE_MAX: usize = 1024;
 const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 /// Encode at most this much before writing, to batch small messages into one `write`.
 const WRITE_BATCH: usize = 256 * 1024;
+/// Payloads written from their messages in one vectored write at most (each takes one or two
+/// of the kernel's 1,024 iovecs).
+const VECTORED_MAX: usize = 256;
 
 /// The messages of one read, as delivered to the base: a lone message (the request–response
 /// case) travels without a `Vec` (one allocation less per exchange; N4).
@@ -461,8 +464,10 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 
     /// Encode `pending` (from the front) into `scratch` a batch at a time and write each;
-    /// written messages leave `pending`. At `WouldBlock` or an error, the batch's unwritten
-    /// bytes go to `out` and its messages to `inflight`; `pending` keeps the rest.
+    /// written messages leave `pending`. Large payloads the codec hands back
+    /// ([`Encoder::encode_vectored`](crate::codec::Encoder::encode_vectored)) are not copied:
+    /// the batch goes out in one vectored write. At `WouldBlock` or an error, the batch's
+    /// unwritten bytes go to `out` and its messages to `inflight`; `pending` keeps the rest.
     fn write_batches(
         &mut self,
         pending: &mut VecDeque<C::Message>,
@@ -471,31 +476,56 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         while !pending.is_empty() {
             scratch.buf.clear();
             scratch.ends.clear();
-            let mut i = 0;
-            while i < pending.len() && scratch.buf.len() < WRITE_BATCH {
-                let before = scratch.buf.len();
-                match self.codec.encode(&pending[i], &mut scratch.buf) {
-                    Ok(()) => {
-                        scratch.ends.push(scratch.buf.len());
-                        i += 1;
-                    }
-                    Err(e) => {
-                        scratch.buf.truncate(before);
-                        let Some(msg) = pending.remove(i) else { break };
-                        self.conn.dequeued(1);
-                        self.event("on_unencodable", move |b, ctx, conn| {
-                            b.on_unencodable(ctx, conn, msg, &e)
-                        });
-                    }
-                }
-            }
-            if scratch.ends.is_empty() {
-                continue; // all of them were unencodable
-            }
             let Some(stream) = self.stream.as_mut() else {
                 return Ok(());
             };
-            let (written, result) = write_from(stream, &scratch.buf);
+            // Encode and write one batch. It ends before a message that cannot be encoded,
+            // which is handed back below once everything before it is written.
+            let (written, result, unencodable, rest) = {
+                // Payloads written from their messages: (where in `buf` each goes, the bytes).
+                let mut payloads: Vec<(usize, &[u8])> = Vec::new();
+                let mut total = 0;
+                let mut unencodable = None;
+                while scratch.ends.len() < pending.len()
+                    && total < WRITE_BATCH
+                    && payloads.len() < VECTORED_MAX
+                {
+                    let msg = &pending[scratch.ends.len()];
+                    let before = scratch.buf.len();
+                    match self.codec.encode_vectored(msg, &mut scratch.buf) {
+                        Ok(payload) => {
+                            total += scratch.buf.len() - before;
+                            if let Some(payload) = payload {
+                                total += payload.len();
+                                payloads.push((scratch.buf.len(), payload));
+                            }
+                            scratch.ends.push(total);
+                        }
+                        Err(e) => {
+                            scratch.buf.truncate(before);
+                            unencodable = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let (written, result) = if payloads.is_empty() {
+                    write_from(stream, &scratch.buf)
+                } else {
+                    write_pieces(stream, &scratch.buf, &payloads)
+                };
+                // After a short write what is left waits in `out`: the batch's own buffer
+                // when nothing was written from the messages, else a copy of the rest.
+                let rest = match result {
+                    Ok(true) => None,
+                    _ if payloads.is_empty() => {
+                        let mut rest = std::mem::take(&mut scratch.buf);
+                        rest.advance(written);
+                        Some(rest)
+                    }
+                    _ => Some(unwritten(&scratch.buf, &payloads, written)),
+                };
+                (written, result, unencodable, rest)
+            };
             let done = scratch.ends.partition_point(|&end| end <= written);
             if done == pending.len() {
                 pending.clear(); // the usual case, and cheaper than a drain
@@ -507,9 +537,18 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             if self.conn.dequeued(done) {
                 self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
             }
-            if matches!(result, Ok(true)) {
+            let Some(rest) = rest else {
+                // All written: a message that could not be encoded is next; hand it back.
+                if let Some(e) = unencodable
+                    && let Some(msg) = pending.pop_front()
+                {
+                    self.conn.dequeued(1);
+                    self.event("on_unencodable", move |b, ctx, conn| {
+                        b.on_unencodable(ctx, conn, msg, &e)
+                    });
+                }
                 continue;
-            }
+            };
             // A short write (or an error): the rest of the batch waits in the connection.
             for &end in &scratch.ends[done..] {
                 let Some(msg) = pending.pop_front() else {
@@ -517,8 +556,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 };
                 self.inflight.push_back((msg, base + end as u64));
             }
-            let mut rest = std::mem::take(&mut scratch.buf);
-            rest.advance(written);
             self.out = rest;
             return result.map(|_| ());
         }
@@ -578,6 +615,68 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
         result
     }
+}
+
+/// Write `buf` with `payloads` spliced in (each before the byte of `buf` it names), in
+/// vectored writes, until all is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
+/// error; with how many bytes were written.
+fn write_pieces(
+    stream: &mut mio::net::TcpStream,
+    buf: &[u8],
+    payloads: &[(usize, &[u8])],
+) -> (usize, io::Result<bool>) {
+    let mut slices = Vec::with_capacity(2 * payloads.len() + 1);
+    let mut at = 0;
+    for &(to, payload) in payloads {
+        if to > at {
+            slices.push(io::IoSlice::new(&buf[at..to]));
+        }
+        slices.push(io::IoSlice::new(payload));
+        at = to;
+    }
+    if at < buf.len() {
+        slices.push(io::IoSlice::new(&buf[at..]));
+    }
+    let mut left: &mut [io::IoSlice<'_>] = &mut slices;
+    let mut written = 0;
+    loop {
+        if left.is_empty() {
+            return (written, Ok(true));
+        }
+        match stream.write_vectored(left) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                return (written, Err(e));
+            }
+            Ok(n) => {
+                written += n;
+                io::IoSlice::advance_slices(&mut left, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (written, Ok(false)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+}
+
+/// What `write_pieces` had not written of `buf` and `payloads`, from byte `written` on, as
+/// one buffer.
+fn unwritten(buf: &[u8], payloads: &[(usize, &[u8])], written: usize) -> BytesMut {
+    let mut rest = BytesMut::new();
+    let mut pos = 0; // position in the stream of pieces
+    let mut at = 0; // position in `buf`
+    let mut take = |piece: &[u8], rest: &mut BytesMut| {
+        let skip = written.saturating_sub(pos).min(piece.len());
+        rest.extend_from_slice(&piece[skip..]);
+        pos += piece.len();
+    };
+    for &(to, payload) in payloads {
+        take(&buf[at..to], &mut rest);
+        take(payload, &mut rest);
+        at = to;
+    }
+    take(&buf[at..], &mut rest);
+    rest
 }
 
 /// Write `buf` until all of it is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
