@@ -21,7 +21,9 @@ use super::{CloseReason, Conn, ConnState, Reconnect, TcpConfig, TcpEvents};
 use crate::codec::Codec;
 use crate::selector::{Ready, Selector};
 
-mod socket_io;
+mod buffers;
+mod reading;
+mod writing;
 
 pub(crate) enum Role {
     Server,

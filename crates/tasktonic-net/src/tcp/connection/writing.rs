@@ -1,0 +1,311 @@
+//! The writing half of [`TcpConnection`]: encoding what the outbox holds and writing it
+//! until `WouldBlock`; what a short write leaves waits for the writable event.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+
+use bytes::{Buf, BytesMut};
+use tasktonic_core::Ctx;
+
+use super::TcpConnection;
+use super::buffers::BUSY_FLUSH;
+use crate::codec::Codec;
+use crate::tcp::{CloseReason, Conn, ConnState, TcpEvents};
+
+thread_local! {
+    /// The selector thread's write buffer (see `flush`).
+    static WRITE: std::cell::RefCell<WriteScratch> = std::cell::RefCell::new(WriteScratch::default());
+}
+
+/// Where a flush encodes: the bytes, and where each message's bytes end.
+#[derive(Default)]
+struct WriteScratch {
+    buf: BytesMut,
+    ends: Vec<usize>,
+}
+
+/// The thread's write buffer is not kept if a flush grew it past this (a huge message).
+const WRITE_KEEP_MAX: usize = 1 << 20;
+/// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
+/// a burst, are freed).
+const SPARE_MAX: usize = 1024;
+/// Encode at most this much before writing, to batch small messages into one `write`.
+const WRITE_BATCH: usize = 256 * 1024;
+/// Payloads written from their messages in one vectored write at most (each takes one or two
+/// of the kernel's 1,024 iovecs).
+const VECTORED_MAX: usize = 256;
+
+impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+    /// Encode what the outbox holds and write until `WouldBlock`.
+    ///
+    /// Messages are encoded by reference into the selector thread's write buffer and written
+    /// from it; the ones written completely are dropped there and then. Only a short write
+    /// moves anything to the connection: the bytes left over (its `out`) and the messages
+    /// they belong to (`inflight`, handed back if the connection is lost). So a connection
+    /// holds no write buffer between writes, and a message is moved once, not three times.
+    pub(super) fn flush(&mut self, ctx: &mut Ctx<Self>) {
+        if !self.flushable() {
+            return;
+        }
+        let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
+        if pending.is_empty() && self.out.is_empty() {
+            // Nothing to write (a writable edge after everything went out).
+            self.spare = pending;
+            if self.closing.is_some() && self.conn.queued() == 0 {
+                self.shut_down_write(ctx);
+            }
+            return;
+        }
+        let busy = pending.len() >= BUSY_FLUSH;
+        // What a short write left behind goes first.
+        let drained = if self.out.is_empty() {
+            Ok(true)
+        } else {
+            self.write_out()
+        };
+        let result = match drained {
+            // Used in place (nothing `write_batches` calls flushes again on this thread).
+            Ok(true) => WRITE.with(|w| {
+                let mut scratch = w.borrow_mut();
+                let result = self.write_batches(&mut pending, &mut scratch);
+                if scratch.buf.capacity() > WRITE_KEEP_MAX {
+                    *scratch = WriteScratch::default();
+                }
+                result
+            }),
+            other => other.map(|_| ()),
+        };
+        if !pending.is_empty() {
+            // Not written yet: back to the front of the outbox for the next writable event
+            // (or, if the connection is lost, to be handed back after `inflight`).
+            self.conn.requeue_front(pending.into_iter());
+        } else if busy && pending.capacity() <= SPARE_MAX {
+            self.spare = pending;
+            self.keep_buffers(ctx);
+        } else {
+            Conn::recycle(pending);
+        }
+        if let Err(e) = result {
+            return self.lost(ctx, CloseReason::Io(e));
+        }
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            // Used only across a short write.
+            self.out = BytesMut::new();
+            self.inflight = VecDeque::new();
+        }
+        if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
+            self.shut_down_write(ctx);
+        }
+    }
+
+    /// True if `flush` would write (and take the outbox).
+    pub(super) fn flushable(&self) -> bool {
+        self.stream.is_some() && !self.shut_down && self.conn.state() != ConnState::Connecting
+    }
+
+    /// Encode `pending` (from the front) into `scratch` a batch at a time and write each;
+    /// written messages leave `pending`. Large payloads the codec hands back
+    /// ([`Encoder::encode_vectored`](crate::codec::Encoder::encode_vectored)) are not copied:
+    /// the batch goes out in one vectored write. At `WouldBlock` or an error, the batch's
+    /// unwritten bytes go to `out` and its messages to `inflight`; `pending` keeps the rest.
+    fn write_batches(
+        &mut self,
+        pending: &mut VecDeque<C::Message>,
+        scratch: &mut WriteScratch,
+    ) -> io::Result<()> {
+        while !pending.is_empty() {
+            scratch.buf.clear();
+            scratch.ends.clear();
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(());
+            };
+            // Encode and write one batch. It ends before a message that cannot be encoded,
+            // which is handed back below once everything before it is written.
+            let (written, result, unencodable, rest) = {
+                // Payloads written from their messages: (where in `buf` each goes, the bytes).
+                let mut payloads: Vec<(usize, &[u8])> = Vec::new();
+                let mut total = 0;
+                let mut unencodable = None;
+                while scratch.ends.len() < pending.len()
+                    && total < WRITE_BATCH
+                    && payloads.len() < VECTORED_MAX
+                {
+                    let msg = &pending[scratch.ends.len()];
+                    let before = scratch.buf.len();
+                    match self.codec.encode_vectored(msg, &mut scratch.buf) {
+                        Ok(payload) => {
+                            total += scratch.buf.len() - before;
+                            if let Some(payload) = payload {
+                                total += payload.len();
+                                payloads.push((scratch.buf.len(), payload));
+                            }
+                            scratch.ends.push(total);
+                        }
+                        Err(e) => {
+                            scratch.buf.truncate(before);
+                            unencodable = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let (written, result) = if payloads.is_empty() {
+                    write_from(stream, &scratch.buf)
+                } else {
+                    write_pieces(stream, &scratch.buf, &payloads)
+                };
+                // After a short write what is left waits in `out`: the batch's own buffer
+                // when nothing was written from the messages, else a copy of the rest.
+                let rest = match result {
+                    Ok(true) => None,
+                    _ if payloads.is_empty() => {
+                        let mut rest = std::mem::take(&mut scratch.buf);
+                        rest.advance(written);
+                        Some(rest)
+                    }
+                    _ => Some(unwritten(&scratch.buf, &payloads, written)),
+                };
+                (written, result, unencodable, rest)
+            };
+            let done = scratch.ends.partition_point(|&end| end <= written);
+            if done == pending.len() {
+                pending.clear(); // the usual case, and cheaper than a drain
+            } else {
+                pending.drain(..done);
+            }
+            let base = self.written;
+            self.written += written as u64;
+            if self.conn.dequeued(done) {
+                self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
+            }
+            let Some(rest) = rest else {
+                // All written: a message that could not be encoded is next; hand it back.
+                if let Some(e) = unencodable
+                    && let Some(msg) = pending.pop_front()
+                {
+                    self.conn.dequeued(1);
+                    self.event("on_unencodable", move |b, ctx, conn| {
+                        b.on_unencodable(ctx, conn, msg, &e)
+                    });
+                }
+                continue;
+            };
+            // A short write (or an error): the rest of the batch waits in the connection.
+            for &end in &scratch.ends[done..] {
+                let Some(msg) = pending.pop_front() else {
+                    break;
+                };
+                self.inflight.push_back((msg, base + end as u64));
+            }
+            self.out = rest;
+            return result.map(|_| ());
+        }
+        Ok(())
+    }
+
+    /// Write what a short write left in `out` until empty (true) or `WouldBlock` (false);
+    /// retire the messages it completes.
+    pub(super) fn write_out(&mut self) -> io::Result<bool> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        let (written, result) = write_from(stream, &self.out);
+        self.out.advance(written);
+        self.written += written as u64;
+        let mut done = 0;
+        while self
+            .inflight
+            .front()
+            .is_some_and(|(_, end)| *end <= self.written)
+        {
+            self.inflight.pop_front();
+            done += 1;
+        }
+        if self.conn.dequeued(done) {
+            self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
+        }
+        result
+    }
+}
+
+/// Write `buf` with `payloads` spliced in (each before the byte of `buf` it names), in
+/// vectored writes, until all is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
+/// error; with how many bytes were written.
+fn write_pieces(
+    stream: &mut mio::net::TcpStream,
+    buf: &[u8],
+    payloads: &[(usize, &[u8])],
+) -> (usize, io::Result<bool>) {
+    let mut slices = Vec::with_capacity(2 * payloads.len() + 1);
+    let mut at = 0;
+    for &(to, payload) in payloads {
+        if to > at {
+            slices.push(io::IoSlice::new(&buf[at..to]));
+        }
+        slices.push(io::IoSlice::new(payload));
+        at = to;
+    }
+    if at < buf.len() {
+        slices.push(io::IoSlice::new(&buf[at..]));
+    }
+    let mut left: &mut [io::IoSlice<'_>] = &mut slices;
+    let mut written = 0;
+    loop {
+        if left.is_empty() {
+            return (written, Ok(true));
+        }
+        match stream.write_vectored(left) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                return (written, Err(e));
+            }
+            Ok(n) => {
+                written += n;
+                io::IoSlice::advance_slices(&mut left, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (written, Ok(false)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+}
+
+/// What `write_pieces` had not written of `buf` and `payloads`, from byte `written` on, as
+/// one buffer.
+fn unwritten(buf: &[u8], payloads: &[(usize, &[u8])], written: usize) -> BytesMut {
+    let mut rest = BytesMut::new();
+    let mut pos = 0; // position in the stream of pieces
+    let mut at = 0; // position in `buf`
+    let mut take = |piece: &[u8], rest: &mut BytesMut| {
+        let skip = written.saturating_sub(pos).min(piece.len());
+        rest.extend_from_slice(&piece[skip..]);
+        pos += piece.len();
+    };
+    for &(to, payload) in payloads {
+        take(&buf[at..to], &mut rest);
+        take(payload, &mut rest);
+        at = to;
+    }
+    take(&buf[at..], &mut rest);
+    rest
+}
+
+/// Write `buf` until all of it is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
+/// error; with how many bytes were written.
+fn write_from(stream: &mut mio::net::TcpStream, buf: &[u8]) -> (usize, io::Result<bool>) {
+    let mut at = 0;
+    loop {
+        if at == buf.len() {
+            return (at, Ok(true));
+        }
+        match stream.write(&buf[at..]) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                return (at, Err(e));
+            }
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (at, Ok(false)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (at, Err(e)),
+        }
+    }
+}
