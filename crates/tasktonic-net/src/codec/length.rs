@@ -209,6 +209,7 @@ impl LengthDelimited {
 impl Decoder for LengthDelimited {
     type Item = Bytes;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         let Some(len) = self.frame_len(src)? else {
             return Ok(None);
@@ -225,6 +226,7 @@ impl Decoder for LengthDelimited {
 }
 
 impl Encoder<Bytes> for LengthDelimited {
+    #[inline]
     fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
         let len = item.len();
         if self.header == 4 && self.endian == Endian::Big && len <= self.max_frame {
@@ -244,6 +246,7 @@ impl Encoder<Bytes> for LengthDelimited {
 
     /// Payloads of 1 KiB and more are left out of `dst` (written from the message itself);
     /// smaller ones are copied, which is cheaper than an extra iovec.
+    #[inline]
     fn encode_vectored<'a>(
         &mut self,
         item: &'a Bytes,
