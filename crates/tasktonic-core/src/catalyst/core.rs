@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::outbound::Outbound;
 use super::{CatalystShared, Parker, Remote, TimerHeap, enter};
 use crate::cell::{After, AnyCell};
 use crate::runtime::Runtime;
@@ -20,34 +21,7 @@ const DRAIN_BUDGET: usize = 64;
 const SPIN_CHECKS: usize = 256;
 /// Yields (each after a check) before it parks.
 const SPIN_YIELDS: usize = 4;
-/// Envelopes buffered for one destination before they are handed over even though the sparkle
-/// that sends them is still running (bounds the buffer's memory and the delay).
-const OUTBOUND_MAX: usize = 1024;
-/// An inline sparkle is declined when more than this many envelopes wait locally (checking
-/// that none of them is for its tonic would cost more than queueing it).
-const INLINE_SCAN_MAX: usize = 64;
-/// Inline sparkles nest at most this deep (readiness → connection → base): the stack stays
-/// bounded whatever a chain of tonics does.
-const INLINE_DEPTH_MAX: u8 = 2;
-
-/// What this catalyst's tonics sent to other catalysts during the sparkle now running.
-#[derive(Default)]
-struct Outbound {
-    /// One buffer per destination ever sent to (a handful: one per catalyst).
-    lanes: Vec<Lane>,
-    /// Indices of the lanes with envelopes, in the order they got their first: handed over in
-    /// that order, so a reply caused by a later send can never overtake an earlier one.
-    dirty: Vec<usize>,
-}
-
-struct Lane {
-    to: Arc<CatalystShared>,
-    buf: Vec<Envelope>,
-    /// The size of the last batch: the capacity a new buffer starts with.
-    hint: usize,
-}
-
-enum Slot {
+pub(super) enum Slot {
     Vacant,
     /// Reserved by a spawner; envelopes that overtook the spawn wait here.
     Pending(u32, Vec<Envelope>),
@@ -59,24 +33,24 @@ enum Slot {
 pub(crate) struct Core {
     pub(crate) shared: Arc<CatalystShared>,
     pub(crate) runtime: Arc<Runtime>,
-    local: RefCell<VecDeque<Envelope>>,
+    pub(super) local: RefCell<VecDeque<Envelope>>,
     /// The rest of a batch taken from the remote queue: runs before the queue's next entry.
     batch: RefCell<std::vec::IntoIter<Envelope>>,
-    outbound: RefCell<Outbound>,
+    pub(super) outbound: RefCell<Outbound>,
     /// Work crossed threads (handed over, or taken from the remote queue) since the last park:
     /// only then is a reply or more of it likely soon enough to be worth a spin.
-    crossed: Cell<bool>,
+    pub(super) crossed: Cell<bool>,
     /// A sparkle (or hook, or timer event) is running: its sends to other catalysts are
     /// buffered until it returns. Sends made outside one (an app's starters, a test thread
     /// driving a Distiller) leave at once.
-    dispatching: Cell<bool>,
+    pub(super) dispatching: Cell<bool>,
     /// Code running now may run a tonic's sparkle inline (see `take_for_inline`): set while
     /// dispatching in the loop (not in the Distiller's single steps) and while the parker
     /// polls (an I/O readiness callback).
-    inline_ok: Cell<bool>,
+    pub(super) inline_ok: Cell<bool>,
     /// How many inline sparkles are running, one inside the other.
-    inline_depth: Cell<u8>,
-    cells: RefCell<Vec<Slot>>,
+    pub(super) inline_depth: Cell<u8>,
+    pub(super) cells: RefCell<Vec<Slot>>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) tracer: RefCell<Option<Tracer>>,
 }
@@ -138,65 +112,6 @@ impl Core {
                 batch.next()
             }
         }
-    }
-
-    /// Buffer an envelope for another catalyst until the running sparkle returns.
-    pub(crate) fn push_outbound(&self, to: &Arc<CatalystShared>, env: Envelope) {
-        let mut guard = self.outbound.borrow_mut();
-        let out = &mut *guard;
-        let i = match out.lanes.iter().position(|l| l.to.id == to.id) {
-            Some(i) => i,
-            None => {
-                out.lanes.push(Lane {
-                    to: to.clone(),
-                    buf: Vec::new(),
-                    hint: 0,
-                });
-                out.lanes.len() - 1
-            }
-        };
-        let lane = &mut out.lanes[i];
-        if lane.buf.is_empty() {
-            out.dirty.push(i);
-            if lane.buf.capacity() == 0 {
-                lane.buf.reserve(lane.hint);
-            }
-        }
-        lane.buf.push(env);
-        if lane.buf.len() >= OUTBOUND_MAX {
-            drop(guard);
-            self.flush_outbound();
-        }
-    }
-
-    /// Hand every buffered envelope to its catalyst: one queue entry and at most one wake-up per
-    /// destination, in the order the destinations were first sent to.
-    #[inline]
-    pub(crate) fn flush_outbound(&self) {
-        if !self.outbound.borrow().dirty.is_empty() {
-            self.hand_over_outbound();
-        }
-    }
-
-    #[inline(never)]
-    fn hand_over_outbound(&self) {
-        let mut out = self.outbound.borrow_mut();
-        let out = &mut *out;
-        for i in out.dirty.drain(..) {
-            let lane = &mut out.lanes[i];
-            let batch = if lane.buf.len() == 1 {
-                // A lone envelope moves by itself; the buffer keeps its allocation.
-                match lane.buf.pop() {
-                    Some(env) => Remote::One(env),
-                    None => continue,
-                }
-            } else {
-                lane.hint = lane.buf.len();
-                Remote::Batch(std::mem::take(&mut lane.buf))
-            };
-            lane.to.hand_over(batch);
-        }
-        self.crossed.set(true);
     }
 
     pub(crate) fn now(&self) -> Instant {
@@ -310,65 +225,6 @@ impl Core {
         self.inline_ok.set(false);
         self.dispatching.set(false);
         self.flush_outbound();
-    }
-
-    /// Take the cell of the tonic behind `shared` out of its slot to run one sparkle inline,
-    /// inside the code running now (see `Handle::sparkle_inline`). `None` unless that keeps
-    /// every guarantee a queued sparkle has: the tonic lives on this catalyst and is not
-    /// running, a sparkle (or the parker's poll) is running here — in the loop, not a
-    /// Distiller step, not traced, fewer than `INLINE_DEPTH_MAX` inline sparkles deep — the
-    /// tonic has no bounded mailbox, and nothing for it waits in the local queue, where
-    /// everything sent to it from this catalyst waits (so FIFO per sender holds).
-    pub(crate) fn take_for_inline(
-        &self,
-        shared: &crate::handle::TonicShared,
-    ) -> Option<Box<dyn AnyCell>> {
-        if !self.inline_ok.get()
-            || self.inline_depth.get() >= INLINE_DEPTH_MAX
-            || shared.catalyst.id != self.shared.id
-            || shared.mailbox.is_some()
-            || self.tracer.borrow().is_some()
-        {
-            return None;
-        }
-        {
-            let local = self.local.borrow();
-            if local.len() > INLINE_SCAN_MAX || local.iter().any(|env| env.slot == shared.slot) {
-                return None;
-            }
-        }
-        let mut cells = self.cells.borrow_mut();
-        let entry = cells.get_mut(shared.slot as usize)?;
-        if !matches!(entry, Slot::Live(g, _) if *g == shared.generation) {
-            return None;
-        }
-        match std::mem::replace(entry, Slot::Busy) {
-            Slot::Live(_, cell) => {
-                self.inline_depth.set(self.inline_depth.get() + 1);
-                Some(cell)
-            }
-            other => {
-                *entry = other;
-                None
-            }
-        }
-    }
-
-    /// Put back a cell taken by `take_for_inline` (or retire it, if the sparkle completed it).
-    pub(crate) fn put_back_inline(
-        &self,
-        shared: &crate::handle::TonicShared,
-        cell: Box<dyn AnyCell>,
-        after: After,
-    ) {
-        self.inline_depth
-            .set(self.inline_depth.get().saturating_sub(1));
-        match after {
-            After::Alive => {
-                self.cells.borrow_mut()[shared.slot as usize] = Slot::Live(shared.generation, cell);
-            }
-            After::Completed => self.retire(shared.slot, cell),
-        }
     }
 
     /// True while a sparkle runs here (then sends to other catalysts are buffered).
@@ -528,7 +384,7 @@ impl Core {
         After::Alive
     }
 
-    fn retire(&self, slot: u32, mut cell: Box<dyn AnyCell>) {
+    pub(super) fn retire(&self, slot: u32, mut cell: Box<dyn AnyCell>) {
         let retirement = cell.retirement();
         self.cells.borrow_mut()[slot as usize] = Slot::Vacant;
         drop(cell);
@@ -566,18 +422,6 @@ impl Core {
             std::thread::yield_now();
         }
         !self.shared.remote_is_empty()
-    }
-
-    /// Let the parker poll (or park) as a sparkle would run: what its callbacks send to other
-    /// catalysts is handed over after, and they may run a tonic's sparkle inline (a selector
-    /// hands readiness straight to the socket's tonic; `Handle::sparkle_inline`).
-    fn polling(&self, poll: impl FnOnce()) {
-        self.dispatching.set(true);
-        self.inline_ok.set(true);
-        poll();
-        self.inline_ok.set(false);
-        self.dispatching.set(false);
-        self.flush_outbound();
     }
 
     /// Run until `done` says so (checked when idle, after announcing the park).

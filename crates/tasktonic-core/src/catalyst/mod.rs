@@ -10,6 +10,8 @@
 //! `docs/concepts.md`, "When a sparkle leaves".
 
 mod core;
+mod inline;
+mod outbound;
 mod parker;
 mod slots;
 mod timers;
