@@ -15,6 +15,17 @@ pub(crate) struct Armed {
     seq: NonZeroU64,
 }
 
+impl Armed {
+    /// Its parts, for a timer entry that stores them flat (see `ctx::timers::TimerEntry`).
+    pub(crate) fn parts(self) -> (u32, NonZeroU64) {
+        (self.index, self.seq)
+    }
+
+    pub(crate) fn from_parts(index: u32, seq: NonZeroU64) -> Armed {
+        Armed { index, seq }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     seq: NonZeroU64,
@@ -60,8 +71,9 @@ impl TimerHeap {
         self.epoch + Duration::from_nanos(ticks)
     }
 
-    /// Arm a deadline for tonic `(slot, generation)`; `key` tells the tonic which timer it is.
-    pub(crate) fn arm(&mut self, deadline: Instant, slot: u32, generation: u32, key: u64) -> Armed {
+    /// Arm a deadline, `at` ticks after the epoch (see [`ticks`](TimerHeap::ticks)), for tonic
+    /// `(slot, generation)`; `key` tells the tonic which timer it is.
+    pub(crate) fn arm(&mut self, at: u64, slot: u32, generation: u32, key: u64) -> Armed {
         self.next_seq += 1;
         let seq = NonZeroU64::new(self.next_seq).expect("sequence numbers start at 1");
         let index = self.entries.insert(Entry {
@@ -71,8 +83,7 @@ impl TimerHeap {
             key,
         });
         let index = u32::try_from(index).expect("more than u32::MAX timers");
-        self.heap
-            .push(Reverse((self.ticks(deadline), seq.get(), index)));
+        self.heap.push(Reverse((at, seq.get(), index)));
         Armed { index, seq }
     }
 
@@ -134,10 +145,10 @@ mod tests {
     fn fires_in_deadline_then_arming_order_and_skips_cancelled() {
         let t0 = Instant::now();
         let mut h = TimerHeap::new(t0);
-        let _a = h.arm(t0 + Duration::from_millis(30), 0, 0, 1);
-        let b = h.arm(t0 + Duration::from_millis(10), 0, 0, 2);
-        let _c = h.arm(t0 + Duration::from_millis(10), 0, 0, 3);
-        let _d = h.arm(t0 + Duration::from_millis(20), 0, 0, 4);
+        let _a = h.arm(h.ticks(t0 + Duration::from_millis(30)), 0, 0, 1);
+        let b = h.arm(h.ticks(t0 + Duration::from_millis(10)), 0, 0, 2);
+        let _c = h.arm(h.ticks(t0 + Duration::from_millis(10)), 0, 0, 3);
+        let _d = h.arm(h.ticks(t0 + Duration::from_millis(20)), 0, 0, 4);
         h.cancel(b);
         h.cancel(b);
         assert_eq!(h.len(), 3);
@@ -154,7 +165,7 @@ mod tests {
         let t0 = Instant::now();
         let mut h = TimerHeap::new(t0);
         for i in 0..10_000u64 {
-            let a = h.arm(t0 + Duration::from_millis(i), 0, 0, i);
+            let a = h.arm(h.ticks(t0 + Duration::from_millis(i)), 0, 0, i);
             h.cancel(a);
         }
         assert_eq!(h.len(), 0);

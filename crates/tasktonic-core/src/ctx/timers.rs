@@ -1,11 +1,12 @@
 //! The timer half of [`Ctx`]: arming, cancelling, pausing, and what an expiry means.
 
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use super::{Ctx, PendingAsk};
 use crate::Tonic;
 use crate::catalyst::Armed;
-use crate::timer::{CatchUp, Timer, TimerEvent, TimerId, TimerKind};
+use crate::timer::{CatchUp, Period, Timer, TimerEvent, TimerId, TimerKind};
 
 pub(crate) enum Purpose {
     Ask(u64),
@@ -13,19 +14,57 @@ pub(crate) enum Purpose {
     User(Timer),
 }
 
-/// One timer of a tonic. Kept small (88 bytes): with 1M live timers, most of an arm's cost
-/// is touching fresh memory (L4).
+/// One timer of a tonic. Kept small (72 bytes, its slot's generation included): with 1M live
+/// timers, most of an arm's cost is touching fresh memory (L4).
 pub(crate) struct TimerEntry {
-    /// Its node on the catalyst's heap; `None` while a user timer is paused.
-    armed: Option<Armed>,
+    /// Its node on the catalyst's heap (`Armed`, stored flat so that `generation` fills what would
+    /// be its padding); `seq` is `None` while a user timer is paused.
+    seq: Option<NonZeroU64>,
+    index: u32,
+    /// The table's generation for this slot (see `TimerTable`).
+    generation: u32,
     /// Armed: the deadline, in ns since the clock's start. Paused: the time left, in ns.
     at: u64,
     purpose: Purpose,
 }
 
 impl TimerEntry {
+    #[inline]
+    fn new(armed: Option<Armed>, at: u64, purpose: Purpose) -> TimerEntry {
+        let (index, seq) = armed.map_or((0, None), |a| {
+            let (index, seq) = a.parts();
+            (index, Some(seq))
+        });
+        TimerEntry {
+            seq,
+            index,
+            generation: 0,
+            at,
+            purpose,
+        }
+    }
+
+    /// Its node on the catalyst's heap; `None` while a user timer is paused.
+    fn armed(&self) -> Option<Armed> {
+        self.seq.map(|seq| Armed::from_parts(self.index, seq))
+    }
+
+    /// Set its heap node; returns the one it had.
+    fn replace_armed(&mut self, armed: Option<Armed>) -> Option<Armed> {
+        let old = self.armed();
+        match armed {
+            Some(a) => {
+                let (index, seq) = a.parts();
+                self.index = index;
+                self.seq = Some(seq);
+            }
+            None => self.seq = None,
+        }
+        old
+    }
+
     fn paused(&self) -> Option<Duration> {
-        match self.armed {
+        match self.seq {
             None => Some(Duration::from_nanos(self.at)),
             Some(_) => None,
         }
@@ -36,7 +75,7 @@ impl TimerEntry {
 /// carry a generation, so a stale key never reaches a newer timer in the same slot.
 #[derive(Default)]
 pub(crate) struct TimerTable {
-    slots: slab::Slab<(u32, TimerEntry)>,
+    slots: slab::Slab<TimerEntry>,
     generation: u32,
 }
 
@@ -50,30 +89,26 @@ impl TimerTable {
     pub(super) fn insert_with(&mut self, make: impl FnOnce(u64) -> TimerEntry) -> u64 {
         self.generation = self.generation.wrapping_add(1);
         let key = (u64::from(self.generation) << 32) | self.slots.vacant_key() as u64;
-        self.slots.insert((self.generation, make(key)));
+        let mut entry = make(key);
+        entry.generation = self.generation;
+        self.slots.insert(entry);
         key
     }
 
     pub(super) fn get(&self, key: &u64) -> Option<&TimerEntry> {
         let (i, g) = Self::split(*key);
-        self.slots
-            .get(i)
-            .filter(|(tag, _)| *tag == g)
-            .map(|(_, e)| e)
+        self.slots.get(i).filter(|e| e.generation == g)
     }
 
     pub(super) fn get_mut(&mut self, key: &u64) -> Option<&mut TimerEntry> {
         let (i, g) = Self::split(*key);
-        self.slots
-            .get_mut(i)
-            .filter(|(tag, _)| *tag == g)
-            .map(|(_, e)| e)
+        self.slots.get_mut(i).filter(|e| e.generation == g)
     }
 
     pub(super) fn remove(&mut self, key: &u64) -> Option<TimerEntry> {
         let (i, g) = Self::split(*key);
-        if self.slots.get(i).is_some_and(|(tag, _)| *tag == g) {
-            return Some(self.slots.remove(i).1);
+        if self.slots.get(i).is_some_and(|e| e.generation == g) {
+            return Some(self.slots.remove(i));
         }
         None
     }
@@ -81,7 +116,7 @@ impl TimerTable {
     pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &TimerEntry)> {
         self.slots
             .iter()
-            .map(|(i, (g, e))| ((u64::from(*g) << 32) | i as u64, e))
+            .map(|(i, e)| ((u64::from(e.generation) << 32) | i as u64, e))
     }
 }
 
@@ -112,11 +147,13 @@ impl<T: Tonic> Ctx<T> {
         let (core, shared) = (&self.core, &self.shared);
         self.timers.insert_with(|key| {
             let mut heap = core.timers.borrow_mut();
-            TimerEntry {
-                armed: Some(heap.arm(deadline, shared.slot, shared.generation, key)),
-                at: heap.ticks(deadline),
+            // One conversion to ticks (an `Instant` subtraction costs ~80 instructions; L4).
+            let at = heap.ticks(deadline);
+            TimerEntry::new(
+                Some(heap.arm(at, shared.slot, shared.generation, key)),
+                at,
                 purpose,
-            }
+            )
         })
     }
 
@@ -130,19 +167,19 @@ impl<T: Tonic> Ctx<T> {
         self.core.timers.borrow().instant(ticks)
     }
 
-    /// Put `key`'s deadline on the catalyst's heap.
-    fn arm_heap(&self, key: u64, deadline: Instant) -> Armed {
+    /// Put `key`'s deadline (in ticks) on the catalyst's heap.
+    fn arm_heap(&self, key: u64, at: u64) -> Armed {
         self.core
             .timers
             .borrow_mut()
-            .arm(deadline, self.shared.slot, self.shared.generation, key)
+            .arm(at, self.shared.slot, self.shared.generation, key)
     }
 
     pub(super) fn rearm(&mut self, key: u64, deadline: Instant) {
-        let armed = self.arm_heap(key, deadline);
         let at = self.ticks(deadline);
+        let armed = self.arm_heap(key, at);
         if let Some(entry) = self.timers.get_mut(&key) {
-            if let Some(old) = entry.armed.replace(armed) {
+            if let Some(old) = entry.replace_armed(Some(armed)) {
                 self.core.timers.borrow_mut().cancel(old);
             }
             entry.at = at;
@@ -151,7 +188,7 @@ impl<T: Tonic> Ctx<T> {
 
     pub(super) fn disarm(&mut self, key: u64) {
         if let Some(entry) = self.timers.get_mut(&key)
-            && let Some(armed) = entry.armed.take()
+            && let Some(armed) = entry.replace_armed(None)
         {
             self.core.timers.borrow_mut().cancel(armed);
         }
@@ -165,7 +202,7 @@ impl<T: Tonic> Ctx<T> {
     /// The first expiry of a user timer, from `now`.
     pub(super) fn first_deadline(&self, timer: &Timer, now: Instant) -> Instant {
         match &timer.kind {
-            TimerKind::Once(d) | TimerKind::Repeat(d) | TimerKind::Pausing(d) => now + *d,
+            TimerKind::Once(d) | TimerKind::Repeat(d) | TimerKind::Pausing(d) => now + d.get(),
             TimerKind::Scheduled(s) => self.scheduled_deadline(s, now),
         }
     }
@@ -238,8 +275,8 @@ impl<T: Tonic> Ctx<T> {
             return false;
         };
         match &mut timer.kind {
-            TimerKind::Once(d) | TimerKind::Pausing(d) => *d = period,
-            TimerKind::Repeat(d) => *d = period.max(Duration::from_micros(1)),
+            TimerKind::Once(d) | TimerKind::Pausing(d) => *d = Period::new(period),
+            TimerKind::Repeat(d) => *d = Period::new(period.max(Duration::from_micros(1))),
             TimerKind::Scheduled(_) => return false,
         }
         self.restart_timer(id)
@@ -249,7 +286,7 @@ impl<T: Tonic> Ctx<T> {
     pub fn pause_timer(&mut self, id: TimerId) -> bool {
         let now = self.now();
         let deadline = match self.user_entry(id) {
-            Some(e @ TimerEntry { armed: Some(_), .. }) => self.instant(e.at),
+            Some(e) if e.seq.is_some() => self.instant(e.at),
             _ => return false,
         };
         self.disarm(id.0);
@@ -301,7 +338,7 @@ impl<T: Tonic> Ctx<T> {
             return Fired::Nothing;
         };
         // The heap entry is consumed; a stale expiry (re-armed since) is not ours.
-        if entry.armed.take().is_none() {
+        if entry.replace_armed(None).is_none() {
             return Fired::Nothing;
         }
         let expiry = epoch + Duration::from_nanos(entry.at);
@@ -335,11 +372,12 @@ impl<T: Tonic> Ctx<T> {
                     TimerKind::Once(_) => Next::Remove,
                     TimerKind::Pausing(period) => {
                         // Not armed: paused with a full period left.
-                        entry.at = crate::clock::nanos(*period);
+                        entry.at = crate::clock::nanos(period.get());
                         Next::Keep
                     }
                     TimerKind::Repeat(period) => {
-                        let mut next = expiry + *period;
+                        let period = period.get();
+                        let mut next = expiry + period;
                         if timer.catch_up == CatchUp::Coalesce && next <= now {
                             let behind =
                                 now.duration_since(expiry).as_nanos() / period.as_nanos().max(1);
@@ -397,5 +435,18 @@ impl<T: Tonic> Ctx<T> {
         }
         self.asks.clear();
         self.machine.timeout = None;
+    }
+}
+#[cfg(test)]
+mod tests {
+    /// With 1M live timers, fresh memory is most of an arm's cost (L4 in
+    /// docs/PERFORMANCE.md): a timer's slot in its tonic's table stays at 72 bytes.
+    #[test]
+    fn timer_entries_stay_small() {
+        assert!(
+            size_of::<super::TimerEntry>() <= 72,
+            "{}",
+            size_of::<super::TimerEntry>()
+        );
     }
 }
