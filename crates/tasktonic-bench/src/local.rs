@@ -369,6 +369,27 @@ pub(crate) struct TimerFigures {
     pub(crate) fire_per_s: f64,
 }
 
+impl TimerFigures {
+    /// One line: arm ns, cancel ns, fired per second, order exact (what `sample l4` prints).
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "{:.1} {:.2} {:.0} {}",
+            self.arm_ns, self.cancel_ns, self.fire_per_s, self.fired_in_order
+        )
+    }
+
+    /// The figures from one [`line`](TimerFigures::line).
+    pub(crate) fn parse(line: &str) -> Option<TimerFigures> {
+        let mut it = line.split_whitespace();
+        Some(TimerFigures {
+            arm_ns: it.next()?.parse().ok()?,
+            cancel_ns: it.next()?.parse().ok()?,
+            fire_per_s: it.next()?.parse().ok()?,
+            fired_in_order: it.next()?.parse().ok()?,
+        })
+    }
+}
+
 struct TimerBench {
     out: Arc<Mutex<TimerFigures>>,
     fired: u64,

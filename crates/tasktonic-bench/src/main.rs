@@ -117,8 +117,24 @@ fn local_row(
     Ok(row)
 }
 
+/// One L4 sample in a fresh process (`sample l4 ours`), as the other local workloads: what one
+/// run left in the allocator (a 100 MB timer table freed, glibc's mmap threshold raised) had
+/// made the next runs' figures differ from the first's.
+fn timers_sample() -> Result<local::TimerFigures, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .args(["sample", "l4", "ours"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start an l4 sample: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    local::TimerFigures::parse(text.trim()).ok_or(format!("l4: no figures ({text:?})"))
+}
+
 fn l4(runs: usize) -> Result<Row, String> {
-    let figures: Vec<local::TimerFigures> = (0..runs).map(|_| local::ours_timers()).collect();
+    let figures = (0..runs)
+        .map(|_| timers_sample())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut row = Row::new("L4", "ns", false);
     row.figure("arm_ns", median(figures.iter().map(|f| f.arm_ns).collect()))
         .figure(
@@ -313,14 +329,23 @@ fn main() {
     if args.first().map(String::as_str) == Some("sample") {
         // `sample l1|l2|l3 ours|crossbeam|actix [N]`: N samples in this process, one per line
         // (what the local workloads run in a child; alone, it is the thing to profile).
+        // `sample l4 ours [N]`: arm ns, cancel ns, fired/s and the order check, per line.
         let which = args.get(2).and_then(|s| Local::parse(s));
         let workload = args.get(1).map(String::as_str).unwrap_or("");
         let times = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1);
+        if workload == "l4" && matches!(which, Some(Local::Ours)) {
+            for _ in 0..times {
+                println!("{}", local::ours_timers().line());
+            }
+            return;
+        }
         for _ in 0..times {
             match which.and_then(|w| w.measure(workload)) {
                 Some(figure) => println!("{figure:.0}"),
                 None => {
-                    eprintln!("usage: tasktonic-bench sample l1|l2|l3 ours|crossbeam|actix [N]");
+                    eprintln!(
+                        "usage: tasktonic-bench sample l1|l2|l3 ours|crossbeam|actix [N] | sample l4 ours [N]"
+                    );
                     std::process::exit(2);
                 }
             }
