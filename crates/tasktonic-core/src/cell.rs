@@ -50,10 +50,14 @@ impl<T: Tonic> TonicCell<T> {
     /// runs an order — a panic fails the tonic, transitions and finishing settle after.
     pub(crate) fn run_inline(&mut self, f: impl FnOnce(&mut T, &mut Ctx<T>)) -> After {
         let previous = set_current_tonic(self.ctx.id().as_u64());
-        let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.tonic, &mut self.ctx)));
-        if let Err(payload) = result {
-            self.failed(panic_message(&*payload));
-        }
+        self.guarded(f);
+        self.sparkle_done(previous)
+    }
+
+    /// After a sparkle: settle (unless nothing waits), and give the log back the tonic that
+    /// was current before it.
+    #[inline]
+    fn sparkle_done(&mut self, previous: u64) -> After {
         let after = if self.ctx.is_settled() {
             After::Alive
         } else {
@@ -334,13 +338,7 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
             Work::Order(order) | Work::Notice(order) => self.order(order),
             work => self.execute(work),
         }
-        let after = if self.ctx.is_settled() {
-            After::Alive
-        } else {
-            self.settle()
-        };
-        set_current_tonic(previous);
-        after
+        self.sparkle_done(previous)
     }
 
     fn shared(&self) -> &Arc<TonicShared> {

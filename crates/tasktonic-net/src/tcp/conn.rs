@@ -256,6 +256,7 @@ impl<M: Send + 'static> Conn<M> {
     /// Hands `msg` back: [`TcpSendError::Backpressure`] at the high watermark (an
     /// `on_writable` event follows when the queue drains), [`TcpSendError::NotConnected`] while
     /// down (unless the client re-sends after reconnecting), [`TcpSendError::Closed`] once closed.
+    #[inline]
     pub fn send(&self, msg: M) -> Result<(), TcpSendError<M>> {
         let s = &self.shared;
         match self.state() {
