@@ -100,6 +100,7 @@ impl<M: Send + 'static> Drop for Consumed<'_, M> {
         self.0.consumed(self.1);
     }
 }
+
 impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     // ----- readiness ----------------------------------------------------------------------
 
