@@ -128,6 +128,17 @@ impl<T: Tonic> TonicCell<T> {
             }
             Work::Order(order) | Work::Notice(order) => self.order(order),
             Work::System(SystemMsg::Finish) => self.ctx.finish_requested = true,
+            Work::System(SystemMsg::FinishWhenQuiet) => {
+                let shared = &self.ctx.shared;
+                if self.ctx.core.has_queued_for(shared.slot, shared.generation) {
+                    // Behind what waits for it (sent before, but queued after: a spawn's
+                    // early arrivals are placed first; the local queue runs before remote).
+                    let env = shared.envelope("finish", Work::System(SystemMsg::FinishWhenQuiet));
+                    self.ctx.core.push_local(env);
+                } else {
+                    self.ctx.finish_requested = true;
+                }
+            }
             Work::System(SystemMsg::Infusion(infusion, outcome)) => {
                 self.infusion_event(infusion, outcome)
             }

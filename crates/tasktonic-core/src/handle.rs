@@ -98,6 +98,21 @@ impl TonicShared {
         }
     }
 
+    /// Ask a service to finish because its last base left, after everything its bases sent
+    /// it: queued behind all that other threads have handed to its catalyst (a catalyst hands
+    /// over a tonic's sends before it publishes its completion; from the service's own thread
+    /// a local push would run ahead of those), and put back behind anything still queued for
+    /// it when its turn comes. False if it has completed.
+    pub(crate) fn finish_after_arrived(&self) -> bool {
+        if self.lifecycle() == Lifecycle::Completed {
+            return false;
+        }
+        self.catalyst.deliver_behind_remote(
+            self.envelope("finish", Work::System(SystemMsg::FinishWhenQuiet)),
+        );
+        true
+    }
+
     /// Enqueue a system message (never refused by a mailbox). False if the tonic has completed.
     pub(crate) fn push_system(&self, name: &'static str, msg: SystemMsg) -> bool {
         if self.lifecycle() == Lifecycle::Completed {

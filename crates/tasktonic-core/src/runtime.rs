@@ -198,7 +198,8 @@ impl Runtime {
                 .collect()
         };
         for service in to_finish {
-            service.finish();
+            // Not overtaking what its departed bases sent it (see `finish_after_arrived`).
+            service.shared.finish_after_arrived();
         }
         let me = TonicRef { shared: r.shared };
         match (&r.base, r.failure) {

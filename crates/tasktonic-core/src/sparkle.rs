@@ -36,6 +36,9 @@ pub(crate) enum Work {
 pub(crate) enum SystemMsg {
     /// Begin finishing.
     Finish,
+    /// Begin finishing once nothing else for the tonic waits on its catalyst's queues (a
+    /// service whose last base left: what its bases sent before leaving runs first).
+    FinishWhenQuiet,
     /// Run the next sparkles from the bounded mailbox.
     Drain,
     /// An infusion completed, failed or was restarted.

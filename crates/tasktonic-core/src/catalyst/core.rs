@@ -204,6 +204,13 @@ impl Core {
         self.timers.borrow_mut().next_deadline()
     }
 
+    /// True if an envelope for the tonic in `(slot, generation)` waits in the local queue or
+    /// in the rest of a batch taken from the remote queue.
+    pub(crate) fn has_queued_for(&self, slot: u32, generation: u32) -> bool {
+        let mine = |env: &Envelope| env.slot == slot && env.generation == generation;
+        self.local.borrow().iter().any(mine) || self.batch.borrow().as_slice().iter().any(mine)
+    }
+
     /// True if envelopes wait here (not counting the remote queue).
     pub(crate) fn has_local_work(&self) -> bool {
         !self.local.borrow().is_empty() || self.batch.borrow().len() > 0
@@ -385,6 +392,9 @@ impl Core {
     }
 
     pub(super) fn retire(&self, slot: u32, mut cell: Box<dyn AnyCell>) {
+        // What the tonic sent to other catalysts leaves before its completion is published:
+        // a base or service told of it (on any thread) must not get ahead of its last sends.
+        self.flush_outbound();
         let retirement = cell.retirement();
         self.cells.borrow_mut()[slot as usize] = Slot::Vacant;
         drop(cell);

@@ -98,6 +98,13 @@ impl CatalystShared {
         }
     }
 
+    /// Enqueue on the remote queue even from this catalyst's own thread: behind everything
+    /// other threads have handed over already (the local queue would run ahead of it).
+    pub(crate) fn deliver_behind_remote(&self, env: Envelope) {
+        self.remote.push(Remote::One(env));
+        self.notify();
+    }
+
     /// Hand over what one catalyst buffered for this one, in order, and wake it if parked.
     pub(crate) fn hand_over(&self, batch: Remote) {
         self.remote.push(batch);
