@@ -23,6 +23,13 @@ pub(crate) struct Envelope {
     pub(crate) work: Work,
 }
 
+impl Envelope {
+    /// True if it is addressed to the tonic in `(slot, generation)`.
+    pub(crate) fn is_for(&self, slot: u32, generation: u32) -> bool {
+        self.slot == slot && self.generation == generation
+    }
+}
+
 pub(crate) enum Work {
     Spawn(Build),
     Start,

@@ -86,8 +86,7 @@ impl Core {
     fn pop_local_for(&self, slot: u32, generation: u32) -> Option<Envelope> {
         let mut local = self.local.borrow_mut();
         let next = local.front()?;
-        let same = next.slot == slot
-            && next.generation == generation
+        let same = next.is_for(slot, generation)
             && !matches!(next.work, Work::Spawn(_) | Work::System(SystemMsg::Drain));
         if same { local.pop_front() } else { None }
     }
@@ -207,8 +206,17 @@ impl Core {
     /// True if an envelope for the tonic in `(slot, generation)` waits in the local queue or
     /// in the rest of a batch taken from the remote queue.
     pub(crate) fn has_queued_for(&self, slot: u32, generation: u32) -> bool {
-        let mine = |env: &Envelope| env.slot == slot && env.generation == generation;
-        self.local.borrow().iter().any(mine) || self.batch.borrow().as_slice().iter().any(mine)
+        self.has_local_for(slot, generation)
+            || (self.batch.borrow().as_slice().iter()).any(|env| env.is_for(slot, generation))
+    }
+
+    /// True if an envelope for the tonic in `(slot, generation)` waits in the local queue
+    /// (where everything sent to it from this catalyst waits).
+    pub(super) fn has_local_for(&self, slot: u32, generation: u32) -> bool {
+        self.local
+            .borrow()
+            .iter()
+            .any(|env| env.is_for(slot, generation))
     }
 
     /// True if envelopes wait here (not counting the remote queue).

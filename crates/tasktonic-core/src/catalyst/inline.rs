@@ -32,11 +32,10 @@ impl Core {
         {
             return None;
         }
+        if self.local.borrow().len() > INLINE_SCAN_MAX
+            || self.has_local_for(shared.slot, shared.generation)
         {
-            let local = self.local.borrow();
-            if local.len() > INLINE_SCAN_MAX || local.iter().any(|env| env.slot == shared.slot) {
-                return None;
-            }
+            return None;
         }
         let mut cells = self.cells.borrow_mut();
         let entry = cells.get_mut(shared.slot as usize)?;
