@@ -133,20 +133,26 @@ impl LengthDelimited {
         }
     }
 
-    /// The payload length of the whole frame at the start of `src`, if it has arrived.
+    /// The length a header at the start of `src` announces (`src` holds the whole header).
     #[inline]
-    pub(crate) fn frame_len(&self, src: &[u8]) -> Result<Option<usize>, CodecError> {
-        if src.len() < self.header {
-            return Ok(None);
-        }
-        let len = match src.first_chunk::<4>() {
+    fn header_value(&self, src: &[u8]) -> u64 {
+        match src.first_chunk::<4>() {
             // The default framing: one byte-swapped load (callgrind, N1: the general match
             // cost ~20 instructions a frame).
             Some(h) if self.header == 4 && self.endian == Endian::Big => {
                 u64::from(u32::from_be_bytes(*h))
             }
             _ => self.read_len(src),
-        };
+        }
+    }
+
+    /// The payload length of the whole frame at the start of `src`, if it has arrived.
+    #[inline]
+    pub(crate) fn frame_len(&self, src: &[u8]) -> Result<Option<usize>, CodecError> {
+        if src.len() < self.header {
+            return Ok(None);
+        }
+        let len = self.header_value(src);
         if len > self.max_frame as u64 {
             return Err(CodecError::FrameTooLarge {
                 len,
@@ -222,6 +228,53 @@ impl Decoder for LengthDelimited {
         let mut frame = split_frame(src, self.header + len);
         frame.advance(self.header);
         Ok(Some(frame))
+    }
+
+    /// The whole frames at the front of `src` are found first, split off together, and each
+    /// handed over as a slice of them (a reference-count increment each): cheaper than a
+    /// `BytesMut` split per frame (callgrind, N1).
+    fn decode_each<F>(
+        &mut self,
+        src: &mut BytesMut,
+        max: usize,
+        mut each: F,
+    ) -> Result<usize, CodecError>
+    where
+        F: FnMut(Bytes),
+    {
+        let header = self.header;
+        let mut end = 0;
+        let mut n = 0;
+        let mut error = None;
+        while n < max {
+            match self.frame_len(&src[end..]) {
+                Ok(Some(len)) => {
+                    end += header + len;
+                    n += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            let mut frames = split_frame(src, end);
+            for _ in 1..n {
+                // Whole and checked above: the header is there and announces what follows.
+                let len = usize::try_from(self.header_value(&frames)).unwrap_or(0);
+                let frame = frames.slice(header..header + len);
+                frames.advance(header + len);
+                each(frame);
+            }
+            frames.advance(header);
+            each(frames);
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 }
 
@@ -374,7 +427,78 @@ mod tests {
         }
     }
 
+    /// `decode_each` over `buf`, at most `max`: what it handed over and what it returned.
+    fn each(
+        c: &mut LengthDelimited,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> (Vec<Bytes>, Result<usize, CodecError>) {
+        let mut got = Vec::new();
+        let result = c.decode_each(buf, max, |m| got.push(m));
+        (got, result)
+    }
+
+    #[test]
+    fn decode_each_hands_over_the_frames_before_an_oversized_one_and_keeps_it() {
+        let mut c = LengthDelimited::new().max_frame(16);
+        let mut buf = BytesMut::from(&wire(&mut c, &[b"ab".to_vec(), b"".to_vec()])[..]);
+        buf.extend_from_slice(b"\0\0\0\x11rest");
+        let (got, result) = each(&mut c, &mut buf, 100);
+        assert_eq!(got, vec![Bytes::from_static(b"ab"), Bytes::new()]);
+        assert!(matches!(
+            result,
+            Err(CodecError::FrameTooLarge { len: 17, max: 16 })
+        ));
+        assert_eq!(&buf[..], b"\0\0\0\x11rest", "the bad header stays, unconsumed");
+    }
+
+    #[test]
+    fn decode_each_stops_at_max_and_at_a_partial_frame() {
+        let mut c = LengthDelimited::new();
+        let mut w = wire(&mut c, &[b"a".to_vec(), b"bc".to_vec(), b"def".to_vec()]);
+        w.extend_from_slice(b"\0\0\0\x09part");
+        let mut buf = BytesMut::from(&w[..]);
+        let (got, result) = each(&mut c, &mut buf, 2);
+        assert_eq!(got, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]);
+        assert_eq!(result.expect("decodes"), 2);
+        let (got, result) = each(&mut c, &mut buf, 2);
+        assert_eq!(got, vec![Bytes::from_static(b"def")]);
+        assert_eq!(result.expect("decodes"), 1);
+        assert_eq!(&buf[..], b"\0\0\0\x09part");
+        let (got, result) = each(&mut c, &mut buf, 2);
+        assert!(got.is_empty());
+        assert_eq!(result.expect("decodes"), 0);
+    }
+
     proptest! {
+        #[test]
+        fn decode_each_cuts_what_decode_cuts(
+            frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..250), 0..20),
+            partial in 0usize..12,
+            max in 1usize..25,
+            header in prop_oneof![Just(1usize), Just(2), Just(4), Just(8)],
+            endian in prop_oneof![Just(Endian::Big), Just(Endian::Little)],
+        ) {
+            let mut c = LengthDelimited::new().header_len(header).endian(endian);
+            let mut w = wire(&mut c, &frames);
+            // A partial frame after the whole ones.
+            let tail = wire(&mut c, &[vec![9; 10]]);
+            w.extend_from_slice(&tail[..partial.min(tail.len() - 1)]);
+            let mut one = BytesMut::from(&w[..]);
+            let mut expected = Vec::new();
+            while expected.len() < max {
+                match c.decode(&mut one).expect("decodes") {
+                    Some(m) => expected.push(m),
+                    None => break,
+                }
+            }
+            let mut all = BytesMut::from(&w[..]);
+            let (got, result) = each(&mut c, &mut all, max);
+            prop_assert_eq!(result.expect("decodes"), expected.len());
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(&all[..], &one[..]);
+        }
+
         #[test]
         fn decoding_does_not_depend_on_chunking(
             frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..250), 0..20),

@@ -122,6 +122,37 @@ pub trait Decoder {
             }),
         }
     }
+
+    /// Decode up to `max` whole messages from the front of `src`, in order, handing each to
+    /// `each`; returns how many. A connection decodes what one read brought this way. The
+    /// default calls [`decode`](Decoder::decode) until it returns `None`; a codec may cut
+    /// all of them at once more cheaply ([`LengthDelimited`] splits the read's whole frames
+    /// off `src` in one step and gives each frame a slice of them).
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Decoder::decode), once the messages before the bad one were handed to
+    /// `each` (an error ends the call).
+    fn decode_each<F>(
+        &mut self,
+        src: &mut BytesMut,
+        max: usize,
+        mut each: F,
+    ) -> Result<usize, CodecError>
+    where
+        F: FnMut(Self::Item),
+        Self: Sized,
+    {
+        let mut n = 0;
+        while n < max {
+            match self.decode(src)? {
+                Some(item) => each(item),
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// Appends the wire form of a message to a byte buffer.

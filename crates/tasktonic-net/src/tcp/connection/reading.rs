@@ -21,54 +21,43 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
 }
 
-/// The messages of one read, as delivered to the base: a lone message (the request–response
-/// case) travels without a `Vec` (one allocation less per exchange; N4).
-#[derive(Default)]
-pub(super) enum Batch<M> {
-    #[default]
-    Empty,
-    One(M),
-    Many(Vec<M>),
+/// The messages of one read, as delivered to the base: the first, then the rest. A lone
+/// message (the request–response case) travels without a `Vec` (one allocation less per
+/// exchange; N4), and the first is not moved into the `Vec` when a second arrives.
+pub(super) struct Batch<M> {
+    first: Option<M>,
+    /// Empty unless `first` is set.
+    rest: Vec<M>,
+}
+
+impl<M> Default for Batch<M> {
+    fn default() -> Self {
+        Batch {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
 }
 
 impl<M> Batch<M> {
     fn len(&self) -> usize {
-        match self {
-            Batch::Empty => 0,
-            Batch::One(_) => 1,
-            Batch::Many(v) => v.len(),
-        }
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 
     fn is_empty(&self) -> bool {
-        matches!(self, Batch::Empty)
+        self.first.is_none()
     }
 
-    /// Add `msg`; a second message starts a `Vec` with room for `hint`.
+    /// Add `msg`; the second message makes room for `hint` more.
+    #[inline]
     fn push(&mut self, msg: M, hint: usize) {
-        match self {
-            Batch::Many(v) => v.push(msg),
-            Batch::Empty => *self = Batch::One(msg),
-            Batch::One(_) => {
-                if let Batch::One(first) = std::mem::take(self) {
-                    let mut v = Vec::with_capacity(hint.max(2));
-                    v.push(first);
-                    v.push(msg);
-                    *self = Batch::Many(v);
-                }
+        if self.first.is_none() {
+            self.first = Some(msg);
+        } else {
+            if self.rest.capacity() == 0 {
+                self.rest.reserve(hint.max(1));
             }
-        }
-    }
-}
-
-impl<M> IntoIterator for Batch<M> {
-    type Item = M;
-    type IntoIter = std::iter::Chain<std::option::IntoIter<M>, std::vec::IntoIter<M>>;
-    fn into_iter(self) -> Self::IntoIter {
-        match self {
-            Batch::Empty => None.into_iter().chain(Vec::new()),
-            Batch::One(m) => Some(m).into_iter().chain(Vec::new()),
-            Batch::Many(v) => None.into_iter().chain(v),
+            self.rest.push(msg);
         }
     }
 }
@@ -87,7 +76,10 @@ fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
     // Co-located (the base runs on the connection's thread): its replies are collected
     // without a lock and handed over when the batch is done (dropped first).
     let _staging = colocated.then(|| conn.staging(batch.len()));
-    for msg in batch {
+    if let Some(first) = batch.first {
+        b.on_message(ctx, conn, first);
+    }
+    for msg in batch.rest {
         b.on_message(ctx, conn, msg);
     }
 }
@@ -236,33 +228,16 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 
     /// Decode up to `room` whole messages; a decode error ends the batch (with what came
-    /// before it). The common cases stay tight: one message, or a plain `Vec` loop from the
-    /// second on (sized for what the last read brought: no regrowth per message).
+    /// before it). A lone message travels without a `Vec`; from the second on they go into
+    /// one sized for what the last read brought (no regrowth per message).
     fn decode_batch(&mut self, room: usize) -> (Batch<C::Message>, Result<(), CodecError>) {
-        let first = match self.codec.decode(&mut self.inbuf) {
-            Ok(Some(msg)) => msg,
-            Ok(None) => return (Batch::Empty, Ok(())),
-            Err(e) => return (Batch::Empty, Err(e)),
-        };
-        if room < 2 {
-            return (Batch::One(first), Ok(()));
-        }
-        let second = match self.codec.decode(&mut self.inbuf) {
-            Ok(Some(msg)) => msg,
-            Ok(None) => return (Batch::One(first), Ok(())),
-            Err(e) => return (Batch::One(first), Err(e)),
-        };
-        let mut all = Vec::with_capacity(self.batch_hint.min(room).max(2));
-        all.push(first);
-        all.push(second);
-        while all.len() < room {
-            match self.codec.decode(&mut self.inbuf) {
-                Ok(Some(msg)) => all.push(msg),
-                Ok(None) => break,
-                Err(e) => return (Batch::Many(all), Err(e)),
-            }
-        }
-        (Batch::Many(all), Ok(()))
+        let mut batch = Batch::default();
+        // Room for the rest of what the last read brought.
+        let hint = self.batch_hint.min(room).saturating_sub(1);
+        let result = self
+            .codec
+            .decode_each(&mut self.inbuf, room, |msg| batch.push(msg, hint));
+        (batch, result.map(|_| ()))
     }
 
     /// Move whole messages to the base, in one sparkle, counting them into the window.
