@@ -45,5 +45,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             self.inflight = VecDeque::new();
         }
         self.spare = VecDeque::new();
+        self.batch_spare = Vec::new();
     }
 }

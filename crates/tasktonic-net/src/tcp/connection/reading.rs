@@ -67,7 +67,7 @@ fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
     b: &mut B,
     ctx: &mut Ctx<B>,
     conn: &Conn<M>,
-    batch: Batch<M>,
+    batch: &mut Batch<M>,
     colocated: bool,
 ) {
     // Counted consumed when the batch is done, even if `on_message` panics (a base restarted
@@ -76,10 +76,11 @@ fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
     // Co-located (the base runs on the connection's thread): its replies are collected
     // without a lock and handed over when the batch is done (dropped first).
     let _staging = colocated.then(|| conn.staging(batch.len()));
-    if let Some(first) = batch.first {
+    if let Some(first) = batch.first.take() {
         b.on_message(ctx, conn, first);
     }
-    for msg in batch.rest {
+    // Drained, not consumed: a batch delivered inline leaves its `Vec` for the next read.
+    for msg in batch.rest.drain(..) {
         b.on_message(ctx, conn, msg);
     }
 }
@@ -231,7 +232,10 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// before it). A lone message travels without a `Vec`; from the second on they go into
     /// one sized for what the last read brought (no regrowth per message).
     fn decode_batch(&mut self, room: usize) -> (Batch<C::Message>, Result<(), CodecError>) {
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            first: None,
+            rest: std::mem::take(&mut self.batch_spare),
+        };
         // Room for the rest of what the last read brought.
         let hint = self.batch_hint.min(room).saturating_sub(1);
         let result = self
@@ -245,45 +249,52 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// Co-located, the base takes the batch inline when it can (`Handle::sparkle_inline`: no
     /// queue round trip, no closure to allocate) and its replies are written right after it,
     /// in this sparkle: a request–response exchange is then one sparkle, not three (N4).
-    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, batch: Batch<C::Message>) {
+    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, mut batch: Batch<C::Message>) {
         if batch.is_empty() {
+            self.keep_batch_vec(batch.rest);
             return;
         }
         self.window_full = self.conn.delivering(batch.len());
-        let batch = if self.colocated {
+        if self.colocated {
             // Replies staged during the batch need not poke us: we flush right after it.
             let held = self.conn.hold_drain();
             let conn = &self.conn;
-            match self
+            let inline = self
                 .base
-                .sparkle_inline(batch, |b, bctx, batch| on_batch(b, bctx, conn, batch, true))
-            {
-                Ok(()) => {
-                    self.window_full = !self.conn.window_open();
-                    if self.flushable() {
-                        self.flush(ctx);
-                    } else if held {
-                        self.conn.release_drain();
-                    }
-                    return;
+                .sparkle_inline(&mut batch, |b, bctx, batch| {
+                    on_batch(b, bctx, conn, batch, true)
+                })
+                .is_ok();
+            if inline {
+                self.keep_batch_vec(batch.rest);
+                self.window_full = !self.conn.window_open();
+                if self.flushable() {
+                    self.flush(ctx);
+                } else if held {
+                    self.conn.release_drain();
                 }
-                Err(batch) => {
-                    if held {
-                        self.conn.release_drain();
-                    }
-                    batch
-                }
+                return;
             }
-        } else {
-            batch
-        };
+            if held {
+                self.conn.release_drain();
+            }
+        }
         let colocated = self.colocated;
         let delivered = self.event("on_message", move |b, ctx, conn| {
-            on_batch(b, ctx, conn, batch, colocated)
+            on_batch(b, ctx, conn, &mut batch, colocated)
         });
         if !delivered {
             log::warn!("{}: its base has completed; aborting", self.conn.id());
             self.lost(ctx, CloseReason::Aborted);
+        }
+    }
+
+    /// A batch's `Vec`, emptied by a delivery inline: a busy connection keeps it for its next
+    /// read (an allocation and a free per read otherwise; N1, N3).
+    fn keep_batch_vec(&mut self, rest: Vec<C::Message>) {
+        if self.batch_hint >= BUSY_FLUSH && rest.capacity() <= BATCH_HINT_MAX && rest.is_empty()
+        {
+            self.batch_spare = rest;
         }
     }
 
