@@ -281,6 +281,22 @@ impl<M: Send + 'static> Conn<M> {
     /// down (unless the client re-sends after reconnecting), [`TcpSendError::Closed`] once closed.
     #[inline]
     pub fn send(&self, msg: M) -> Result<(), TcpSendError<M>> {
+        // Co-located, inside a batch on this connection's thread: collected without a lock.
+        let msg = if STAGING.get() == self.shared.id.as_u64() && self.state() == ConnState::Connected
+        {
+            match self.stage(msg) {
+                Some(msg) => msg,
+                None => return Ok(()),
+            }
+        } else {
+            msg
+        };
+        self.send_locked(msg)
+    }
+
+    /// `send` through the outbox's lock.
+    #[inline(never)]
+    fn send_locked(&self, msg: M) -> Result<(), TcpSendError<M>> {
         let s = &self.shared;
         match self.state() {
             ConnState::Closed | ConnState::Closing => return Err(TcpSendError::Closed(msg)),
@@ -289,14 +305,6 @@ impl<M: Send + 'static> Conn<M> {
                 if s.queue_while_down => {}
             _ => return Err(TcpSendError::NotConnected(msg)),
         }
-        let msg = if STAGING.get() == s.id.as_u64() {
-            match self.stage(msg) {
-                Some(msg) => msg,
-                None => return Ok(()),
-            }
-        } else {
-            msg
-        };
         let poke = {
             let mut outbox = s.outbox.lock();
             if outbox.closed {
