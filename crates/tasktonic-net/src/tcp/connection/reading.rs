@@ -207,6 +207,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 self.window_full = true;
                 break;
             }
+            if self.inbuf.is_empty() {
+                break; // nothing to decode (a read's first call, usually)
+            }
             let (batch, result) = self.decode_batch(room);
             if let Err(e) = result {
                 // Messages before the bad frame arrive before its error event.
