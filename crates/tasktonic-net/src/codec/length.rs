@@ -451,7 +451,11 @@ mod tests {
             result,
             Err(CodecError::FrameTooLarge { len: 17, max: 16 })
         ));
-        assert_eq!(&buf[..], b"\0\0\0\x11rest", "the bad header stays, unconsumed");
+        assert_eq!(
+            &buf[..],
+            b"\0\0\0\x11rest",
+            "the bad header stays, unconsumed"
+        );
     }
 
     #[test]
@@ -461,7 +465,10 @@ mod tests {
         w.extend_from_slice(b"\0\0\0\x09part");
         let mut buf = BytesMut::from(&w[..]);
         let (got, result) = each(&mut c, &mut buf, 2);
-        assert_eq!(got, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]);
+        assert_eq!(
+            got,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]
+        );
         assert_eq!(result.expect("decodes"), 2);
         let (got, result) = each(&mut c, &mut buf, 2);
         assert_eq!(got, vec![Bytes::from_static(b"def")]);

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::mem::ManuallyDrop;
+use std::cell::Cell;
 
 use parking_lot::Mutex;
 
+use super::kept;
 use super::{ConnId, ConnState};
 
 /// `send` could not accept the message; it is handed back.
@@ -92,45 +92,17 @@ thread_local! {
     /// While a base handles a batch of messages on its connection's own thread (the co-located
     /// layout): that connection's id (0 between batches). Nothing else can touch the
     /// connection meanwhile (it runs on this thread too), so the base's sends to it are
-    /// collected in [`STAGED`] without a lock and handed to its outbox in one step when the
-    /// batch ends. A plain number with no destructor: `send` reads it with one load.
+    /// collected in [`kept::STAGED`] without a lock and handed to its outbox in one step when
+    /// the batch ends. A plain number with no destructor: `send` reads it with one load.
     static STAGING: Cell<u64> = const { Cell::new(0) };
-    /// The sends collected for the connection named by [`STAGING`]: a `Vec<M>`, empty between
-    /// batches and kept for the next one (two allocations and two frees per batch otherwise;
-    /// N3). Without a destructor of its own, so that a send reaches it without the check a
-    /// thread-local with one costs on every access (callgrind, N1: ~13 instructions a send);
-    /// [`STAGED_CLEANUP`] empties it when the thread ends.
-    static STAGED: ManuallyDrop<RefCell<Option<Box<dyn Any>>>> =
-        const { ManuallyDrop::new(RefCell::new(None)) };
-    /// Touched whenever [`STAGED`] gets a `Vec` (see `new_staged`): its destructor drops
-    /// what [`STAGED`] keeps when the thread ends.
-    static STAGED_CLEANUP: StagedCleanup = const { StagedCleanup };
 }
 
-/// Drops this thread's kept [`STAGED`] sends when the thread ends.
-struct StagedCleanup;
-
-impl Drop for StagedCleanup {
-    fn drop(&mut self) {
-        // `STAGED` has no destructor: still there while other thread-locals are destroyed.
-        drop(with_staged(Option::take));
-    }
-}
-
-/// A new `Vec` for [`STAGED`], and its cleanup when the thread ends.
-fn new_staged<M: Send + 'static>(sends: Vec<M>) -> Box<dyn Any> {
-    STAGED_CLEANUP.with(|_| {});
-    Box::new(sends)
-}
-
-/// Run `f` on this thread's [`STAGED`] sends.
+/// Run `f` on this thread's staged sends (a `Vec<M>`, empty between batches and kept for
+/// the next one: two allocations and two frees per batch otherwise; N3).
 #[inline]
 fn with_staged<R>(f: impl FnOnce(&mut Option<Box<dyn Any>>) -> R) -> R {
-    STAGED.with(|staged| f(&mut staged.borrow_mut()))
+    kept::STAGED.with(|staged| f(&mut staged.borrow_mut()))
 }
-
-/// A staging `Vec` with more room than this is not kept after its batch.
-const STAGE_KEEP_MAX: usize = 1024;
 
 /// Collects the sends of one delivered batch (see [`STAGING`]); hands them over when dropped,
 /// also when `on_message` panics: accepted messages are written.
@@ -152,13 +124,13 @@ impl<M: Send + 'static> Drop for Staging<'_, M> {
         };
         if let Some(vec) = sends.downcast_mut::<Vec<M>>() {
             self.conn.hand_over(vec);
-            if vec.capacity() > STAGE_KEEP_MAX {
+            if vec.capacity() > kept::KEEP_MAX {
                 return;
             }
         }
-        with_staged(|kept| {
-            if kept.is_none() {
-                *kept = Some(sends);
+        with_staged(|staged| {
+            if staged.is_none() {
+                *staged = Some(sends);
             }
         });
     }
@@ -282,15 +254,15 @@ impl<M: Send + 'static> Conn<M> {
     #[inline]
     pub fn send(&self, msg: M) -> Result<(), TcpSendError<M>> {
         // Co-located, inside a batch on this connection's thread: collected without a lock.
-        let msg = if STAGING.get() == self.shared.id.as_u64() && self.state() == ConnState::Connected
-        {
-            match self.stage(msg) {
-                Some(msg) => msg,
-                None => return Ok(()),
-            }
-        } else {
-            msg
-        };
+        let msg =
+            if STAGING.get() == self.shared.id.as_u64() && self.state() == ConnState::Connected {
+                match self.stage(msg) {
+                    Some(msg) => msg,
+                    None => return Ok(()),
+                }
+            } else {
+                msg
+            };
         self.send_locked(msg)
     }
 
@@ -349,16 +321,22 @@ impl<M: Send + 'static> Conn<M> {
     /// `expected`: how many sends to make room for (one reply per message is usual).
     pub(crate) fn staging(&self, expected: usize) -> Staging<'_, M> {
         if STAGING.get() != 0 {
-            return Staging { conn: self, owner: false };
+            return Staging {
+                conn: self,
+                owner: false,
+            };
         }
         STAGING.set(self.shared.id.as_u64());
-        with_staged(|staged| {
-            match staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
-                Some(kept) => kept.reserve(expected),
-                None => *staged = Some(new_staged(Vec::<M>::with_capacity(expected))),
-            }
-        });
-        Staging { conn: self, owner: true }
+        with_staged(
+            |staged| match staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
+                Some(old) => old.reserve(expected),
+                None => *staged = Some(kept::boxed(Vec::<M>::with_capacity(expected))),
+            },
+        );
+        Staging {
+            conn: self,
+            owner: true,
+        }
     }
 
     /// Move collected sends into the outbox under one lock (`sends` is left empty).
@@ -394,23 +372,23 @@ impl<M: Send + 'static> Conn<M> {
         }
     }
 
-    /// A drained outbox queue, back to this thread's staging (see [`STAGED`]) for the next
+    /// A drained outbox queue, back to this thread's staging (see [`kept::STAGED`]) for the next
     /// batch's replies, if it has room and staging holds less: in the co-located layout one
     /// allocation then circles staging → outbox → flush → staging.
     pub(crate) fn recycle(drained: VecDeque<M>) {
-        if drained.capacity() == 0 || drained.capacity() > STAGE_KEEP_MAX || !drained.is_empty() {
+        if drained.capacity() == 0 || drained.capacity() > kept::KEEP_MAX || !drained.is_empty() {
             return;
         }
         if STAGING.get() != 0 {
             return; // a batch is being staged
         }
-        with_staged(|staged| {
-            match staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
-                Some(kept) if kept.capacity() >= drained.capacity() => {}
-                Some(kept) => *kept = Vec::from(drained),
-                None => *staged = Some(new_staged(Vec::from(drained))),
-            }
-        });
+        with_staged(
+            |staged| match staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
+                Some(old) if old.capacity() >= drained.capacity() => {}
+                Some(old) => *old = Vec::from(drained),
+                None => *staged = Some(kept::boxed(Vec::from(drained))),
+            },
+        );
     }
 
     /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.
@@ -553,33 +531,5 @@ impl<M: Send + 'static> Conn<M> {
 
     pub(crate) fn notify_when_drained(&self) {
         self.shared.notify_drained.store(true, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    /// Counts its drops.
-    struct Dropper(Arc<AtomicUsize>);
-
-    impl Drop for Dropper {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn what_staging_keeps_is_dropped_when_its_thread_ends() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let d = drops.clone();
-        std::thread::spawn(move || {
-            let staged = new_staged(vec![Dropper(d)]);
-            with_staged(|s| *s = Some(staged));
-        })
-        .join()
-        .expect("thread ran");
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 }

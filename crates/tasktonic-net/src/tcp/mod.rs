@@ -7,6 +7,7 @@ mod client;
 mod conn;
 mod connection;
 mod events;
+mod kept;
 mod listener;
 mod policy;
 

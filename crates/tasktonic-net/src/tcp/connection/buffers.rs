@@ -45,6 +45,5 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             self.inflight = VecDeque::new();
         }
         self.spare = VecDeque::new();
-        self.batch_spare = Vec::new();
     }
 }

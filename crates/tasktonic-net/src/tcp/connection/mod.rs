@@ -56,8 +56,6 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     inflight: VecDeque<(C::Message, u64)>,
     /// The outbox's other half: swapped with it on every flush, so neither side reallocates.
     spare: VecDeque<C::Message>,
-    /// A busy connection's emptied batch `Vec`, for its next read (see `keep_batch_vec`).
-    batch_spare: Vec<C::Message>,
     /// How many messages the last decoded batch held.
     batch_hint: usize,
     /// The base runs on this connection's catalyst (the co-located layout): fixed for the
@@ -119,7 +117,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             out: BytesMut::new(),
             inflight: VecDeque::new(),
             spare: VecDeque::new(),
-            batch_spare: Vec::new(),
             batch_hint: 0,
             written: 0,
             window_full: false,

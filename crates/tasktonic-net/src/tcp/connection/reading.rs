@@ -10,6 +10,7 @@ use super::TcpConnection;
 use super::buffers::BUSY_FLUSH;
 use crate::codec::{Codec, CodecError};
 use crate::selector::Ready;
+use crate::tcp::kept;
 use crate::tcp::{CloseReason, Conn, ConnState, OnMalformed, TcpEvents};
 
 /// One `read` call reads at most this much (into the selector thread's scratch space).
@@ -235,10 +236,12 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// before it). A lone message travels without a `Vec`; from the second on they go into
     /// one sized for what the last read brought (no regrowth per message).
     fn decode_batch(&mut self, room: usize) -> (Batch<C::Message>, Result<(), CodecError>) {
-        let mut batch = Batch {
-            first: None,
-            rest: std::mem::take(&mut self.batch_spare),
+        let rest = if self.batch_hint >= BUSY_FLUSH {
+            kept::take(&kept::BATCH)
+        } else {
+            Vec::new()
         };
+        let mut batch = Batch { first: None, rest };
         // Room for the rest of what the last read brought.
         let hint = self.batch_hint.min(room).saturating_sub(1);
         let result = self
@@ -292,12 +295,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
     }
 
-    /// A batch's `Vec`, emptied by a delivery inline: a busy connection keeps it for its next
-    /// read (an allocation and a free per read otherwise; N1, N3).
-    fn keep_batch_vec(&mut self, rest: Vec<C::Message>) {
-        if self.batch_hint >= BUSY_FLUSH && rest.capacity() <= BATCH_HINT_MAX && rest.is_empty()
-        {
-            self.batch_spare = rest;
+    /// A batch's `Vec`, emptied by a delivery inline: the thread keeps it for a busy
+    /// connection's next read (an allocation and a free per read otherwise; N1, N3).
+    fn keep_batch_vec(&self, rest: Vec<C::Message>) {
+        if self.batch_hint >= BUSY_FLUSH {
+            kept::keep(&kept::BATCH, rest);
         }
     }
 
