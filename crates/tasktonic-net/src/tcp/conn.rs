@@ -376,19 +376,10 @@ impl<M: Send + 'static> Conn<M> {
     /// batch's replies, if it has room and staging holds less: in the co-located layout one
     /// allocation then circles staging → outbox → flush → staging.
     pub(crate) fn recycle(drained: VecDeque<M>) {
-        if drained.capacity() == 0 || drained.capacity() > kept::KEEP_MAX || !drained.is_empty() {
-            return;
+        if !drained.is_empty() || STAGING.get() != 0 {
+            return; // not drained, or a batch is being staged
         }
-        if STAGING.get() != 0 {
-            return; // a batch is being staged
-        }
-        with_staged(
-            |staged| match staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
-                Some(old) if old.capacity() >= drained.capacity() => {}
-                Some(old) => *old = Vec::from(drained),
-                None => *staged = Some(kept::boxed(Vec::from(drained))),
-            },
-        );
+        kept::keep(&kept::STAGED, Vec::from(drained));
     }
 
     /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.
