@@ -3,8 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example echo_client -- --port P --count N --size S [--window W]
-//!     [--codec u32|msgpack|lines|raw]
+//!     [--codec u32|msgpack|lines|raw] [--tls-ca CA.pem [--tls-name NAME]] [--heartbeat MS]
 //! ```
+//!
+//! `--tls-ca CA.pem` speaks TLS and trusts the CA certificates in that file; the server's
+//! certificate must be valid for `--tls-name` (default `localhost`). `--heartbeat MS` sends an
+//! empty frame whenever nothing else was sent for MS milliseconds (u32 and msgpack; an echoed
+//! empty frame is not counted as an echo, so `--size` must then be at least 1). A msgpack
+//! heartbeat is skipped by the receiving decoder: it keeps a peer's `recv_timeout` satisfied,
+//! not its `message_timeout` (`echo_server --idle-timeout`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +20,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tasktonic::net::codec::{Codec, LengthDelimited, Lines, MsgPack, RawBytes};
-use tasktonic::net::{CloseReason, Conn, TcpClient, TcpConfig, TcpEvents, TcpSendError};
+use tasktonic::net::{
+    CloseReason, Conn, TcpClient, TcpConfig, TcpEvents, TcpSendError, Tls, TlsConnector,
+};
 use tasktonic::prelude::*;
 
 /// How a codec's messages carry a test payload.
@@ -76,6 +85,8 @@ type Outcome = Arc<Mutex<Option<Result<u64, String>>>>;
 struct Driver<C: Shape> {
     addr: SocketAddr,
     codec: Option<C>,
+    tls: Option<Tls>,
+    heartbeat: Option<Duration>,
     count: u64,
     size: usize,
     window: u64,
@@ -139,9 +150,14 @@ impl<C: Shape> Tonic for Driver<C> {
             high_watermark: window.saturating_add(1).max(4096),
             low_watermark: 1024,
             connect_timeout: Duration::from_secs(10),
+            heartbeat: self.heartbeat,
             ..TcpConfig::default()
         };
-        match TcpClient::new(self.addr, codec).config(config).start(ctx) {
+        let mut client = TcpClient::new(self.addr, codec).config(config);
+        if let Some(tls) = self.tls.take() {
+            client = client.tls(tls);
+        }
+        match client.start(ctx) {
             Ok(conn) => self.conn = Some(conn),
             Err(e) => return self.end(ctx, Err(format!("cannot start: {e}"))),
         }
@@ -175,7 +191,11 @@ impl<C: Shape> TcpEvents<C::Message> for Driver<C> {
                 self.done += 1;
             }
         } else {
-            if C::bytes(&msg) != payload(self.done, self.size) {
+            let bytes = C::bytes(&msg);
+            if bytes.is_empty() && self.heartbeat.is_some() {
+                return; // our heartbeat, echoed
+            }
+            if bytes != payload(self.done, self.size) {
                 return self.end(ctx, Err(format!("echo {} differs", self.done)));
             }
             self.done += 1;
@@ -201,20 +221,23 @@ impl<C: Shape> TcpEvents<C::Message> for Driver<C> {
     }
 }
 
-fn run<C: Shape>(
-    addr: SocketAddr,
-    codec: C,
-    count: u64,
-    size: usize,
-    window: u64,
-) -> Result<u64, String> {
+fn run<C: Shape>(o: &Options, codec: C) -> Result<u64, String> {
+    let tls = match &o.tls_ca {
+        Some(ca) => {
+            let connector = TlsConnector::with_roots_pem_file(ca).map_err(|e| e.to_string())?;
+            Some(Tls::client(&connector, &o.tls_name).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     let outcome: Outcome = Arc::new(Mutex::new(None));
     let driver = Driver {
-        addr,
+        addr: SocketAddr::from(([127, 0, 0, 1], o.port)),
         codec: Some(codec),
-        count,
-        size,
-        window: window.max(1),
+        tls,
+        heartbeat: o.heartbeat,
+        count: o.count,
+        size: o.size,
+        window: o.window.max(1),
         conn: None,
         sent: 0,
         done: 0,
@@ -232,9 +255,31 @@ fn run<C: Shape>(
         .unwrap_or_else(|| Err("ended without a result".into()))
 }
 
-fn parse() -> Result<(u16, u64, usize, u64, String), String> {
-    let (mut port, mut count, mut size, mut window, mut codec) =
-        (None, None, None, 1u64, "u32".to_string());
+/// The command line.
+struct Options {
+    port: u16,
+    count: u64,
+    size: usize,
+    window: u64,
+    codec: String,
+    tls_ca: Option<std::path::PathBuf>,
+    tls_name: String,
+    heartbeat: Option<Duration>,
+}
+
+fn parse() -> Result<Options, String> {
+    let (mut port, mut count, mut size) = (None, None, None);
+    let mut tls_name_given = false;
+    let mut o = Options {
+        port: 0,
+        count: 0,
+        size: 0,
+        window: 1,
+        codec: "u32".to_string(),
+        tls_ca: None,
+        tls_name: "localhost".to_string(),
+        heartbeat: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -260,43 +305,56 @@ fn parse() -> Result<(u16, u64, usize, u64, String), String> {
                         .map_err(|e| format!("--size: {e}"))?,
                 )
             }
-            "--window" => window = value()?.parse().map_err(|e| format!("--window: {e}"))?,
-            "--codec" => codec = value()?,
+            "--window" => o.window = value()?.parse().map_err(|e| format!("--window: {e}"))?,
+            "--codec" => o.codec = value()?,
+            "--tls-ca" => o.tls_ca = Some(value()?.into()),
+            "--tls-name" => {
+                o.tls_name = value()?;
+                tls_name_given = true;
+            }
+            "--heartbeat" => {
+                let ms: u64 = value()?.parse().map_err(|e| format!("--heartbeat: {e}"))?;
+                o.heartbeat = Some(Duration::from_millis(ms.max(1)));
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    let usage = "usage: echo_client --port P --count N --size S [--window W] [--codec u32|msgpack|lines|raw]";
-    Ok((
-        port.ok_or(usage)?,
-        count.ok_or(usage)?,
-        size.ok_or(usage)?,
-        window,
-        codec,
-    ))
+    let usage = "usage: echo_client --port P --count N --size S [--window W] \
+                 [--codec u32|msgpack|lines|raw] [--tls-ca CA.pem [--tls-name NAME]] \
+                 [--heartbeat MS]";
+    o.port = port.ok_or(usage)?;
+    o.count = count.ok_or(usage)?;
+    o.size = size.ok_or(usage)?;
+    if o.heartbeat.is_some() && o.size == 0 {
+        return Err("--heartbeat needs --size 1 or more (heartbeats are empty frames)".into());
+    }
+    if o.heartbeat.is_some() && matches!(o.codec.as_str(), "lines" | "raw") {
+        return Err(format!(
+            "--heartbeat: the {} codec has no heartbeat",
+            o.codec
+        ));
+    }
+    if o.tls_ca.is_none() && tls_name_given {
+        return Err("--tls-name needs --tls-ca (without it the client speaks plain TCP)".into());
+    }
+    Ok(o)
 }
 
 fn main() {
-    let (port, count, size, window, codec) = match parse() {
+    let o = match parse() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("echo_client: {e}");
             std::process::exit(2);
         }
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let max = (size + 64).max(tasktonic::net::codec::DEFAULT_MAX_FRAME);
+    let max = (o.size + 64).max(tasktonic::net::codec::DEFAULT_MAX_FRAME);
     let framing = LengthDelimited::new().max_frame(max);
-    let result = match codec.as_str() {
-        "u32" => run(addr, framing, count, size, window),
-        "msgpack" => run(
-            addr,
-            MsgPack::<rmpv::Value>::with_framing(framing),
-            count,
-            size,
-            window,
-        ),
-        "lines" => run(addr, Lines::with_max_len(max), count, size, window),
-        "raw" => run(addr, RawBytes::with_max_frame(max), count, size, window),
+    let result = match o.codec.as_str() {
+        "u32" => run(&o, framing),
+        "msgpack" => run(&o, MsgPack::<rmpv::Value>::with_framing(framing)),
+        "lines" => run(&o, Lines::with_max_len(max)),
+        "raw" => run(&o, RawBytes::with_max_frame(max)),
         other => Err(format!("unknown codec {other:?} (u32|msgpack|lines|raw)")),
     };
     match result {

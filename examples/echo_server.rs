@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- --port P [--codec u32|msgpack|lines|raw]
-//!     [--max-frame BYTES] [--layout seed|colocated]
+//!     [--max-frame BYTES] [--layout seed|colocated] [--tls CERT.pem KEY.pem]
+//!     [--idle-timeout SECS]
 //! ```
 //!
 //! Prints `listening on 127.0.0.1:P` once ready, echoes until SIGINT or SIGTERM, then closes
 //! every connection gracefully (what was accepted is written first) and exits 0.
+//!
+//! `--tls CERT.pem KEY.pem` speaks TLS with that certificate chain and key. `--idle-timeout
+//! SECS` drops a peer that sent no complete message for that long (socktools' timeout).
 //!
 //! Layouts: `seed` (default) puts the echo logic in a tonic on the main catalyst, the socket
 //! handlers on the selector — the TaskTonic way; `colocated` puts the echo tonic on the selector
@@ -16,7 +20,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use tasktonic::net::codec::{Codec, LengthDelimited, Lines, MsgPack, RawBytes};
-use tasktonic::net::{Conn, Selector, TcpEvents, TcpServer};
+use tasktonic::net::{Conn, Selector, TcpConfig, TcpEvents, TcpServer, TlsAcceptor};
 use tasktonic::prelude::*;
 
 struct Options {
@@ -24,6 +28,8 @@ struct Options {
     codec: String,
     max_frame: usize,
     colocated: bool,
+    tls: Option<(String, String)>,
+    idle_timeout: Option<std::time::Duration>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -32,6 +38,8 @@ fn parse() -> Result<Options, String> {
         codec: "u32".into(),
         max_frame: tasktonic::net::codec::DEFAULT_MAX_FRAME,
         colocated: false,
+        tls: None,
+        idle_timeout: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -53,10 +61,29 @@ fn parse() -> Result<Options, String> {
                     }
                 }
             }
+            "--tls" => {
+                let cert = value()?;
+                let key = args
+                    .next()
+                    .ok_or("--tls needs two values: CERT.pem KEY.pem")?;
+                o.tls = Some((cert, key));
+            }
+            "--idle-timeout" => {
+                let secs: f64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--idle-timeout: {e}"))?;
+                let t = std::time::Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--idle-timeout: {e}"))?;
+                if t.is_zero() {
+                    return Err("--idle-timeout must be more than 0".into());
+                }
+                o.idle_timeout = Some(t);
+            }
             "-h" | "--help" => {
                 return Err(
                     "usage: echo_server --port P [--codec u32|msgpack|lines|raw] \
-                            [--max-frame BYTES] [--layout seed|colocated]"
+                            [--max-frame BYTES] [--layout seed|colocated] \
+                            [--tls CERT.pem KEY.pem] [--idle-timeout SECS]"
                         .into(),
                 );
             }
@@ -131,12 +158,21 @@ impl<C: Codec> Tonic for Launcher<C> {
     }
 }
 
-fn serve<C: Codec>(app: App, addr: SocketAddr, codec: C, colocated: bool) -> App {
+fn serve<C: Codec>(app: App, o: &Options, codec: C, tls: Option<&TlsAcceptor>) -> App {
+    let config = TcpConfig {
+        message_timeout: o.idle_timeout,
+        ..TcpConfig::default()
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], o.port));
+    let mut server = TcpServer::bind(addr, codec).config(config);
+    if let Some(acceptor) = tls {
+        server = server.tls(acceptor);
+    }
     app.tonic_named(
         "launcher",
         Launcher {
-            server: Some(TcpServer::bind(addr, codec)),
-            colocated,
+            server: Some(server),
+            colocated: o.colocated,
         },
     )
 }
@@ -149,24 +185,24 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], o.port));
+    let tls = match &o.tls {
+        Some((cert, key)) => match TlsAcceptor::from_pem_files(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(e) => {
+                eprintln!("echo_server: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => None,
+    };
+    let tls = tls.as_ref();
     let framing = LengthDelimited::new().max_frame(o.max_frame);
     let app = App::new("echo_server");
     let app = match o.codec.as_str() {
-        "u32" => serve(app, addr, framing, o.colocated),
-        "msgpack" => serve(
-            app,
-            addr,
-            MsgPack::<rmpv::Value>::with_framing(framing),
-            o.colocated,
-        ),
-        "lines" => serve(app, addr, Lines::with_max_len(o.max_frame), o.colocated),
-        "raw" => serve(
-            app,
-            addr,
-            RawBytes::with_max_frame(o.max_frame),
-            o.colocated,
-        ),
+        "u32" => serve(app, &o, framing, tls),
+        "msgpack" => serve(app, &o, MsgPack::<rmpv::Value>::with_framing(framing), tls),
+        "lines" => serve(app, &o, Lines::with_max_len(o.max_frame), tls),
+        "raw" => serve(app, &o, RawBytes::with_max_frame(o.max_frame), tls),
         other => {
             eprintln!("echo_server: unknown codec {other:?} (u32|msgpack|lines|raw)");
             std::process::exit(2);

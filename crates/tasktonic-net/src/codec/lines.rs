@@ -53,7 +53,7 @@ impl Lines {
             bytes.truncate(bytes.len() - 1);
         }
         String::from_utf8(bytes.to_vec())
-            .map_err(|e| CodecError::Malformed(format!("invalid UTF-8 in line: {e}")))
+            .map_err(|e| CodecError::malformed("invalid UTF-8 in line", e))
     }
 }
 
@@ -113,9 +113,7 @@ impl Decoder for Lines {
 impl Encoder<String> for Lines {
     fn encode(&mut self, item: &String, dst: &mut BytesMut) -> Result<(), CodecError> {
         if item.contains('\n') {
-            return Err(CodecError::Unencodable(
-                "a line cannot contain '\\n'".into(),
-            ));
+            return Err(CodecError::unencodable_msg("a line cannot contain '\\n'"));
         }
         if item.len() > self.max_len {
             return Err(CodecError::FrameTooLarge {

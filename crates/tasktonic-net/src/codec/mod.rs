@@ -17,6 +17,7 @@ mod raw;
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
@@ -28,8 +29,14 @@ pub use self::raw::{RawBytes, Utf8Text};
 /// The default maximum frame (or line) size of every built-in codec: 8 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
 
-/// A codec could not decode or encode.
-#[derive(Debug)]
+/// The error under a [`CodecError`] (a MessagePack or UTF-8 error), shared so the error can
+/// be cloned: one copy for the base's `on_codec_error`, one in the close reason.
+pub type ErrorSource = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A codec could not decode or encode. Cheap to clone (sources are shared); the kind tells a
+/// base what happened (match on it), [`source`](std::error::Error::source) gives the error
+/// underneath.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum CodecError {
     /// A frame announced (or a line grew to) `len` bytes, more than the codec's `max`.
@@ -42,7 +49,12 @@ pub enum CodecError {
     },
     /// A whole frame was cut but its content is invalid (malformed MessagePack, invalid UTF-8).
     /// The frame was consumed: the stream is still in sync, so it can be skipped.
-    Malformed(String),
+    Malformed {
+        /// What was wrong, in a few words.
+        reason: String,
+        /// The error underneath, if any.
+        source: Option<ErrorSource>,
+    },
     /// The stream ended in the middle of a frame; `buffered` bytes were left.
     Truncated {
         /// Bytes of the incomplete frame.
@@ -50,9 +62,14 @@ pub enum CodecError {
     },
     /// A message cannot be encoded (too large for the header, a newline inside a line, a
     /// serializer error).
-    Unencodable(String),
+    Unencodable {
+        /// Why, in a few words.
+        reason: String,
+        /// The error underneath, if any.
+        source: Option<ErrorSource>,
+    },
     /// An I/O error (for codecs over I/O).
-    Io(io::Error),
+    Io(Arc<io::Error>),
 }
 
 impl fmt::Display for CodecError {
@@ -61,11 +78,17 @@ impl fmt::Display for CodecError {
             CodecError::FrameTooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the maximum of {max}")
             }
-            CodecError::Malformed(why) => write!(f, "malformed frame: {why}"),
+            CodecError::Malformed { reason, source } => {
+                write!(f, "malformed frame: {reason}")?;
+                source.as_ref().map_or(Ok(()), |e| write!(f, ": {e}"))
+            }
             CodecError::Truncated { buffered } => {
                 write!(f, "stream ended inside a frame ({buffered} bytes buffered)")
             }
-            CodecError::Unencodable(why) => write!(f, "cannot encode: {why}"),
+            CodecError::Unencodable { reason, source } => {
+                write!(f, "cannot encode: {reason}")?;
+                source.as_ref().map_or(Ok(()), |e| write!(f, ": {e}"))
+            }
             CodecError::Io(e) => write!(f, "i/o error: {e}"),
         }
     }
@@ -74,7 +97,13 @@ impl fmt::Display for CodecError {
 impl std::error::Error for CodecError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CodecError::Io(e) => Some(e),
+            CodecError::Io(e) => Some(&**e),
+            CodecError::Malformed {
+                source: Some(e), ..
+            }
+            | CodecError::Unencodable {
+                source: Some(e), ..
+            } => Some(&**e as &(dyn std::error::Error + 'static)),
             _ => None,
         }
     }
@@ -82,14 +111,52 @@ impl std::error::Error for CodecError {
 
 impl From<io::Error> for CodecError {
     fn from(e: io::Error) -> CodecError {
-        CodecError::Io(e)
+        CodecError::Io(Arc::new(e))
     }
 }
 
 impl CodecError {
+    /// [`CodecError::Malformed`] because of `source`.
+    pub fn malformed(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> CodecError {
+        CodecError::Malformed {
+            reason: reason.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// [`CodecError::Malformed`] with no error underneath.
+    pub fn malformed_msg(reason: impl Into<String>) -> CodecError {
+        CodecError::Malformed {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// [`CodecError::Unencodable`] because of `source`.
+    pub fn unencodable(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> CodecError {
+        CodecError::Unencodable {
+            reason: reason.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// [`CodecError::Unencodable`] with no error underneath.
+    pub fn unencodable_msg(reason: impl Into<String>) -> CodecError {
+        CodecError::Unencodable {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
     /// True if the frame was consumed and the stream is still in sync (the frame can be skipped).
     pub fn is_skippable(&self) -> bool {
-        matches!(self, CodecError::Malformed(_))
+        matches!(self, CodecError::Malformed { .. })
     }
 }
 
@@ -180,6 +247,17 @@ pub trait Encoder<Item> {
     ) -> Result<Option<&'a [u8]>, CodecError> {
         self.encode(item, dst).map(|()| None)
     }
+
+    /// Append a heartbeat: a frame the peer's decoder accepts and that carries nothing
+    /// (sent by a connection with [`TcpConfig::heartbeat`](crate::tcp::TcpConfig::heartbeat)
+    /// when nothing else was sent for a while). False if the format has none (the default).
+    /// [`LengthDelimited`] sends an empty frame (ninjaTCP's peers accept them; our
+    /// `LengthDelimited` delivers it as an empty message), [`MsgPack`] too (and skips the
+    /// ones it receives).
+    fn encode_heartbeat(&mut self, dst: &mut BytesMut) -> bool {
+        let _ = dst;
+        false
+    }
 }
 
 /// A codec for one message type both ways, as connections use: implemented for every
@@ -207,7 +285,7 @@ where
 /// room to spare — a connection reads an exchange's request into a buffer of exactly its size
 /// — the buffer itself is taken: splitting would allocate a shared header for it (to share
 /// the allocation with what `src` may read next), and free it again with the message (one
-/// allocation and one free less per request–response exchange; N4). A buffer with room left
+/// allocation and one free less per request–response exchange). A buffer with room left
 /// is split, so a busy connection keeps refilling its read buffer in place.
 #[inline]
 pub(crate) fn split_frame(src: &mut BytesMut, at: usize) -> Bytes {

@@ -89,17 +89,24 @@ impl<T: DeserializeOwned> Decoder for MsgPack<T> {
     type Item = T;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<T>, CodecError> {
-        let Some(len) = self.framing.frame_len(src)? else {
-            return Ok(None);
-        };
-        // Deserialised straight from the read buffer; the frame is consumed either way (a
-        // malformed one can be skipped).
         let h = self.framing.header_size();
-        let value = rmp_serde::from_slice(&src[h..h + len]);
-        src.advance(h + len);
-        value
-            .map(Some)
-            .map_err(|e| CodecError::Malformed(format!("MessagePack: {e}")))
+        loop {
+            let Some(len) = self.framing.frame_len(src)? else {
+                return Ok(None);
+            };
+            if len == 0 {
+                // An empty frame is no MessagePack value: a heartbeat, skipped.
+                src.advance(h);
+                continue;
+            }
+            // Deserialised straight from the read buffer; the frame is consumed either way
+            // (a malformed one can be skipped).
+            let value = rmp_serde::from_slice(&src[h..h + len]);
+            src.advance(h + len);
+            return value
+                .map(Some)
+                .map_err(|e| CodecError::malformed("MessagePack", e));
+        }
     }
 }
 
@@ -111,13 +118,18 @@ impl<T: Serialize> Encoder<T> for MsgPack<T> {
         let result = rmp_serde::encode::write_named(&mut dst.writer(), item);
         let written = dst.len() - start - header;
         let patched = result
-            .map_err(|e| CodecError::Unencodable(format!("MessagePack: {e}")))
+            .map_err(|e| CodecError::unencodable("MessagePack", e))
             .and_then(|()| self.framing.patch_header(dst, start, written));
         if let Err(e) = patched {
             dst.truncate(start);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// An empty frame (skipped by the receiving `MsgPack`).
+    fn encode_heartbeat(&mut self, dst: &mut BytesMut) -> bool {
+        self.framing.encode_heartbeat(dst)
     }
 }
 

@@ -105,7 +105,7 @@ impl Decoder for Utf8Text {
                     // Bytes that can never be UTF-8: consume them (after the valid prefix).
                     Some(bad) if valid == 0 => {
                         let _ = src.split_to(bad);
-                        Err(CodecError::Malformed("invalid UTF-8".into()))
+                        Err(CodecError::malformed("invalid UTF-8", e))
                     }
                     _ if valid > 0 => Ok(Some(into_string(src.split_to(valid)))),
                     // An incomplete character at the end: wait for the rest.

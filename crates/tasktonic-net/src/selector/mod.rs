@@ -8,6 +8,7 @@
 //! The selector catalyst behaves as a service: it starts with the first socket handler placed
 //! on it and its thread ends with the last one.
 
+pub(crate) mod local;
 mod parker;
 
 use std::fmt;

@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 
 use tasktonic_core::Ctx;
 
-use super::connection::{ClientRole, Role, spawn_connection};
+use super::connection::{ClientRole, Role, Spec, spawn_connection};
 use super::{Conn, Reconnect, TcpConfig, TcpEvents};
-use crate::codec::Codec;
+use crate::protocol::Protocol;
 use crate::selector::{DEFAULT_SELECTOR, Selector};
+#[cfg(feature = "tls")]
+use crate::transport::Tls;
 
 /// A TCP client connection, handled on the selector catalyst, reporting to the calling tonic.
 ///
@@ -50,6 +52,7 @@ pub struct TcpClient<C> {
     reconnect: Option<Reconnect>,
     resend: bool,
     selector: String,
+    tls: Option<crate::transport::Tls>,
 }
 
 impl<C> fmt::Debug for TcpClient<C> {
@@ -62,8 +65,9 @@ impl<C> fmt::Debug for TcpClient<C> {
     }
 }
 
-impl<C: Codec> TcpClient<C> {
-    /// A client for `addr` speaking `codec`; no reconnect, no re-send.
+impl<C: Protocol + Clone> TcpClient<C> {
+    /// A client for `addr` speaking `codec` (any [`Protocol`]; every codec is one); no
+    /// reconnect, no re-send, plain TCP.
     pub fn new(addr: SocketAddr, codec: C) -> TcpClient<C> {
         TcpClient {
             addr,
@@ -72,7 +76,17 @@ impl<C: Codec> TcpClient<C> {
             reconnect: None,
             resend: false,
             selector: DEFAULT_SELECTOR.to_string(),
+            tls: None,
         }
+    }
+
+    /// Speak TLS (from the start of every connect): `tls` is [`Tls::client`], which names
+    /// the server whose certificate is verified. The connection is up (`on_connected`)
+    /// once the handshake completes; the connect timeout bounds both.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Limits and options (connect timeout, watermarks, …).
@@ -108,20 +122,27 @@ impl<C: Codec> TcpClient<C> {
     pub fn start<B: TcpEvents<C::Message>>(self, ctx: &mut Ctx<B>) -> io::Result<Conn<C::Message>> {
         let selector = Selector::open(ctx, &self.selector)?;
         let base = ctx.handle();
+        // Every connect starts the protocol afresh (a partial message of the last
+        // connection must not shape the next one).
+        let fresh = self.codec.clone();
         let role = Role::Client(Box::new(ClientRole {
             addr: self.addr,
             reconnect: self.reconnect,
             resend: self.resend,
+            fresh: Box::new(move || fresh.clone()),
         }));
         let (conn, _) = spawn_connection(
             ctx,
             &selector,
-            self.codec,
-            base,
-            std::sync::Arc::new(self.config),
-            role,
-            None,
-            self.resend,
+            Spec {
+                protocol: self.codec,
+                base,
+                config: std::sync::Arc::new(self.config),
+                role,
+                stream: None,
+                queue_while_down: self.resend,
+                tls: self.tls,
+            },
         )?;
         Ok(conn)
     }

@@ -1,159 +1,47 @@
-//! [`Conn`]: the base's handle to one connection — send, close, abort — and the counters both
-//! kinds of back-pressure run on.
+//! [`Conn`]: the base's handle to one connection — send, close, abort, upgrade — and the
+//! counters inbound back-pressure runs on. The outbox behind `send` is in `outbox.rs`, the
+//! co-located staging of sends in `staging.rs`.
 
-use std::collections::VecDeque;
-use std::error::Error;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use std::any::Any;
-use std::cell::Cell;
-
 use parking_lot::Mutex;
 
-use super::kept;
-use super::{ConnId, ConnState};
-
-/// `send` could not accept the message; it is handed back.
-pub enum TcpSendError<M> {
-    /// The outbound queue is at its high watermark; [`TcpEvents::on_writable`](super::TcpEvents::on_writable)
-    /// follows when it drains.
-    Backpressure(M),
-    /// Not connected (and not a client that re-sends after reconnecting).
-    NotConnected(M),
-    /// The connection is closed for good.
-    Closed(M),
-}
-
-impl<M> TcpSendError<M> {
-    /// The message that was not sent.
-    pub fn into_inner(self) -> M {
-        match self {
-            TcpSendError::Backpressure(m)
-            | TcpSendError::NotConnected(m)
-            | TcpSendError::Closed(m) => m,
-        }
-    }
-}
-
-impl<M> fmt::Debug for TcpSendError<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TcpSendError::Backpressure(_) => "Backpressure(..)",
-            TcpSendError::NotConnected(_) => "NotConnected(..)",
-            TcpSendError::Closed(_) => "Closed(..)",
-        })
-    }
-}
-
-impl<M> fmt::Display for TcpSendError<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TcpSendError::Backpressure(_) => "the outbound queue is full (back-pressure)",
-            TcpSendError::NotConnected(_) => "not connected",
-            TcpSendError::Closed(_) => "the connection is closed",
-        })
-    }
-}
-
-impl<M> Error for TcpSendError<M> {}
-
-/// Work for the connection tonic, from its `Conn` handles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Poke {
-    /// The outbox has messages.
-    Drain,
-    /// The base consumed below the inbound window: read again.
-    Resume,
-    /// The base consumed everything after the peer closed: maybe finish closing.
-    Check,
-    Close,
-    Abort,
-}
-
-/// What `send` and the connection share, under one lock: one lock and unlock per send is
-/// all the synchronisation a message costs on the way out (locked instructions are the
-/// dearest thing on this path; see docs/PERFORMANCE.md, N1).
-pub(crate) struct Outbox<M> {
-    pub(crate) queue: VecDeque<M>,
-    /// Accepted by `send`, not yet fully written (the queue plus what the connection took).
-    queued: usize,
-    /// A send met the high watermark: tell the base when the queue drains to the low one.
-    want_writable: bool,
-    poked: bool,
-    closed: bool,
-}
-
-pub(crate) type PokeFn = Box<dyn Fn(Poke) -> bool + Send + Sync>;
-
-thread_local! {
-    /// While a base handles a batch of messages on its connection's own thread (the co-located
-    /// layout): that connection's id (0 between batches). Nothing else can touch the
-    /// connection meanwhile (it runs on this thread too), so the base's sends to it are
-    /// collected in [`kept::STAGED`] without a lock and handed to its outbox in one step when
-    /// the batch ends. A plain number with no destructor: `send` reads it with one load.
-    static STAGING: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Run `f` on this thread's staged sends (a `Vec<M>`, empty between batches and kept for
-/// the next one: two allocations and two frees per batch otherwise; N3).
-#[inline]
-fn with_staged<R>(f: impl FnOnce(&mut Option<Box<dyn Any>>) -> R) -> R {
-    kept::STAGED.with(|staged| f(&mut staged.borrow_mut()))
-}
-
-/// Collects the sends of one delivered batch (see [`STAGING`]); hands them over when dropped,
-/// also when `on_message` panics: accepted messages are written.
-pub(crate) struct Staging<'a, M: Send + 'static> {
-    conn: &'a Conn<M>,
-    /// False if another connection's batch was being staged already (then this one is not).
-    owner: bool,
-}
-
-impl<M: Send + 'static> Drop for Staging<'_, M> {
-    fn drop(&mut self) {
-        if !self.owner {
-            return;
-        }
-        STAGING.set(0);
-        // Out of the thread-local while handing over (no borrow held across the poke).
-        let Some(mut sends) = with_staged(Option::take) else {
-            return;
-        };
-        if let Some(vec) = sends.downcast_mut::<Vec<M>>() {
-            self.conn.hand_over(vec);
-            if vec.capacity() > kept::KEEP_MAX {
-                return;
-            }
-        }
-        with_staged(|staged| {
-            if staged.is_none() {
-                *staged = Some(sends);
-            }
-        });
-    }
-}
+use super::outbox::{Outbox, PendingSwitch, Poke, PokeFn};
+use super::switch::{Switch, ToProtocol, UpgradeError};
+use super::{ConnId, ConnState, TcpEvents, TcpSendError};
+use crate::protocol::Protocol;
+#[cfg(feature = "tls")]
+use crate::transport::Tls;
 
 pub(crate) struct ConnShared<M> {
-    id: ConnId,
+    pub(crate) id: ConnId,
     peer: Mutex<Option<SocketAddr>>,
     state: AtomicU8,
     /// Readiness reported by the selector and not yet handled (`Ready::bits`).
     ready: AtomicU8,
     /// Sends accepted while not connected (a client that re-sends after reconnecting).
-    queue_while_down: bool,
-    outbox: Mutex<Outbox<M>>,
+    pub(crate) queue_while_down: bool,
+    pub(crate) outbox: Mutex<Outbox<M>>,
     /// `Outbox::queued`, mirrored for lock-free reading by [`Conn::queued`].
-    queued: AtomicUsize,
-    high: usize,
-    low: usize,
+    pub(crate) queued: AtomicUsize,
+    pub(crate) high: usize,
+    pub(crate) low: usize,
     /// Delivered to the base, not yet consumed.
     unconsumed: AtomicUsize,
     window: usize,
     /// The peer closed: tell the connection when the base has consumed everything.
     notify_drained: AtomicBool,
+    /// A TLS upgrade was requested and not made yet: a message delivered now came from past
+    /// the upgrade's boundary.
+    upgrading: AtomicBool,
+    /// A message from past an upgrade's boundary reached the base's batch (it was not handed
+    /// to `on_message`): the upgrade fails.
+    past_boundary: AtomicBool,
+    /// The connection's transport is TLS (from the start, or upgraded).
+    tls: AtomicBool,
     /// Set once the connection tonic exists (right after it is spawned).
     poke: OnceLock<PokeFn>,
 }
@@ -206,19 +94,16 @@ impl<M: Send + 'static> Conn<M> {
                 state: AtomicU8::new(ConnState::New as u8),
                 ready: AtomicU8::new(0),
                 queue_while_down,
-                outbox: Mutex::new(Outbox {
-                    queue: VecDeque::new(),
-                    queued: 0,
-                    want_writable: false,
-                    poked: false,
-                    closed: false,
-                }),
+                outbox: Mutex::new(Outbox::new()),
                 queued: AtomicUsize::new(0),
                 high,
                 low: config.low_watermark.min(high - 1),
                 unconsumed: AtomicUsize::new(0),
                 window: config.inbound_window.max(1),
                 notify_drained: AtomicBool::new(false),
+                upgrading: AtomicBool::new(false),
+                past_boundary: AtomicBool::new(false),
+                tls: AtomicBool::new(false),
                 poke: OnceLock::new(),
             }),
         }
@@ -239,6 +124,11 @@ impl<M: Send + 'static> Conn<M> {
         ConnState::from_u8(self.shared.state.load(Ordering::Acquire))
     }
 
+    /// True while the connection speaks TLS (from the start, or since an upgrade began).
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls.load(Ordering::Acquire)
+    }
+
     /// Messages accepted by `send` and not yet written.
     pub fn queued(&self) -> usize {
         self.shared.queued.load(Ordering::Acquire)
@@ -251,135 +141,18 @@ impl<M: Send + 'static> Conn<M> {
     /// Hands `msg` back: [`TcpSendError::Backpressure`] at the high watermark (an
     /// `on_writable` event follows when the queue drains), [`TcpSendError::NotConnected`] while
     /// down (unless the client re-sends after reconnecting), [`TcpSendError::Closed`] once closed.
-    #[inline]
+    #[inline(always)]
     pub fn send(&self, msg: M) -> Result<(), TcpSendError<M>> {
         // Co-located, inside a batch on this connection's thread: collected without a lock.
-        let msg =
-            if STAGING.get() == self.shared.id.as_u64() && self.state() == ConnState::Connected {
-                match self.stage(msg) {
-                    Some(msg) => msg,
-                    None => return Ok(()),
-                }
-            } else {
-                msg
-            };
+        let msg = if self.is_staging() && self.state() == ConnState::Connected {
+            match self.stage(msg) {
+                Some(msg) => msg,
+                None => return Ok(()),
+            }
+        } else {
+            msg
+        };
         self.send_locked(msg)
-    }
-
-    /// `send` through the outbox's lock.
-    #[inline(never)]
-    fn send_locked(&self, msg: M) -> Result<(), TcpSendError<M>> {
-        let s = &self.shared;
-        match self.state() {
-            ConnState::Closed | ConnState::Closing => return Err(TcpSendError::Closed(msg)),
-            ConnState::Connected => {}
-            ConnState::New | ConnState::Connecting | ConnState::WaitForRetry
-                if s.queue_while_down => {}
-            _ => return Err(TcpSendError::NotConnected(msg)),
-        }
-        let poke = {
-            let mut outbox = s.outbox.lock();
-            if outbox.closed {
-                return Err(TcpSendError::Closed(msg));
-            }
-            if outbox.queued >= s.high {
-                outbox.want_writable = true;
-                return Err(TcpSendError::Backpressure(msg));
-            }
-            outbox.queue.push_back(msg);
-            outbox.queued += 1;
-            s.queued.store(outbox.queued, Ordering::Relaxed);
-            !std::mem::replace(&mut outbox.poked, true)
-        };
-        if poke {
-            self.poke(Poke::Drain);
-        }
-        Ok(())
-    }
-
-    /// Collect `msg` (this connection's batch is being staged on this thread: `None`); at
-    /// the high watermark (after handing over what was collected, so order holds), give it
-    /// back for the locked path.
-    #[inline]
-    fn stage(&self, msg: M) -> Option<M> {
-        let mut msg = Some(msg);
-        with_staged(|staged| {
-            let Some(sends) = staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) else {
-                return;
-            };
-            if self.shared.queued.load(Ordering::Relaxed) + sends.len() + 1 >= self.shared.high {
-                self.hand_over(sends);
-            } else if let Some(msg) = msg.take() {
-                sends.push(msg);
-            }
-        });
-        msg
-    }
-
-    /// Start collecting this thread's sends to this connection (see [`STAGING`]). Call only
-    /// on the connection's own thread, inside one sparkle.
-    /// `expected`: how many sends to make room for (one reply per message is usual).
-    pub(crate) fn staging(&self, expected: usize) -> Staging<'_, M> {
-        if STAGING.get() != 0 {
-            return Staging {
-                conn: self,
-                owner: false,
-            };
-        }
-        STAGING.set(self.shared.id.as_u64());
-        with_staged(
-            |staged| match staged.as_mut().and_then(|v| v.downcast_mut::<Vec<M>>()) {
-                Some(old) => old.reserve(expected),
-                None => *staged = Some(kept::boxed(Vec::<M>::with_capacity(expected))),
-            },
-        );
-        Staging {
-            conn: self,
-            owner: true,
-        }
-    }
-
-    /// Move collected sends into the outbox under one lock (`sends` is left empty).
-    fn hand_over(&self, sends: &mut Vec<M>) {
-        if sends.is_empty() {
-            return;
-        }
-        let s = &self.shared;
-        let (poke, emptied) = {
-            let mut outbox = s.outbox.lock();
-            // Cannot be closed: the connection closes only in its own sparkles, and the sends
-            // were collected inside one sparkle on its thread, after `send` saw it open.
-            outbox.queued += sends.len();
-            // Into an empty outbox the collected `Vec` moves whole (`VecDeque::from` takes
-            // its allocation): no copy, no allocation; the outbox's empty queue comes back.
-            let emptied = if outbox.queue.is_empty() {
-                let moved = VecDeque::from(std::mem::take(sends));
-                Some(std::mem::replace(&mut outbox.queue, moved))
-            } else {
-                outbox.queue.extend(sends.drain(..));
-                None
-            };
-            s.queued.store(outbox.queued, Ordering::Relaxed);
-            (!std::mem::replace(&mut outbox.poked, true), emptied)
-        };
-        if let Some(emptied) = emptied
-            && emptied.capacity() > 0
-        {
-            *sends = Vec::from(emptied); // empty: no data to move
-        }
-        if poke {
-            self.poke(Poke::Drain);
-        }
-    }
-
-    /// A drained outbox queue, back to this thread's staging (see [`kept::STAGED`]) for the next
-    /// batch's replies, if it has room and staging holds less: in the co-located layout one
-    /// allocation then circles staging → outbox → flush → staging.
-    pub(crate) fn recycle(drained: VecDeque<M>) {
-        if !drained.is_empty() || STAGING.get() != 0 {
-            return; // not drained, or a batch is being staged
-        }
-        kept::keep(&kept::STAGED, Vec::from(drained));
     }
 
     /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.
@@ -393,9 +166,153 @@ impl<M: Send + 'static> Conn<M> {
         self.poke(Poke::Abort);
     }
 
+    /// Switch this live plaintext connection to TLS (STARTTLS; Kamaelia's `makessl`), on
+    /// either side, at a message boundary.
+    ///
+    /// `go_ahead`, if given, is queued as the last plaintext message (a server's "220 ready
+    /// to start TLS"): it and every message `send` accepted before this call are written in
+    /// plaintext; everything sent after this call goes through TLS. Call it from
+    /// `on_message` of the message that ends the plaintext phase (the peer's `STARTTLS`, or
+    /// the server's go-ahead on the client side), so that the connection reads nothing in
+    /// plaintext after it.
+    ///
+    /// If the peer sent anything past that message before the handshake (command injection
+    /// across the upgrade, CVE-2011-0411), the upgrade fails and the connection closes with
+    /// [`CloseReason::Tls`](super::CloseReason::Tls); such messages never reach `on_message`.
+    /// When the handshake completes, the base gets
+    /// [`TcpEvents::on_secured`](super::TcpEvents::on_secured).
+    ///
+    /// # Errors
+    ///
+    /// [`UpgradeError`] with `go_ahead` handed back: the connection is not connected, speaks
+    /// TLS already, is upgrading, or the outbox is at its high watermark.
+    #[cfg(feature = "tls")]
+    pub fn upgrade_tls(&self, tls: Tls, go_ahead: Option<M>) -> Result<(), UpgradeError<M>> {
+        if self.is_tls() {
+            return Err(UpgradeError::new(
+                "the connection speaks TLS already",
+                go_ahead,
+            ));
+        }
+        self.request_switch(Switch::Tls(tls), go_ahead)
+            .map_err(|(e, _)| e)
+    }
+
+    /// Hand this live connection to another protocol, with its own message type and base, at
+    /// a message boundary (HTTP → WebSocket; a plaintext greeting → length-prefixed frames).
+    ///
+    /// As with `upgrade_tls` (TLS), `go_ahead` (if given) and every message
+    /// `send` accepted before this call are written by the current protocol; then the
+    /// socket, its transport (a TLS session goes along) and the bytes read past the boundary
+    /// go to a new connection handler speaking `protocol`, which `base` adopts as its
+    /// infusion (on the selector catalyst). The returned [`Conn`] is that connection's: `base`
+    /// gets `on_connected` with it once the switch is made, or `on_disconnected`
+    /// ([`CloseReason::SwitchFailed`](super::CloseReason::SwitchFailed)) if it never is.
+    /// This connection then ends: its base gets `on_disconnected` with
+    /// [`CloseReason::Switched`](super::CloseReason::Switched) and every message sent to it
+    /// after this call handed back (the new protocol speaks another type).
+    ///
+    /// Call it from `on_message` of the message that ends the old protocol. A protocol whose
+    /// peer may send the new protocol's bytes right behind that message (an HTTP client after
+    /// a `101`) should [`pause`](crate::protocol::ProtocolIo::pause) after it, so that those
+    /// bytes are handed over undecoded; a message the old protocol decoded past the boundary
+    /// fails the switch (the connection closes). A switched connection does not reconnect, and
+    /// no longer counts toward its listener's `max_clients`.
+    ///
+    /// # Errors
+    ///
+    /// [`UpgradeError`] with `go_ahead` handed back: not connected, a switch under way, or the
+    /// outbox at its high watermark.
+    pub fn switch_protocol<P, B>(
+        &self,
+        protocol: P,
+        base: &tasktonic_core::Handle<B>,
+        go_ahead: Option<M>,
+    ) -> Result<Conn<P::Message>, UpgradeError<M>>
+    where
+        P: Protocol,
+        B: TcpEvents<P::Message>,
+    {
+        let config = super::TcpConfig {
+            high_watermark: self.shared.high,
+            low_watermark: self.shared.low,
+            inbound_window: self.shared.window,
+            ..super::TcpConfig::default()
+        };
+        let next = Conn::new(&config, false);
+        let handoff = ToProtocol {
+            protocol,
+            base: base.clone(),
+            conn: next.clone(),
+        };
+        self.request_switch(Switch::Protocol(Box::new(handoff)), go_ahead)
+            .map(|()| next)
+            .map_err(|(e, switch)| {
+                if let Some(Switch::Protocol(h)) = switch {
+                    // Never started: nothing to tell the new base; its `Conn` stays `New`.
+                    drop(h);
+                }
+                e
+            })
+    }
+
+    /// Let a protocol that [paused](crate::protocol::ProtocolIo::pause) go on decoding (the
+    /// base decided not to switch).
+    pub fn resume(&self) {
+        self.poke(Poke::Unhold);
+    }
+
+    /// Record a switch at the current boundary (see `switch.rs`).
+    fn request_switch(
+        &self,
+        to: Switch,
+        go_ahead: Option<M>,
+    ) -> Result<(), (UpgradeError<M>, Option<Switch>)> {
+        if self.state() != ConnState::Connected {
+            return Err((
+                UpgradeError::new("the connection is not connected", go_ahead),
+                Some(to),
+            ));
+        }
+        // Sends staged in this batch came first: they belong before the boundary.
+        self.hand_over_staged();
+        {
+            let s = &self.shared;
+            let mut outbox = s.outbox.lock();
+            if outbox.closed {
+                return Err((
+                    UpgradeError::new("the connection is closed", go_ahead),
+                    Some(to),
+                ));
+            }
+            if outbox.upgrade.is_some() || s.upgrading.load(Ordering::Acquire) {
+                return Err((
+                    UpgradeError::new("a switch is under way", go_ahead),
+                    Some(to),
+                ));
+            }
+            if let Some(msg) = go_ahead {
+                if outbox.queued >= s.high {
+                    return Err((
+                        UpgradeError::new("the outbound queue is full", Some(msg)),
+                        Some(to),
+                    ));
+                }
+                outbox.queue.push_back(msg);
+                outbox.queued += 1;
+                s.queued.store(outbox.queued, Ordering::Relaxed);
+            }
+            let plain = outbox.queue.len();
+            outbox.upgrade = Some(Box::new(PendingSwitch { to, plain }));
+            s.upgrading.store(true, Ordering::Release);
+        }
+        self.poke(Poke::Upgrade);
+        Ok(())
+    }
+
     // ----- the connection tonic's side ------------------------------------------------------
 
-    fn poke(&self, poke: Poke) {
+    pub(crate) fn poke(&self, poke: Poke) {
         if let Some(f) = self.shared.poke.get() {
             f(poke);
         }
@@ -426,59 +343,46 @@ impl<M: Send + 'static> Conn<M> {
         crate::selector::Ready::from_bits(self.shared.ready.swap(0, Ordering::AcqRel))
     }
 
-    /// The connection is about to flush: sends until then need not poke it. True if this
-    /// call took the hold; then `take_outbox` (which ends it) or `release_drain` must follow,
-    /// or later sends would never poke.
-    pub(crate) fn hold_drain(&self) -> bool {
-        !std::mem::replace(&mut self.shared.outbox.lock().poked, true)
+    /// True while a requested TLS upgrade has not been made.
+    #[inline]
+    pub(crate) fn upgrading(&self) -> bool {
+        self.shared.upgrading.load(Ordering::Relaxed)
     }
 
-    /// End a hold without flushing: poke if something was sent meanwhile.
-    pub(crate) fn release_drain(&self) {
-        let poke = {
-            let mut outbox = self.shared.outbox.lock();
-            outbox.poked = !outbox.queue.is_empty();
-            outbox.poked
-        };
-        if poke {
-            self.poke(Poke::Drain);
+    /// The flag behind [`upgrading`](Conn::upgrading), to check once per message of a batch.
+    #[inline]
+    pub(crate) fn upgrade_flag(&self) -> &AtomicBool {
+        &self.shared.upgrading
+    }
+
+    /// A message past an upgrade's boundary was held back from the base.
+    #[cold]
+    pub(crate) fn mark_past_boundary(&self) {
+        self.shared.past_boundary.store(true, Ordering::Release);
+    }
+
+    /// The transport is TLS now (or plain again, after a loss).
+    pub(crate) fn set_tls(&self, tls: bool) {
+        self.shared.tls.store(tls, Ordering::Release);
+    }
+
+    /// The connection is lost: a requested switch that was not made is dropped (a new
+    /// connection starts in plaintext, and its base upgrades it again if it wants; the base
+    /// of a protocol switch hears that it failed, and `why`).
+    pub(crate) fn cancel_upgrade(&self, why: &str) {
+        let pending = self.shared.outbox.lock().upgrade.take();
+        if let Some(pending) = pending
+            && let Switch::Protocol(handoff) = pending.to
+        {
+            handoff.fail(why.to_string());
         }
+        self.end_upgrade();
     }
 
-    /// Take everything in the outbox, leaving `spare` (empty) in its place; the next `send`
-    /// pokes again.
-    pub(crate) fn take_outbox(&self, spare: VecDeque<M>) -> VecDeque<M> {
-        let mut outbox = self.shared.outbox.lock();
-        outbox.poked = false;
-        std::mem::replace(&mut outbox.queue, spare)
-    }
-
-    /// Put messages back at the front of the outbox (a client re-sending after reconnect).
-    pub(crate) fn requeue_front(&self, msgs: impl DoubleEndedIterator<Item = M>) {
-        let mut outbox = self.shared.outbox.lock();
-        for m in msgs.rev() {
-            outbox.queue.push_front(m);
-        }
-    }
-
-    /// Close the outbox for good and take what is left in it.
-    pub(crate) fn close_outbox(&self) -> VecDeque<M> {
-        let mut outbox = self.shared.outbox.lock();
-        outbox.closed = true;
-        std::mem::take(&mut outbox.queue)
-    }
-
-    /// `n` messages left the queue (written or handed back). True if the base asked to hear
-    /// when it drains and it now has.
-    pub(crate) fn dequeued(&self, n: usize) -> bool {
-        if n == 0 {
-            return false;
-        }
-        let s = &self.shared;
-        let mut outbox = s.outbox.lock();
-        outbox.queued = outbox.queued.saturating_sub(n);
-        s.queued.store(outbox.queued, Ordering::Relaxed);
-        outbox.queued <= s.low && std::mem::replace(&mut outbox.want_writable, false)
+    /// The upgrade was made (or failed): true if a message from past its boundary was seen.
+    pub(crate) fn end_upgrade(&self) -> bool {
+        self.shared.upgrading.store(false, Ordering::Release);
+        self.shared.past_boundary.swap(false, Ordering::AcqRel)
     }
 
     /// `n` messages are about to be delivered to the base (one batch, one atomic operation).
@@ -517,6 +421,10 @@ impl<M: Send + 'static> Conn<M> {
         }
         if now == 0 && s.notify_drained.load(Ordering::SeqCst) {
             self.poke(Poke::Check);
+        }
+        if now == 0 && s.upgrading.load(Ordering::Acquire) {
+            // A requested upgrade waited for the base to see everything it was given.
+            self.poke(Poke::Upgrade);
         }
     }
 

@@ -6,6 +6,8 @@ use tasktonic_core::{Ctx, Tonic};
 
 use super::{CloseReason, Conn, ConnState};
 use crate::codec::CodecError;
+#[cfg(feature = "tls")]
+use crate::transport::TlsSession;
 
 /// The events a connection sends to its base tonic, "subclass style": every method has a
 /// default body, so a base implements only what it needs. Events of one connection arrive in
@@ -32,8 +34,14 @@ use crate::codec::CodecError;
 /// ```
 #[allow(unused_variables)] // the defaults ignore their arguments
 pub trait TcpEvents<M: Send + 'static>: Tonic {
-    /// The connection is up. Default: does nothing.
+    /// The connection is up (after its TLS handshake, for a TLS connection). Default: does
+    /// nothing.
     fn on_connected(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>, peer: SocketAddr) {}
+
+    /// A TLS handshake completed: at the start of a TLS connection (just before
+    /// `on_connected`), or after [`Conn::upgrade_tls`]. Default: does nothing.
+    #[cfg(feature = "tls")]
+    fn on_secured(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>, session: &TlsSession) {}
 
     /// One whole message arrived (never a fragment, never two). Default: does nothing.
     fn on_message(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>, msg: M) {}
@@ -45,7 +53,8 @@ pub trait TcpEvents<M: Send + 'static>: Tonic {
     /// Default: does nothing.
     fn on_writable(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>) {}
 
-    /// A frame could not be decoded. Under [`OnMalformed::Skip`](super::OnMalformed::Skip) the
+    /// A frame could not be decoded (match on the error's kind: an oversized frame, malformed
+    /// content, a truncated stream). Under [`OnMalformed::Skip`](super::OnMalformed::Skip) the
     /// connection goes on; otherwise it closes (and `on_disconnected` follows). Default: does nothing.
     fn on_codec_error(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>, error: &CodecError) {}
 

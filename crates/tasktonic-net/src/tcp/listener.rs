@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Interest, Token};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket, Type};
 use tasktonic_core::{Ctx, Failure, FailureAction, Timer, TimerEvent, Tonic, TonicId, TonicRef};
 
-use super::connection::{Role, spawn_connection};
+use super::connection::{Role, Spec, spawn_connection};
 use super::{TcpConfig, TcpEvents};
-use crate::codec::Codec;
+use crate::protocol::Protocol;
 use crate::selector::{DEFAULT_SELECTOR, Selector};
+#[cfg(feature = "tls")]
+use crate::transport::{Tls, TlsAcceptor};
 
 type PeerFilter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
 /// Spawns the handler (and, per connection, a protocol tonic) for one accepted socket.
@@ -65,6 +67,7 @@ pub struct TcpServer<C> {
     filter: Option<PeerFilter>,
     close_after_last: bool,
     selector: String,
+    tls: Option<crate::transport::Tls>,
 }
 
 impl<C> fmt::Debug for TcpServer<C> {
@@ -77,8 +80,9 @@ impl<C> fmt::Debug for TcpServer<C> {
     }
 }
 
-impl<C: Codec> TcpServer<C> {
-    /// A server for `addr` (port 0 picks a free port) speaking `codec`.
+impl<C: Protocol + Clone> TcpServer<C> {
+    /// A server for `addr` (port 0 picks a free port) speaking `codec` (any [`Protocol`];
+    /// every codec is one).
     pub fn bind(addr: SocketAddr, codec: C) -> TcpServer<C> {
         TcpServer {
             addr,
@@ -89,7 +93,17 @@ impl<C: Codec> TcpServer<C> {
             filter: None,
             close_after_last: false,
             selector: DEFAULT_SELECTOR.to_string(),
+            tls: None,
         }
+    }
+
+    /// Speak TLS on every connection, with `acceptor`'s certificate. A connection is up
+    /// (`on_connected`) once its handshake completes; a client that does not complete it
+    /// within the connect timeout is dropped.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, acceptor: &TlsAcceptor) -> Self {
+        self.tls = Some(Tls::server(acceptor));
+        self
     }
 
     /// Limits and options of every connection.
@@ -137,7 +151,7 @@ impl<C: Codec> TcpServer<C> {
         let socket = Socket::new(
             Domain::for_address(self.addr),
             Type::STREAM,
-            Some(Protocol::TCP),
+            Some(socket2::Protocol::TCP),
         )?;
         socket.set_reuse_address(true)?;
         socket.bind(&self.addr.into())?;
@@ -160,17 +174,18 @@ impl<C: Codec> TcpServer<C> {
         let config = std::sync::Arc::new(self.config.clone());
         let selector = Selector::open(ctx, &self.selector)?;
         let sel = selector.clone();
+        let tls = self.tls.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
-            let (_, tonic) = spawn_connection(
-                ctx,
-                &sel,
-                codec.clone(),
-                base.clone(),
-                config.clone(),
-                Role::Server,
-                Some(stream),
-                false,
-            )?;
+            let spec = Spec {
+                protocol: codec.clone(),
+                base: base.clone(),
+                config: config.clone(),
+                role: Role::Server,
+                stream: Some(stream),
+                queue_while_down: false,
+                tls: tls.clone(),
+            };
+            let (_, tonic) = spawn_connection(ctx, &sel, spec)?;
             Ok((tonic, None))
         });
         self.launch(ctx, selector, accept)
@@ -194,19 +209,20 @@ impl<C: Codec> TcpServer<C> {
         let config = std::sync::Arc::new(self.config.clone());
         let selector = Selector::open(ctx, &self.selector)?;
         let sel = selector.clone();
+        let tls = self.tls.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
             let peer = stream.peer_addr()?;
             let protocol = ctx.spawn(factory(peer));
-            let (_, tonic) = spawn_connection(
-                ctx,
-                &sel,
-                codec.clone(),
-                protocol.clone(),
-                config.clone(),
-                Role::Server,
-                Some(stream),
-                false,
-            )?;
+            let spec = Spec {
+                protocol: codec.clone(),
+                base: protocol.clone(),
+                config: config.clone(),
+                role: Role::Server,
+                stream: Some(stream),
+                queue_while_down: false,
+                tls: tls.clone(),
+            };
+            let (_, tonic) = spawn_connection(ctx, &sel, spec)?;
             Ok((tonic, Some(protocol.tonic_ref())))
         });
         self.launch(ctx, selector, accept)
@@ -279,7 +295,7 @@ pub(crate) struct Listener {
     max_clients: Option<usize>,
     filter: Option<PeerFilter>,
     close_after_last: bool,
-    /// Live connection handlers (a count: a plain connection costs no map entry; N5).
+    /// Live connection handlers (a count: a plain connection costs no map entry).
     live: usize,
     /// Connection handler → its per-connection protocol tonic (`start_each` only).
     protocol_of: HashMap<TonicId, TonicRef>,

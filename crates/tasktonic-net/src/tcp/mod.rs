@@ -7,21 +7,29 @@ mod client;
 mod conn;
 mod connection;
 mod events;
-mod kept;
 mod listener;
+mod outbox;
 mod policy;
+mod send_error;
+mod staging;
+mod switch;
 
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
+use crate::transport::TlsError;
+
 pub use self::client::TcpClient;
-pub use self::conn::{Conn, TcpSendError};
+pub use self::conn::Conn;
 pub use self::connection::TcpConnection;
 pub use self::events::TcpEvents;
 pub use self::listener::{Listening, TcpServer};
 pub use self::policy::Reconnect;
+pub use self::send_error::TcpSendError;
+pub use self::switch::UpgradeError;
 
 use crate::codec::CodecError;
 
@@ -108,11 +116,29 @@ pub enum CloseReason {
     PeerClosed,
     /// The connection failed: reset, broken pipe, and other I/O errors.
     Io(io::Error),
-    /// A client connect failed (refused, unreachable, timed out).
+    /// A client connect failed (refused, unreachable, timed out), or a TLS handshake (of a
+    /// new connection or of an upgrade) did not complete within the connect timeout.
     ConnectFailed(io::Error),
     /// The peer broke the framing: an oversized frame, malformed content (under
     /// [`OnMalformed::Close`]), or a stream that ended inside a frame.
     Codec(CodecError),
+    /// TLS failed: the handshake (an unknown CA, a certificate not valid for the name), a bad
+    /// record, a fatal alert, the peer ending without `close_notify` (truncation), or data
+    /// past a STARTTLS boundary.
+    #[cfg(feature = "tls")]
+    Tls(TlsError),
+    /// No byte arrived from the peer for this long ([`TcpConfig::recv_timeout`]): declared
+    /// dead.
+    RecvTimeout(Duration),
+    /// No complete message arrived from the peer for this long
+    /// ([`TcpConfig::message_timeout`]): dropped.
+    MessageTimeout(Duration),
+    /// The connection went on under another protocol ([`Conn::switch_protocol`]); the new
+    /// `Conn` carries on.
+    Switched,
+    /// A protocol switch ([`Conn::switch_protocol`]) was not made, and why (the connection
+    /// was lost first, or the peer sent data past the switch's boundary).
+    SwitchFailed(String),
 }
 
 impl fmt::Display for CloseReason {
@@ -124,6 +150,14 @@ impl fmt::Display for CloseReason {
             CloseReason::Io(e) => write!(f, "i/o error: {e}"),
             CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
             CloseReason::Codec(e) => write!(f, "protocol error: {e}"),
+            #[cfg(feature = "tls")]
+            CloseReason::Tls(e) => write!(f, "{e}"),
+            CloseReason::RecvTimeout(t) => write!(f, "the peer sent nothing for {t:?}"),
+            CloseReason::MessageTimeout(t) => {
+                write!(f, "the peer sent no complete message for {t:?}")
+            }
+            CloseReason::Switched => f.write_str("handed to another protocol"),
+            CloseReason::SwitchFailed(why) => write!(f, "protocol switch failed: {why}"),
         }
     }
 }
@@ -156,10 +190,27 @@ pub struct TcpConfig {
     /// After a graceful close has flushed and shut down its side, how long to wait for the peer
     /// to close before dropping the socket. Default 5 s.
     pub close_linger: Duration,
-    /// Client connect timeout. Default 10 s.
+    /// Client connect timeout; also bounds a TLS handshake (on both sides). Default 10 s.
     pub connect_timeout: Duration,
     /// Malformed frames: close (default) or skip.
     pub on_malformed: OnMalformed,
+    /// Receive idle timeout (ninjaTCP): no byte from the peer for this long and the
+    /// connection is declared dead ([`CloseReason::RecvTimeout`]); a client's reconnect
+    /// policy takes over. Detected between T and 1.25 T after the last byte; time during
+    /// which the connection itself does not read (the base's inbound window is full, a
+    /// switch waits) does not count. Zero is off. Default: none.
+    pub recv_timeout: Option<Duration>,
+    /// No complete message from the peer for this long and the connection is dropped
+    /// ([`CloseReason::MessageTimeout`]; socktools' timeout, which a peer trickling bytes
+    /// does not escape). What counts is what the protocol delivers: `LengthDelimited`
+    /// delivers empty frames (so heartbeats count), `MsgPack` skips them (so they satisfy
+    /// only `recv_timeout`). Counted as `recv_timeout` is; zero is off. Default: none.
+    pub message_timeout: Option<Duration>,
+    /// Send the protocol's heartbeat (an empty frame, for length-prefixed codecs; see
+    /// [`Encoder::encode_heartbeat`](crate::codec::Encoder::encode_heartbeat)) when nothing
+    /// was written for a whole period of this length: a repeating timer checks, so a
+    /// heartbeat follows the last write by one to two periods. Default: none.
+    pub heartbeat: Option<Duration>,
 }
 
 impl Default for TcpConfig {
@@ -173,6 +224,9 @@ impl Default for TcpConfig {
             close_linger: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             on_malformed: OnMalformed::Close,
+            recv_timeout: None,
+            message_timeout: None,
+            heartbeat: None,
         }
     }
 }

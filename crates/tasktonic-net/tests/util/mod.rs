@@ -2,6 +2,8 @@
 //! and blocking std clients with bounded reads.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pki;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
@@ -10,7 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use tasktonic_core::{App, Ctx, Handle, RunError, Stopper, Tonic};
-use tasktonic_net::codec::{Codec, CodecError, LengthDelimited};
+use tasktonic_net::codec::{CodecError, LengthDelimited};
+use tasktonic_net::protocol::Protocol;
 use tasktonic_net::tcp::{CloseReason, Conn, ConnId, TcpEvents, TcpServer};
 
 /// Bounds a hang; never a speed assertion.
@@ -27,14 +30,14 @@ pub enum Ev<M> {
 }
 
 /// Serves `server` and echoes (if `echo`) every message; reports every event.
-pub struct Hub<C: Codec> {
+pub struct Hub<C: Protocol + Clone> {
     pub server: Option<TcpServer<C>>,
     pub echo: bool,
     pub out: Sender<Ev<C::Message>>,
     pub addr: Sender<(SocketAddr, Handle<Hub<C>>)>,
 }
 
-impl<C: Codec> Tonic for Hub<C>
+impl<C: Protocol + Clone> Tonic for Hub<C>
 where
     C::Message: Clone,
 {
@@ -44,7 +47,7 @@ where
     }
 }
 
-impl<C: Codec> TcpEvents<C::Message> for Hub<C>
+impl<C: Protocol + Clone> TcpEvents<C::Message> for Hub<C>
 where
     C::Message: Clone,
 {
@@ -80,7 +83,7 @@ where
 }
 
 /// Start `server` for the calling tonic and report the bound address and the tonic's handle.
-pub fn start_and_report<C: Codec, T: TcpEvents<C::Message>>(
+pub fn start_and_report<C: Protocol + Clone, T: TcpEvents<C::Message>>(
     server: Option<TcpServer<C>>,
     ctx: &mut Ctx<T>,
     report: &Sender<(SocketAddr, Handle<T>)>,
@@ -122,10 +125,16 @@ impl<E, T> Running<E, T> {
         self.events.recv_timeout(LIMIT).expect("no event in time")
     }
 
-    /// Skip events until one matches.
+    /// Skip events until one matches (within the time bound as a whole, not per event: a
+    /// stream of other events must not keep a failing test waiting).
     pub fn until(&self, mut f: impl FnMut(&E) -> bool) -> E {
+        let deadline = std::time::Instant::now() + LIMIT;
         loop {
-            let e = self.next();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let e = self
+                .events
+                .recv_timeout(left)
+                .expect("no matching event in time");
             if f(&e) {
                 return e;
             }
@@ -155,7 +164,10 @@ pub fn run_app<T: Tonic, E>(
 }
 
 /// Serve `server` with a hub.
-pub fn serve<C: Codec>(server: TcpServer<C>, echo: bool) -> Running<Ev<C::Message>, Hub<C>>
+pub fn serve<C: Protocol + Clone>(
+    server: TcpServer<C>,
+    echo: bool,
+) -> Running<Ev<C::Message>, Hub<C>>
 where
     C::Message: Clone,
 {

@@ -1,13 +1,13 @@
 //! How long a connection keeps its buffers: a busy one keeps them between exchanges, an
-//! idle one holds none (N5 in `docs/PERFORMANCE.md`; `docs/networking.md`).
+//! idle one holds none (`docs/networking.md`, "Back-pressure, both ways").
 
 use std::collections::VecDeque;
 
 use bytes::BytesMut;
-use tasktonic_core::{Ctx, Timer};
+use tasktonic_core::Ctx;
 
-use super::TcpConnection;
-use crate::codec::Codec;
+use super::{TcpConnection, TimerKind};
+use crate::protocol::Protocol;
 use crate::tcp::TcpEvents;
 
 /// A flush (or a read) of at least this many messages marks a busy connection, which keeps
@@ -16,14 +16,14 @@ pub(super) const BUSY_FLUSH: usize = 8;
 /// How long a busy connection that went quiet keeps its buffers (one to two periods).
 const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
-impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// A busy read or flush keeps its buffers for the next one; a timer frees them once the
     /// connection has been idle for a whole [`TRIM_PERIOD`] (so a connection that goes quiet
-    /// after a burst holds no buffers for long; N5).
+    /// after a burst holds no buffers for long).
     pub(super) fn keep_buffers(&mut self, ctx: &mut Ctx<Self>) {
         self.busy_lately = true;
         if self.trim.is_none() && self.closing.is_none() {
-            self.trim = Some(ctx.timer(Timer::repeat(TRIM_PERIOD).named("trim buffers")));
+            self.trim = Some(ctx.timer(TimerKind::Trim.repeat(TRIM_PERIOD)));
         }
     }
 

@@ -1,9 +1,12 @@
 //! [`TcpConnection`]: the tonic that owns one socket on the selector catalyst.
 //!
-//! The data path is one straight line: readiness → `read` (inline, until `WouldBlock` or the
-//! per-turn budget) → `codec.decode` → each whole message moved to the base as a sparkle.
-//! Outbound: `Conn::send` → outbox → `flush` (encode, write until `WouldBlock`) → the rest
-//! waits for writable.
+//! The data path is one straight line (`docs/networking.md`, "Layers"):
+//! readiness → socket `read` (inline, until `WouldBlock` or the per-turn budget) → the
+//! transport (plain, or TLS: records to plaintext) → the protocol cuts whole messages → the
+//! messages of one read move to the base in one sparkle. Outbound: `Conn::send` → outbox →
+//! `flush` (the protocol encodes, the transport writes, until `WouldBlock`) → the rest waits
+//! for the writable event. Bytes the protocol or the transport send of their own (replies,
+//! handshakes, alerts) go out at the next message boundary, also with an empty outbox.
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,56 +19,135 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 use tasktonic_core::{Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
 
-use super::conn::Poke;
+use super::outbox::{Poke, PokeFn};
+use super::switch::Parts;
 use super::{CloseReason, Conn, ConnState, Reconnect, TcpConfig, TcpEvents};
-use crate::codec::Codec;
+use crate::protocol::{Protocol, ProtocolIo};
 use crate::selector::{Ready, Selector};
+use crate::transport::{Tls, Transport};
 
 mod buffers;
+mod liveness;
 mod reading;
+mod securing;
 mod writing;
 
-pub(crate) enum Role {
+use self::liveness::Liveness;
+
+pub(crate) enum Role<P> {
     Server,
-    /// Boxed: a server's connections would otherwise each carry 88 unused bytes (N5).
-    Client(Box<ClientRole>),
+    /// Boxed: a server's connections would otherwise each carry ~100 unused bytes.
+    Client(Box<ClientRole<P>>),
 }
 
 /// What a client connection knows that a server's does not.
-pub(crate) struct ClientRole {
+pub(crate) struct ClientRole<P> {
     pub(crate) addr: SocketAddr,
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) resend: bool,
+    /// A fresh protocol for each connect.
+    pub(crate) fresh: Box<dyn Fn() -> P + Send>,
+}
+
+/// The kinds of timer a connection arms, carried in the timer's marker: an event is
+/// dispatched by its kind, never by its name (names are for traces and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub(crate) enum TimerKind {
+    /// A client connect, or a TLS handshake, must complete by then.
+    Connect = 1,
+    /// A client waits this long before reconnecting.
+    Retry = 2,
+    /// A graceful close waits this long for the peer's end.
+    Linger = 3,
+    /// Frees a busy connection's buffers once it went quiet (`buffers.rs`).
+    Trim = 4,
+    /// Checks that the peer still sends (`liveness.rs`).
+    Liveness = 5,
+    /// Sends a heartbeat when nothing else was sent (`liveness.rs`).
+    Heartbeat = 6,
+}
+
+impl TimerKind {
+    fn name(self) -> &'static str {
+        match self {
+            TimerKind::Connect => "connect",
+            TimerKind::Retry => "retry",
+            TimerKind::Linger => "linger",
+            TimerKind::Trim => "trim buffers",
+            TimerKind::Liveness => "liveness",
+            TimerKind::Heartbeat => "heartbeat",
+        }
+    }
+
+    fn from_marker(marker: u64) -> Option<TimerKind> {
+        [
+            TimerKind::Connect,
+            TimerKind::Retry,
+            TimerKind::Linger,
+            TimerKind::Trim,
+            TimerKind::Liveness,
+            TimerKind::Heartbeat,
+        ]
+        .into_iter()
+        .find(|k| *k as u64 == marker)
+    }
+
+    /// A timer of this kind.
+    pub(crate) fn once(self, after: Duration) -> Timer {
+        Timer::once(after).named(self.name()).marker(self as u64)
+    }
+
+    /// A repeating timer of this kind.
+    pub(crate) fn repeat(self, period: Duration) -> Timer {
+        Timer::repeat(period).named(self.name()).marker(self as u64)
+    }
 }
 
 /// The connection handler tonic: one per socket, on the selector catalyst. Its state machine
 /// is [`ConnState`]. Created by [`TcpServer`](super::TcpServer) (one per accepted socket) and
 /// [`TcpClient`](super::TcpClient); its base talks to it through [`Conn`].
-pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
+pub struct TcpConnection<P: Protocol, B: TcpEvents<P::Message>> {
     selector: Selector,
-    codec: C,
+    protocol: P,
     base: Handle<B>,
-    conn: Conn<C::Message>,
+    conn: Conn<P::Message>,
     config: Arc<TcpConfig>,
-    role: Role,
+    role: Role<P>,
     stream: Option<TcpStream>,
     token: Option<Token>,
+    /// Plain, or TLS on the socket. Invariant: `Plain` while the socket is not connected.
+    transport: Transport,
+    /// TLS for every connect of this connection (`TcpServer::tls`, `TcpClient::tls`).
+    tls: Option<Box<Tls>>,
+    /// A TLS handshake is under way and not yet reported to the base.
+    securing: bool,
+    /// Plaintext read and not yet cut into messages.
     inbuf: BytesMut,
+    /// Bytes to write before any further message: what a short write left over, then what
+    /// the protocol queued of its own (at a message boundary).
     out: BytesMut,
     /// Encoded messages, with the cumulative byte offset where each ends.
-    inflight: VecDeque<(C::Message, u64)>,
+    inflight: VecDeque<(P::Message, u64)>,
     /// The outbox's other half: swapped with it on every flush, so neither side reallocates.
-    spare: VecDeque<C::Message>,
+    spare: VecDeque<P::Message>,
     /// How many messages the last decoded batch held.
     batch_hint: usize,
     /// The base runs on this connection's catalyst (the co-located layout): fixed for the
     /// connection's life, since neither moves.
     colocated: bool,
-    /// Bytes written since connecting; `inflight` ends are counted on the same scale.
+    /// Plaintext bytes written since connecting; `inflight` ends are counted on this scale.
     written: u64,
+    /// Bytes read from the socket since connecting (liveness).
+    read_total: u64,
+    /// Messages delivered to the base since connecting (liveness).
+    delivered_total: u64,
     /// Stopped reading: the base's inbound window is full.
     window_full: bool,
-    /// The peer shut down its side (EOF seen).
+    /// The protocol paused after a message (`ProtocolIo::pause`): no decoding, no reading,
+    /// until the base switches the protocol or resumes.
+    held: bool,
+    /// The peer shut down its side (EOF, or TLS `close_notify`).
     peer_closed: bool,
     /// The selector reported the peer's close or a broken connection: read to the end.
     fin_signalled: bool,
@@ -73,18 +155,23 @@ pub struct TcpConnection<C: Codec, B: TcpEvents<C::Message>> {
     closing: Option<CloseReason>,
     /// Our side is shut down; waiting for the peer's EOF.
     shut_down: bool,
-    /// The connect, retry or linger timer.
-    timer: Option<TimerId>,
+    /// The connect, retry or linger timer (one at a time), and which it is.
+    phase: Option<(TimerId, TimerKind)>,
+    /// This connection was upgraded to TLS in place (STARTTLS): what it had not written
+    /// when lost is handed back, never re-sent on the next (plaintext) connection.
+    upgraded: bool,
     /// While a busy connection keeps its buffers: the timer that frees them once it has
     /// been idle for a whole period (see `keep_buffers`).
     trim: Option<TimerId>,
     /// A busy read or flush kept the buffers since the trim timer last fired.
     busy_lately: bool,
+    /// Receive timeouts and heartbeats, when configured (boxed: most connections have none).
+    liveness: Option<Box<Liveness>>,
     attempts: u32,
     holding: bool,
 }
 
-impl<C: Codec, B: TcpEvents<C::Message>> std::fmt::Debug for TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> std::fmt::Debug for TcpConnection<P, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpConnection")
             .field("conn", &self.conn)
@@ -92,41 +179,51 @@ impl<C: Codec, B: TcpEvents<C::Message>> std::fmt::Debug for TcpConnection<C, B>
     }
 }
 
-impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         selector: Selector,
-        codec: C,
+        protocol: P,
         base: Handle<B>,
-        conn: Conn<C::Message>,
+        conn: Conn<P::Message>,
         config: Arc<TcpConfig>,
-        role: Role,
+        role: Role<P>,
         stream: Option<TcpStream>,
-    ) -> TcpConnection<C, B> {
+        tls: Option<Tls>,
+    ) -> TcpConnection<P, B> {
         let colocated = base.tonic_ref().catalyst() == selector.catalyst();
         TcpConnection {
             colocated,
             selector,
-            codec,
+            protocol,
             base,
             conn,
             config,
             role,
             stream,
             token: None,
+            transport: Transport::Plain,
+            tls: tls.map(Box::new),
+            securing: false,
             inbuf: BytesMut::new(),
             out: BytesMut::new(),
             inflight: VecDeque::new(),
             spare: VecDeque::new(),
             batch_hint: 0,
             written: 0,
+            read_total: 0,
+            delivered_total: 0,
             window_full: false,
+            held: false,
             peer_closed: false,
             fin_signalled: false,
             closing: None,
             shut_down: false,
-            timer: None,
+            phase: None,
+            upgraded: false,
             trim: None,
             busy_lately: false,
+            liveness: None,
             attempts: 0,
             holding: false,
         }
@@ -136,7 +233,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     fn event(
         &self,
         name: &'static str,
-        f: impl FnOnce(&mut B, &mut Ctx<B>, &Conn<C::Message>) + Send + 'static,
+        f: impl FnOnce(&mut B, &mut Ctx<B>, &Conn<P::Message>) + Send + 'static,
     ) -> bool {
         let conn = self.conn.clone();
         self.base
@@ -151,20 +248,15 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         ctx.to_state(state);
     }
 
-    fn set_timer(&mut self, ctx: &mut Ctx<Self>, name: &'static str, after: Duration) {
-        if let Some(t) = self.timer.take() {
-            ctx.cancel_timer(t);
-        }
-        self.timer = Some(ctx.timer(Timer::once(after).named(name)));
-        log::trace!(
-            "{}: timer {name} in {after:?}: {:?}",
-            self.conn.id(),
-            self.timer
-        );
+    /// Arm the phase timer (connect, retry or linger), replacing the one armed.
+    fn set_phase_timer(&mut self, ctx: &mut Ctx<Self>, kind: TimerKind, after: Duration) {
+        self.clear_phase_timer(ctx);
+        self.phase = Some((ctx.timer(kind.once(after)), kind));
+        log::trace!("{}: timer {kind:?} in {after:?}", self.conn.id());
     }
 
-    fn clear_timer(&mut self, ctx: &mut Ctx<Self>) {
-        if let Some(t) = self.timer.take() {
+    fn clear_phase_timer(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some((t, _)) = self.phase.take() {
             ctx.cancel_timer(t);
         }
     }
@@ -182,7 +274,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 // The readiness waits in the connection's shared state, so the sparkle
                 // captures nothing (no allocation per event) and events that arrive before it
                 // runs are handled together. It runs inline, inside the selector's poll,
-                // when nothing else for this connection is queued (no queue round trip; N4).
+                // when nothing else for this connection is queued (no queue round trip).
                 if conn.post_ready(ready) {
                     let handle = |c: &mut Self, ctx: &mut Ctx<Self>| {
                         let ready = c.conn.take_ready();
@@ -205,6 +297,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return;
         };
         let addr = client.addr;
+        self.protocol = (client.fresh)();
         log::debug!(
             "{}: connecting to {addr} (attempt {})",
             self.conn.id(),
@@ -219,7 +312,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                     return;
                 }
                 let timeout = self.config.connect_timeout;
-                self.set_timer(ctx, "connect", timeout);
+                self.set_phase_timer(ctx, TimerKind::Connect, timeout);
             }
             Err(e) => self.lost(ctx, CloseReason::ConnectFailed(e)),
         }
@@ -236,34 +329,56 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         let peer = stream.peer_addr();
         log::trace!("{}: connect finished: {peer:?}", self.conn.id());
         match peer {
-            Ok(peer) => self.connected(ctx, peer),
+            Ok(peer) => self.socket_connected(ctx, peer),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet: wait for the next event
             Err(e) => self.lost(ctx, CloseReason::ConnectFailed(e)),
         }
     }
 
-    fn connected(&mut self, ctx: &mut Ctx<Self>, peer: SocketAddr) {
-        self.clear_timer(ctx);
-        self.attempts = 0;
+    /// The socket is connected: up at once, or after a TLS handshake.
+    fn socket_connected(&mut self, ctx: &mut Ctx<Self>, peer: SocketAddr) {
+        self.set_nodelay();
+        self.conn.set_peer(Some(peer));
+        if self.tls.is_some() {
+            // The connect timer (armed by a client's connect, or by `start_tls` on a server)
+            // bounds the handshake.
+            let tls = self.tls.as_deref().cloned();
+            return self.start_tls(ctx, tls);
+        }
+        self.up(ctx, peer);
+        self.read(ctx);
+    }
+
+    fn set_nodelay(&self) {
         if let Some(stream) = self.stream.as_ref()
             && let Err(e) = stream.set_nodelay(self.config.nodelay)
         {
             log::debug!("{}: TCP_NODELAY: {e}", self.conn.id());
         }
-        self.conn.set_peer(Some(peer));
+    }
+
+    /// Connected, and secured if TLS: messages flow. The caller reads (or is reading).
+    fn up(&mut self, ctx: &mut Ctx<Self>, peer: SocketAddr) {
+        self.clear_phase_timer(ctx);
+        self.attempts = 0;
         self.go(ctx, ConnState::Connected);
         self.event("on_connected", move |b, ctx, conn| {
             b.on_connected(ctx, conn, peer)
         });
+        self.start_liveness(ctx);
+        let mut io = ProtocolIo::new(&mut self.out);
+        self.protocol.on_open(&mut io);
+        if io.wants_close() {
+            return self.begin_close(ctx, CloseReason::Closed);
+        }
         self.flush(ctx);
-        self.read(ctx);
     }
 
     // ----- closing ------------------------------------------------------------------------
 
     fn poke(&mut self, ctx: &mut Ctx<Self>, poke: Poke) {
         match poke {
-            Poke::Drain => self.flush(ctx),
+            Poke::Drain | Poke::Upgrade => self.flush(ctx),
             Poke::Resume => {
                 self.window_full = !self.conn.window_open();
                 if !self.window_full {
@@ -271,6 +386,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 }
             }
             Poke::Check => self.check_peer_closed(ctx),
+            Poke::Unhold => {
+                if std::mem::take(&mut self.held) {
+                    self.read(ctx);
+                }
+            }
             Poke::Close => {
                 self.set_final();
                 self.begin_close(ctx, CloseReason::Closed);
@@ -292,9 +412,10 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// Graceful close: stop reading, flush everything accepted, shut down, wait for the peer.
     fn begin_close(&mut self, ctx: &mut Ctx<Self>, reason: CloseReason) {
         match self.conn.state() {
-            ConnState::Connected => {}
+            // In a TLS upgrade's handshake nothing can be flushed: what waits is handed back.
+            ConnState::Connected if !self.securing => {}
             ConnState::Closing | ConnState::Closed => return,
-            // Not connected: nothing to flush.
+            // Not connected (or still in a TLS handshake): nothing to flush.
             _ => {
                 self.set_final();
                 return self.closed(ctx, reason);
@@ -303,13 +424,18 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         self.closing = Some(reason);
         self.go(ctx, ConnState::Closing);
         let linger = self.config.close_linger;
-        self.set_timer(ctx, "linger", linger);
+        self.set_phase_timer(ctx, TimerKind::Linger, linger);
         self.flush(ctx);
     }
 
+    /// Everything accepted is written: end our side (TLS `close_notify` first), then wait
+    /// for the peer's end.
     fn shut_down_write(&mut self, ctx: &mut Ctx<Self>) {
         if self.shut_down {
             return;
+        }
+        if !self.end_transport(ctx) {
+            return; // close_notify waits for the writable event (or the connection was lost)
         }
         self.shut_down = true;
         if let Some(stream) = self.stream.as_ref()
@@ -327,16 +453,24 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 
     /// Drop the socket; return the messages that were accepted but not (fully) written.
-    fn teardown(&mut self) -> Vec<C::Message> {
+    fn teardown(&mut self, ctx: &mut Ctx<Self>) -> Vec<P::Message> {
         if let (Some(mut stream), Some(token)) = (self.stream.take(), self.token.take()) {
             self.selector.deregister(&mut stream, token);
         }
         // Readiness of the old socket that no sparkle has taken yet is not the next one's.
         self.conn.take_ready();
+        self.stop_liveness(ctx);
+        self.conn.cancel_upgrade("the connection was lost first");
+        self.conn.set_tls(false);
+        self.transport = Transport::Plain;
+        self.securing = false;
         self.inbuf = BytesMut::new();
         self.out = BytesMut::new();
         self.written = 0;
+        self.read_total = 0;
+        self.delivered_total = 0;
         self.window_full = false;
+        self.held = false;
         self.peer_closed = false;
         self.fin_signalled = false;
         self.shut_down = false;
@@ -350,7 +484,13 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             return self.finally_closed(ctx, reason);
         };
         log::info!("{}: {reason}; reconnecting in {delay:?}", self.conn.id());
-        let inflight = self.teardown();
+        // After a STARTTLS request (made or not), what waits was meant for TLS: the next
+        // connection starts in plaintext, so it is handed back rather than re-sent in the
+        // clear.
+        let upgraded = std::mem::take(&mut self.upgraded) || self.conn.upgrading();
+        let resend = resend && !upgraded;
+        self.say_goodbye(&reason);
+        let inflight = self.teardown(ctx);
         self.attempts += 1;
         self.conn.set_peer(None);
         let unsent = if resend {
@@ -364,7 +504,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         // Publish the state first: the base may send as soon as it hears of the loss.
         self.go(ctx, ConnState::WaitForRetry);
         self.hand_back(reason, unsent);
-        self.set_timer(ctx, "retry", delay);
+        self.set_phase_timer(ctx, TimerKind::Retry, delay);
     }
 
     /// The reconnect delay and re-send flag, if this connection may reconnect now.
@@ -402,9 +542,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         if self.conn.state() == ConnState::Closed {
             return;
         }
-        self.clear_timer(ctx);
-        let mut unsent = self.teardown();
+        self.clear_phase_timer(ctx);
+        self.say_goodbye(&reason);
+        let mut unsent = self.teardown(ctx);
         unsent.extend(self.conn.close_outbox());
+        self.conn.end_upgrade();
         self.go(ctx, ConnState::Closed);
         self.hand_back(reason, unsent);
         ctx.finish();
@@ -414,7 +556,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
     }
 
-    fn hand_back(&mut self, reason: CloseReason, unsent: Vec<C::Message>) {
+    fn hand_back(&mut self, reason: CloseReason, unsent: Vec<P::Message>) {
         if self.conn.dequeued(unsent.len()) {
             self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
         }
@@ -430,25 +572,30 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 }
 
-impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> Tonic for TcpConnection<P, B> {
     type State = ConnState;
 
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        if self.stream.is_some() {
-            // Server side: the socket was accepted already.
-            self.go(ctx, ConnState::Connected);
-            if let Err(e) = self.register(ctx) {
-                return self.closed(ctx, CloseReason::Io(e));
-            }
-            // Edge-triggered: `connected` flushes and reads at once, so anything that arrived
-            // before registration is not missed.
-            match self.stream.as_ref().map(TcpStream::peer_addr) {
-                Some(Ok(peer)) => self.connected(ctx, peer),
-                // The peer is already gone: the read reports how.
-                _ => self.ready(ctx, Ready::ALL),
-            }
+        if self.stream.is_none() {
+            return self.connect(ctx);
+        }
+        // Server side: the socket was accepted already. Plain TCP is up at once; TLS is
+        // `connecting` until its handshake completes.
+        let state = if self.tls.is_some() {
+            ConnState::Connecting
         } else {
-            self.connect(ctx);
+            ConnState::Connected
+        };
+        self.go(ctx, state);
+        if let Err(e) = self.register(ctx) {
+            return self.closed(ctx, CloseReason::Io(e));
+        }
+        // Edge-triggered: this reads at once, so anything that arrived before registration
+        // is not missed.
+        match self.stream.as_ref().map(TcpStream::peer_addr) {
+            Some(Ok(peer)) => self.socket_connected(ctx, peer),
+            // The peer is already gone: the read reports how.
+            _ => self.ready(ctx, Ready::ALL),
         }
     }
 
@@ -460,17 +607,29 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<Self>, timer: &TimerEvent) {
-        if Some(timer.id) == self.trim {
-            return self.trim_buffers(ctx);
-        }
-        self.timer = None;
-        match &*timer.name {
-            "connect" => {
-                let e = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+        let Some(kind) = TimerKind::from_marker(timer.marker) else {
+            return;
+        };
+        match kind {
+            TimerKind::Trim => self.trim_buffers(ctx),
+            TimerKind::Liveness => self.check_liveness(ctx),
+            TimerKind::Heartbeat => self.heartbeat(ctx),
+            TimerKind::Connect => {
+                self.phase = None;
+                let what = if self.securing {
+                    "TLS handshake timed out"
+                } else {
+                    "connect timed out"
+                };
+                let e = io::Error::new(io::ErrorKind::TimedOut, what);
                 self.lost(ctx, CloseReason::ConnectFailed(e));
             }
-            "retry" => self.connect(ctx),
-            "linger" => {
+            TimerKind::Retry => {
+                self.phase = None;
+                self.connect(ctx);
+            }
+            TimerKind::Linger => {
+                self.phase = None;
                 let reason = self.closing.take().unwrap_or(CloseReason::Closed);
                 log::debug!(
                     "{}: the peer did not close within the linger time",
@@ -478,7 +637,6 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
                 );
                 self.closed(ctx, reason);
             }
-            _ => {}
         }
     }
 
@@ -492,9 +650,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
                 ConnState::Connected => self.begin_close(ctx, CloseReason::Closed),
                 ConnState::Closing => {
                     // Finishing cancelled the timers of the sparkling life: re-arm the linger.
-                    self.timer = None;
+                    self.phase = None;
+                    self.trim = None;
+                    self.liveness = None;
                     let linger = self.config.close_linger;
-                    self.set_timer(ctx, "linger", linger);
+                    self.set_phase_timer(ctx, TimerKind::Linger, linger);
                 }
                 _ => self.closed(ctx, CloseReason::Closed),
             }
@@ -508,9 +668,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> Tonic for TcpConnection<C, B> {
     }
 }
 
-impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// The poke function a `Conn` uses to reach this tonic.
-    pub(crate) fn poker(handle: Handle<Self>) -> super::conn::PokeFn {
+    pub(crate) fn poker(handle: Handle<Self>) -> PokeFn {
         // One closure per kind, capturing nothing: a poke allocates nothing (one per exchange).
         Box::new(move |poke| match poke {
             Poke::Drain => handle
@@ -528,36 +688,92 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             Poke::Abort => handle
                 .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Abort))
                 .is_ok(),
+            Poke::Upgrade => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Upgrade))
+                .is_ok(),
+            Poke::Unhold => handle
+                .notify_named("poke", |c, ctx| c.poke(ctx, Poke::Unhold))
+                .is_ok(),
         })
     }
 }
 
-/// Spawn a connection handler on the selector as an infusion of the calling tonic.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn spawn_connection<T, C, B>(
-    ctx: &mut Ctx<T>,
-    selector: &Selector,
-    codec: C,
+/// How a connection is set up: its protocol, base, limits, role, socket and TLS.
+pub(crate) struct Spec<P, B> {
+    pub(crate) protocol: P,
+    pub(crate) base: Handle<B>,
+    pub(crate) config: Arc<TcpConfig>,
+    pub(crate) role: Role<P>,
+    pub(crate) stream: Option<TcpStream>,
+    pub(crate) queue_while_down: bool,
+    pub(crate) tls: Option<Tls>,
+}
+
+/// A connection switched to another protocol (`Conn::switch_protocol`): its new base `ctx`
+/// adopts it as an infusion on the selector, with the socket, transport and unread bytes.
+pub(crate) fn adopt_connection<P, B>(
+    ctx: &mut Ctx<B>,
+    parts: Parts,
+    protocol: P,
     base: Handle<B>,
-    config: Arc<TcpConfig>,
-    role: Role,
-    stream: Option<TcpStream>,
-    queue_while_down: bool,
-) -> io::Result<(Conn<C::Message>, tasktonic_core::TonicRef)>
+    conn: Conn<P::Message>,
+) -> io::Result<()>
 where
-    T: Tonic,
-    C: Codec,
-    B: TcpEvents<C::Message>,
+    P: Protocol,
+    B: TcpEvents<P::Message>,
 {
-    let conn = Conn::new(&config, queue_while_down);
-    let tonic = TcpConnection::new(
+    let Parts {
+        selector,
+        stream,
+        transport,
+        inbuf,
+        config,
+        peer,
+    } = parts;
+    conn.set_peer(Some(peer));
+    conn.set_tls(transport.is_tls());
+    let mut tonic = TcpConnection::new(
         selector.clone(),
-        codec,
+        protocol,
         base,
         conn.clone(),
         config,
-        role,
-        stream,
+        Role::Server,
+        Some(stream),
+        None,
+    );
+    tonic.transport = transport;
+    tonic.inbuf = inbuf;
+    let handle = ctx
+        .infusion(tonic)
+        .catalyst(selector.catalyst())
+        .spawn()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    conn.set_poke(TcpConnection::poker(handle));
+    Ok(())
+}
+
+/// Spawn a connection handler on the selector as an infusion of the calling tonic.
+pub(crate) fn spawn_connection<T, P, B>(
+    ctx: &mut Ctx<T>,
+    selector: &Selector,
+    spec: Spec<P, B>,
+) -> io::Result<(Conn<P::Message>, tasktonic_core::TonicRef)>
+where
+    T: Tonic,
+    P: Protocol,
+    B: TcpEvents<P::Message>,
+{
+    let conn = Conn::new(&spec.config, spec.queue_while_down);
+    let tonic = TcpConnection::new(
+        selector.clone(),
+        spec.protocol,
+        spec.base,
+        conn.clone(),
+        spec.config,
+        spec.role,
+        spec.stream,
+        spec.tls,
     );
     let handle = ctx
         .infusion(tonic)

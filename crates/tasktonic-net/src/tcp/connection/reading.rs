@@ -1,30 +1,35 @@
-//! The reading half of [`TcpConnection`]: readiness, reading and decoding (inline, until
-//! `WouldBlock` or the per-turn budget), and delivery to the base.
+//! The reading half of [`TcpConnection`]: readiness, reading (inline, until `WouldBlock` or
+//! the per-turn budget) through the transport, cutting messages with the protocol, and
+//! delivery to the base.
 
 use std::io::{self, Read};
+use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 use tasktonic_core::Ctx;
 
 use super::TcpConnection;
 use super::buffers::BUSY_FLUSH;
-use crate::codec::{Codec, CodecError};
+use crate::codec::CodecError;
+use crate::protocol::{Protocol, ProtocolIo};
 use crate::selector::Ready;
-use crate::tcp::kept;
+use crate::selector::local::{self, BATCH, READ_CHUNK, READ_SCRATCH};
 use crate::tcp::{CloseReason, Conn, ConnState, OnMalformed, TcpEvents};
 
-/// One `read` call reads at most this much (into the selector thread's scratch space).
-const READ_CHUNK: usize = 64 * 1024;
 /// The largest batch a decode pre-allocates for.
 const BATCH_HINT_MAX: usize = 1024;
 
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+/// What a protocol asked for while decoding, besides handing over messages.
+struct Decoded {
+    /// Close gracefully.
+    close: bool,
+    /// Decode no more until the base decides.
+    pause: bool,
 }
 
 /// The messages of one read, as delivered to the base: the first, then the rest. A lone
 /// message (the request–response case) travels without a `Vec` (one allocation less per
-/// exchange; N4), and the first is not moved into the `Vec` when a second arrives.
+/// exchange), and the first is not moved into the `Vec` when a second arrives.
 pub(super) struct Batch<M> {
     first: Option<M>,
     /// Empty unless `first` is set.
@@ -77,17 +82,28 @@ fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
     // Co-located (the base runs on the connection's thread): its replies are collected
     // without a lock and handed over when the batch is done (dropped first).
     let _staging = colocated.then(|| conn.staging(batch.len()));
+    // A message that arrives after the base asked for a TLS upgrade came from past the
+    // upgrade's boundary: it is not handed over, and the upgrade fails (`Conn::upgrade_tls`).
+    let upgrading = conn.upgrade_flag();
     if let Some(first) = batch.first.take() {
-        b.on_message(ctx, conn, first);
+        if upgrading.load(Ordering::Relaxed) {
+            conn.mark_past_boundary();
+        } else {
+            b.on_message(ctx, conn, first);
+        }
     }
     // Moved out whole-width, not field by field as a `drain` loop does (its `Option` check
-    // splits the copy, and `on_message`'s 16-byte loads of it then stall on store forwarding:
-    // perf, N1, the hottest instruction of the server's `on_message`); collected in place, so
-    // the batch keeps its `Vec` (empty) for the next read.
+    // splits the copy, and `on_message`'s 16-byte loads of it then stall on store forwarding,
+    // the hottest instruction of a busy server's `on_message`); collected in place, so the
+    // batch keeps its `Vec` (empty) for the next read.
     batch.rest = std::mem::take(&mut batch.rest)
         .into_iter()
         .filter_map(|msg| {
-            b.on_message(ctx, conn, msg);
+            if upgrading.load(Ordering::Relaxed) {
+                conn.mark_past_boundary();
+            } else {
+                b.on_message(ctx, conn, msg);
+            }
             None
         })
         .collect();
@@ -102,7 +118,7 @@ impl<M: Send + 'static> Drop for Consumed<'_, M> {
     }
 }
 
-impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     // ----- readiness ----------------------------------------------------------------------
 
     pub(super) fn ready(&mut self, ctx: &mut Ctx<Self>, ready: Ready) {
@@ -114,6 +130,14 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             self.conn.state()
         );
         match self.conn.state() {
+            ConnState::Connecting if self.securing => {
+                if ready.writable && !self.push_transport(ctx) {
+                    return;
+                }
+                if ready.readable || ready.error {
+                    self.read(ctx);
+                }
+            }
             ConnState::Connecting if ready.writable || ready.error => self.finish_connect(ctx),
             ConnState::Connected | ConnState::Closing => {
                 if ready.writable {
@@ -130,6 +154,11 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// Read until `WouldBlock`, the budget, or a full inbound window; decode and deliver.
     pub(super) fn read(&mut self, ctx: &mut Ctx<Self>) {
         if self.stream.is_none() || self.peer_closed {
+            return;
+        }
+        if self.conn.upgrading() || self.held {
+            // What arrives now belongs to the transport or protocol being set up (or the
+            // base has not decided yet): it stays in the socket until then.
             return;
         }
         let discarding = self.closing.is_some();
@@ -149,38 +178,48 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             let Some(stream) = self.stream.as_mut() else {
                 return;
             };
-            // Read into the selector thread's scratch space and keep only what arrived: no
-            // zero-filling per read, and a connection's buffer is exactly as big as its data.
-            let inbuf = &mut self.inbuf;
+            // Read into the selector thread's scratch space and keep only what arrived (as
+            // plaintext, through the transport): no zero-filling per read, and a connection's
+            // buffer is exactly as big as its data.
+            let (transport, inbuf) = (&mut self.transport, &mut self.inbuf);
             let busy = self.batch_hint >= BUSY_FLUSH;
-            let result = SCRATCH.with(|scratch| {
+            let result = READ_SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
-                let r = stream.read(&mut scratch[..]);
-                if let Ok(n) = r {
-                    if busy {
-                        // A busy connection's buffer keeps room to spare: it is kept and
-                        // refilled in place (an exact fit would be handed away with its
-                        // last frame; see `codec::split_frame`).
-                        inbuf.reserve(2 * n);
-                    }
-                    inbuf.extend_from_slice(&scratch[..n]);
+                match stream.read(&mut scratch[..]) {
+                    Ok(0) => Ok((0, Ok(false))),
+                    Ok(n) => Ok((n, transport.take_in(&scratch[..n], inbuf, busy))),
+                    Err(e) => Err(e),
                 }
-                r
             });
             match result {
-                Ok(0) => return self.eof(ctx),
-                Ok(n) => {
+                Ok((0, _)) => return self.socket_eof(ctx),
+                Ok((_, Err(e))) => {
+                    // A bad record or a failed handshake: its alert goes out first.
+                    self.push_transport(ctx);
+                    return self.lost(ctx, e.into_reason());
+                }
+                Ok((n, Ok(transport_ended))) => {
                     budget = budget.saturating_sub(n);
+                    self.read_total += n as u64;
+                    if self.securing && !self.transport.handshaking() {
+                        self.secured(ctx);
+                    }
+                    if self.transport.wants_write() && !self.push_transport(ctx) {
+                        return;
+                    }
                     if discarding {
                         self.inbuf.clear();
                     } else if !self.decode(ctx) {
                         return;
                     }
+                    if transport_ended {
+                        return self.eof(ctx);
+                    }
                     if n < READ_CHUNK && !self.fin_signalled {
                         // A short read drained the socket (epoll(7), Q9): data arriving later
                         // raises a new edge, so the read that would only say `WouldBlock` is
-                        // skipped (one syscall less per message exchange; N4). Not once the
-                        // peer's close was signalled: its EOF must be read.
+                        // skipped (one syscall less per exchange). Not once the peer's close
+                        // was signalled: its EOF must be read.
                         break;
                     }
                 }
@@ -191,7 +230,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
         if self.batch_hint >= BUSY_FLUSH {
             // A busy connection keeps its read buffer: once its frames are consumed the next
-            // read refills it in place (N3: an allocation and a free of the buffer and of its
+            // read refills it in place (an allocation and a free of the buffer and of its
             // shared header per read, otherwise).
             self.keep_buffers(ctx);
         } else if self.inbuf.is_empty() {
@@ -208,7 +247,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         // operation) when the batch is delivered. The base can only have consumed more in
         // between, so the estimate may stop early: then decoding goes on, or frames already
         // read would wait for a readiness event that never comes.
-        'batches: while !self.window_full {
+        'batches: while !self.window_full && !self.held {
             let room = self.conn.window().saturating_sub(self.conn.unconsumed());
             if room == 0 {
                 // The base's next consumption pokes the connection to resume.
@@ -219,19 +258,36 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 break; // nothing to decode (a read's first call, usually)
             }
             let (batch, result) = self.decode_batch(room);
-            if let Err(e) = result {
-                // Messages before the bad frame arrive before its error event.
-                self.deliver(ctx, batch);
-                if !self.codec_error(ctx, e) {
-                    return false;
+            let decoded = match result {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    // Messages before the bad frame arrive before its error event.
+                    self.deliver(ctx, batch);
+                    if !self.codec_error(ctx, e) {
+                        return false;
+                    }
+                    continue 'batches;
                 }
-                continue 'batches;
-            }
+            };
             let stopped_by_window = batch.len() >= room;
             if !batch.is_empty() {
                 self.batch_hint = batch.len().min(BATCH_HINT_MAX);
             }
             self.deliver(ctx, batch);
+            if !self.out.is_empty() && self.flushable() {
+                // The protocol answered the peer itself (a status byte, a pong).
+                self.flush(ctx);
+            }
+            if decoded.close {
+                // The protocol's own close (a close frame): what is queued goes out first.
+                self.begin_close(ctx, CloseReason::PeerClosed);
+                return false;
+            }
+            if decoded.pause {
+                // The base decides what comes next (`Conn::switch_protocol` or `resume`).
+                self.held = true;
+                break;
+            }
             if !stopped_by_window {
                 break; // no whole frame left
             }
@@ -242,31 +298,37 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// Decode up to `room` whole messages; a decode error ends the batch (with what came
     /// before it). A lone message travels without a `Vec`; from the second on they go into
     /// one sized for what the last read brought (no regrowth per message).
-    fn decode_batch(&mut self, room: usize) -> (Batch<C::Message>, Result<(), CodecError>) {
+    fn decode_batch(&mut self, room: usize) -> (Batch<P::Message>, Result<Decoded, CodecError>) {
         let rest = if self.batch_hint >= BUSY_FLUSH {
-            kept::take(&kept::BATCH)
+            local::take(&BATCH)
         } else {
             Vec::new()
         };
         let mut batch = Batch { first: None, rest };
         // Room for the rest of what the last read brought.
         let hint = self.batch_hint.min(room).saturating_sub(1);
+        let mut io = ProtocolIo::new(&mut self.out);
         let result = self
-            .codec
-            .decode_each(&mut self.inbuf, room, |msg| batch.push(msg, hint));
-        (batch, result.map(|_| ()))
+            .protocol
+            .decode_each(&mut self.inbuf, room, &mut io, |msg| batch.push(msg, hint));
+        let decoded = Decoded {
+            close: io.wants_close(),
+            pause: io.wants_pause(),
+        };
+        (batch, result.map(|_| decoded))
     }
 
     /// Move whole messages to the base, in one sparkle, counting them into the window.
     ///
     /// Co-located, the base takes the batch inline when it can (`Handle::sparkle_inline`: no
     /// queue round trip, no closure to allocate) and its replies are written right after it,
-    /// in this sparkle: a request–response exchange is then one sparkle, not three (N4).
-    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, mut batch: Batch<C::Message>) {
+    /// in this sparkle: a request–response exchange is then one sparkle, not three.
+    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, mut batch: Batch<P::Message>) {
         if batch.is_empty() {
             self.keep_batch_vec(batch.rest);
             return;
         }
+        self.delivered_total += batch.len() as u64;
         self.window_full = self.conn.delivering(batch.len());
         if self.colocated {
             // Replies staged during the batch need not poke us: we flush right after it.
@@ -303,23 +365,33 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     }
 
     /// A batch's `Vec`, emptied by a delivery inline: the thread keeps it for a busy
-    /// connection's next read (an allocation and a free per read otherwise; N1, N3).
-    fn keep_batch_vec(&self, rest: Vec<C::Message>) {
+    /// connection's next read (an allocation and a free per read otherwise).
+    fn keep_batch_vec(&self, rest: Vec<P::Message>) {
         if self.batch_hint >= BUSY_FLUSH {
-            kept::keep(&kept::BATCH, rest);
+            local::keep(&BATCH, rest);
         }
     }
 
     /// Report a codec error; true if the connection goes on (a skipped frame).
     pub(super) fn codec_error(&mut self, ctx: &mut Ctx<Self>, e: CodecError) -> bool {
         let skip = e.is_skippable() && self.config.on_malformed == OnMalformed::Skip;
+        // A TLS record's header (handshake or alert, version 3.x) read as plaintext.
+        let tls_hint = matches!(
+            self.inbuf.first_chunk::<3>(),
+            Some([0x15 | 0x16, 0x03, 0..=4])
+        ) && !self.conn.is_tls();
         log::warn!(
-            "{} ({:?}): {e}{}",
+            "{} ({:?}): {e}{}{}",
             self.conn.id(),
             self.conn.peer(),
-            if skip { "; frame skipped" } else { "" }
+            if skip { "; frame skipped" } else { "" },
+            if tls_hint {
+                " (the bytes look like a TLS record: is the peer speaking TLS?)"
+            } else {
+                ""
+            }
         );
-        let report = CodecError::Malformed(e.to_string());
+        let report = e.clone();
         self.event("on_codec_error", move |b, ctx, conn| {
             b.on_codec_error(ctx, conn, &report)
         });
@@ -331,6 +403,27 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         false
     }
 
+    /// The socket reached its end: the peer's end of the stream, unless that cuts the
+    /// transport short (TLS without `close_notify`: truncation, not a clean close).
+    fn socket_eof(&mut self, ctx: &mut Ctx<Self>) {
+        if self.securing {
+            self.peer_closed = true;
+            let e = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection during the TLS handshake",
+            );
+            return self.lost(ctx, CloseReason::ConnectFailed(e));
+        }
+        if self.closing.is_none()
+            && let Err(e) = self.transport.at_eof()
+        {
+            self.peer_closed = true;
+            return self.lost(ctx, e.into_reason());
+        }
+        self.eof(ctx);
+    }
+
+    /// The peer's stream ended: deliver what it completes, answer what was delivered, close.
     pub(super) fn eof(&mut self, ctx: &mut Ctx<Self>) {
         self.peer_closed = true;
         if self.closing.is_some() {
@@ -340,12 +433,13 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         }
         let mut batch = Batch::default();
         loop {
-            match self.codec.decode_eof(&mut self.inbuf) {
+            let mut io = ProtocolIo::new(&mut self.out);
+            match self.protocol.decode_eof(&mut self.inbuf, &mut io) {
                 Ok(Some(msg)) => batch.push(msg, 2),
                 Ok(None) => break,
                 Err(e) => {
                     self.deliver(ctx, batch);
-                    let report = CodecError::Malformed(e.to_string());
+                    let report = e.clone();
                     self.event("on_codec_error", move |b, ctx, conn| {
                         b.on_codec_error(ctx, conn, &report)
                     });

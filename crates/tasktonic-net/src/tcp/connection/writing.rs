@@ -1,5 +1,6 @@
-//! The writing half of [`TcpConnection`]: encoding what the outbox holds and writing it
-//! until `WouldBlock`; what a short write leaves waits for the writable event.
+//! The writing half of [`TcpConnection`]: the protocol encodes what the outbox holds and
+//! the transport writes it until `WouldBlock`; what a short write leaves waits for the
+//! writable event.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -9,23 +10,10 @@ use tasktonic_core::Ctx;
 
 use super::TcpConnection;
 use super::buffers::BUSY_FLUSH;
-use crate::codec::Codec;
+use crate::protocol::Protocol;
+use crate::selector::local::{WRITE_KEEP_MAX, WRITE_SCRATCH, WriteScratch};
 use crate::tcp::{CloseReason, Conn, ConnState, TcpEvents};
-
-thread_local! {
-    /// The selector thread's write buffer (see `flush`).
-    static WRITE: std::cell::RefCell<WriteScratch> = std::cell::RefCell::new(WriteScratch::default());
-}
-
-/// Where a flush encodes: the bytes, and where each message's bytes end.
-#[derive(Default)]
-struct WriteScratch {
-    buf: BytesMut,
-    ends: Vec<usize>,
-}
-
-/// The thread's write buffer is not kept if a flush grew it past this (a huge message).
-const WRITE_KEEP_MAX: usize = 1 << 20;
+use crate::transport::Wire;
 /// A drained outbox buffer up to this capacity is kept for the next flush (bigger ones, after
 /// a burst, are freed).
 const SPARE_MAX: usize = 1024;
@@ -35,7 +23,7 @@ const WRITE_BATCH: usize = 256 * 1024;
 /// of the kernel's 1,024 iovecs).
 const VECTORED_MAX: usize = 256;
 
-impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
+impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// Encode what the outbox holds and write until `WouldBlock`.
     ///
     /// Messages are encoded by reference into the selector thread's write buffer and written
@@ -45,15 +33,21 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// holds no write buffer between writes, and a message is moved once, not three times.
     pub(super) fn flush(&mut self, ctx: &mut Ctx<Self>) {
         if !self.flushable() {
+            if self.securing {
+                // In a TLS handshake messages wait (handed back if it fails); its records go.
+                self.push_transport(ctx);
+            }
             return;
         }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
         if pending.is_empty() && self.out.is_empty() {
-            // Nothing to write (a writable edge after everything went out).
+            // Nothing to write (a writable edge after everything went out): the transport's
+            // own records may still wait.
             self.spare = pending;
-            if self.closing.is_some() && self.conn.queued() == 0 {
-                self.shut_down_write(ctx);
+            if self.transport.wants_write() && !self.push_transport(ctx) {
+                return;
             }
+            self.after_flush(ctx);
             return;
         }
         let busy = pending.len() >= BUSY_FLUSH;
@@ -65,7 +59,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         };
         let result = match drained {
             // Used in place (nothing `write_batches` calls flushes again on this thread).
-            Ok(true) => WRITE.with(|w| {
+            Ok(true) => WRITE_SCRATCH.with(|w| {
                 let mut scratch = w.borrow_mut();
                 let result = self.write_batches(&mut pending, &mut scratch);
                 if scratch.buf.capacity() > WRITE_KEEP_MAX {
@@ -93,14 +87,28 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             self.out = BytesMut::new();
             self.inflight = VecDeque::new();
         }
+        self.after_flush(ctx);
+    }
+
+    /// What waits for a flush to end: a graceful close's shutdown once everything accepted
+    /// is written, a switch (TLS, or another protocol) once everything before its boundary is.
+    fn after_flush(&mut self, ctx: &mut Ctx<Self>) {
         if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
-            self.shut_down_write(ctx);
+            return self.shut_down_write(ctx);
+        }
+        if self.conn.upgrading() {
+            self.continue_switch(ctx);
         }
     }
 
-    /// True if `flush` would write (and take the outbox).
+    /// True if `flush` would write (and take the outbox): connected, not shut down, and not
+    /// in a TLS handshake.
+    #[inline]
     pub(super) fn flushable(&self) -> bool {
-        self.stream.is_some() && !self.shut_down && self.conn.state() != ConnState::Connecting
+        self.stream.is_some()
+            && !self.shut_down
+            && !self.securing
+            && self.conn.state() != ConnState::Connecting
     }
 
     /// Encode `pending` (from the front) into `scratch` a batch at a time and write each;
@@ -110,7 +118,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
     /// unwritten bytes go to `out` and its messages to `inflight`; `pending` keeps the rest.
     fn write_batches(
         &mut self,
-        pending: &mut VecDeque<C::Message>,
+        pending: &mut VecDeque<P::Message>,
         scratch: &mut WriteScratch,
     ) -> io::Result<()> {
         while !pending.is_empty() {
@@ -119,6 +127,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
             let Some(stream) = self.stream.as_mut() else {
                 return Ok(());
             };
+            let mut wire = self.transport.wire(stream);
             // Encode and write one batch. It ends before a message that cannot be encoded,
             // which is handed back below once everything before it is written.
             let (written, result, unencodable, rest) = {
@@ -132,7 +141,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                 {
                     let msg = &pending[scratch.ends.len()];
                     let before = scratch.buf.len();
-                    match self.codec.encode_vectored(msg, &mut scratch.buf) {
+                    match self.protocol.encode_vectored(msg, &mut scratch.buf) {
                         Ok(payload) => {
                             total += scratch.buf.len() - before;
                             if let Some(payload) = payload {
@@ -149,9 +158,9 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
                     }
                 }
                 let (written, result) = if payloads.is_empty() {
-                    write_from(stream, &scratch.buf)
+                    write_from(&mut wire, &scratch.buf)
                 } else {
-                    write_pieces(stream, &scratch.buf, &payloads)
+                    write_pieces(&mut wire, &scratch.buf, &payloads)
                 };
                 // After a short write what is left waits in `out`: the batch's own buffer
                 // when nothing was written from the messages, else a copy of the rest.
@@ -208,7 +217,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(false);
         };
-        let (written, result) = write_from(stream, &self.out);
+        let (written, result) = write_from(&mut self.transport.wire(stream), &self.out);
         self.out.advance(written);
         self.written += written as u64;
         let mut done = 0;
@@ -231,7 +240,7 @@ impl<C: Codec, B: TcpEvents<C::Message>> TcpConnection<C, B> {
 /// vectored writes, until all is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
 /// error; with how many bytes were written.
 fn write_pieces(
-    stream: &mut mio::net::TcpStream,
+    stream: &mut Wire<'_>,
     buf: &[u8],
     payloads: &[(usize, &[u8])],
 ) -> (usize, io::Result<bool>) {
@@ -291,7 +300,7 @@ fn unwritten(buf: &[u8], payloads: &[(usize, &[u8])], written: usize) -> BytesMu
 
 /// Write `buf` until all of it is written (`Ok(true)`), `WouldBlock` (`Ok(false)`) or an
 /// error; with how many bytes were written.
-fn write_from(stream: &mut mio::net::TcpStream, buf: &[u8]) -> (usize, io::Result<bool>) {
+fn write_from(stream: &mut Wire<'_>, buf: &[u8]) -> (usize, io::Result<bool>) {
     let mut at = 0;
     loop {
         if at == buf.len() {

@@ -1,17 +1,35 @@
-//! Allocations a selector thread keeps from one batch to the next, so that a busy connection
-//! does not allocate and free them per read (N1, N3 in `docs/PERFORMANCE.md`): the `Vec` that
-//! collects a co-located base's replies ([`STAGED`]) and the `Vec` a read's messages are
-//! delivered in ([`BATCH`]). One of each per thread, whatever the number of connections: a
-//! thread handles one batch at a time.
+//! What a selector thread keeps for all the connections it runs: scratch space for reads and
+//! writes, and allocations kept from one batch to the next.
 //!
-//! Each is a type-erased `Vec<M>` in a thread-local without a destructor of its own (a
-//! thread-local with one costs a state check on every access, ~13 instructions a send on
-//! [`STAGED`]); a guard touched whenever a slot gets a `Vec` frees them when the thread ends.
+//! # The contract
+//!
+//! A selector thread runs one connection's sparkle at a time, and a sparkle never hands
+//! control to another connection's sparkle while it holds one of these (an inline sparkle of a
+//! *base* may run inside a connection's, and may send to connections, so [`STAGED`] is the one
+//! slot a base touches). Hence:
+//!
+//! - Each slot is borrowed only for the length of one call that does not re-enter the slot;
+//!   a `RefCell` catches a violation as a panic, never as corruption.
+//! - What a slot holds between calls is empty (a read or write scratch buffer's contents are
+//!   meaningless after the call; a kept `Vec` is empty, with its room).
+//! - [`STAGING`] is the id of the one connection whose base is handling a batch on this thread
+//!   (0 between batches); while it is set, sends to that connection are collected in
+//!   [`STAGED`] without a lock and handed to its outbox when the batch ends.
+//! - Nothing here is per connection, so memory does not grow with the number of connections
+//!   (`docs/PERFORMANCE.md`, idle connections): one read scratch (64 KiB), one write buffer (freed when a
+//!   flush grew it past 1 MiB), one kept batch `Vec` and one kept staging `Vec` (at most
+//!   [`KEEP_MAX`] entries each).
+//! - The kept `Vec`s are type-erased (`Box<dyn Any>`, downcast to the connection's message
+//!   type) and live in thread-locals without a destructor of their own: a thread-local with one
+//!   costs a state check on every access (about 13 instructions a send on [`STAGED`]). A
+//!   guard, touched whenever a slot gets a `Vec` ([`boxed`]), frees them when the thread ends.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::thread::LocalKey;
+
+use bytes::BytesMut;
 
 /// A kept `Vec<M>`, type-erased (`None` until first kept).
 pub(crate) type Slot = ManuallyDrop<RefCell<Option<Box<dyn Any>>>>;
@@ -19,11 +37,31 @@ pub(crate) type Slot = ManuallyDrop<RefCell<Option<Box<dyn Any>>>>;
 /// A kept `Vec` with more room than this is freed instead (after a burst).
 pub(crate) const KEEP_MAX: usize = 1024;
 
+/// One socket `read` reads at most this much, into [`READ_SCRATCH`].
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// The write buffer is not kept if a flush grew it past this (a huge message).
+pub(crate) const WRITE_KEEP_MAX: usize = 1 << 20;
+
+/// Where a flush encodes: the bytes, and where each message's bytes end.
+#[derive(Default)]
+pub(crate) struct WriteScratch {
+    pub(crate) buf: BytesMut,
+    pub(crate) ends: Vec<usize>,
+}
+
 thread_local! {
+    /// The connection whose batch is being staged on this thread (its id; 0: none). A plain
+    /// number with no destructor: `Conn::send` reads it with one load.
+    pub(crate) static STAGING: Cell<u64> = const { Cell::new(0) };
     /// The sends a co-located base makes during a batch (see `Conn::staging`).
     pub(crate) static STAGED: Slot = const { ManuallyDrop::new(RefCell::new(None)) };
     /// The `Vec` a busy connection's next read delivers its messages in.
     pub(crate) static BATCH: Slot = const { ManuallyDrop::new(RefCell::new(None)) };
+    /// Reads land here first; a connection keeps only what arrived (no zero-fill per read).
+    pub(crate) static READ_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+    /// A flush encodes its batch here and writes from it.
+    pub(crate) static WRITE_SCRATCH: RefCell<WriteScratch> = RefCell::new(WriteScratch::default());
     /// Touched whenever a slot gets a `Vec` (see [`boxed`]): frees them when the thread ends.
     static CLEANUP: Cleanup = const { Cleanup };
 }
