@@ -7,6 +7,7 @@
 //!     [--runs N] (median of N, default 3)  [--chart PATH] (default target/tasktonic-bench.svg)
 //! cargo run --release -p tasktonic-bench -- sample l3 ours [N]  # one side alone (profiling)
 //! tasktonic-bench serve ours_colocated & tasktonic-bench load n1 ADDR   # (profiling a server)
+//! tasktonic-bench serve-tls ours DIR & tasktonic-bench load-tls ADDR DIR # (T1, TLS; see net/tls.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -223,6 +224,43 @@ fn n5() -> Result<Vec<Row>, String> {
     Ok(vec![mem, network_row("N5setup", "ms", false, &setup)])
 }
 
+/// T1: TLS echo, 1 connection × 64 × 4 KiB, ours co-located against tokio + tokio-rustls.
+fn t1(runs: usize) -> Result<Row, String> {
+    use net::tls::{self, TlsImpl};
+    let pki = tls::Pki::new()?;
+    let mut cpu = vec![Vec::new(); TlsImpl::ALL.len()];
+    let m = alternate(&TlsImpl::ALL, runs, |which| {
+        let (rate, us) = tls::throughput(which, &pki)?;
+        cpu[TlsImpl::ALL.iter().position(|w| *w == which).unwrap_or(0)].push(us);
+        Ok(rate)
+    })?;
+    let mut row = Row::new("T1", "msgs_per_s", true);
+    for (which, v) in TlsImpl::ALL.iter().zip(&m) {
+        row.figure(which.name(), *v);
+        row.extra.push((
+            format!("{}_mb_per_s", which.name()),
+            format!("{:.1}", v * tls::SIZE as f64 / 1e6),
+        ));
+    }
+    // The load generator does the same TLS work as a server on the other core, so it can
+    // saturate first: the servers' CPU per message separates them where msgs/s cannot.
+    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
+    for (which, us) in TlsImpl::ALL.iter().zip(&cpu) {
+        row.extra.push((
+            format!("{}_cpu_us_per_msg", which.name()),
+            format!("{us:.2}"),
+        ));
+    }
+    if cpu[0] > 0.0 {
+        row.extra.push((
+            "cpu_per_msg_colocated_over_tokio_rustls".into(),
+            format!("{:.2}", cpu[0] / cpu[1].max(f64::MIN_POSITIVE)),
+        ));
+    }
+    row.ratio("colocated_tokio_rustls", "ours_colocated", "tokio_rustls");
+    Ok(row)
+}
+
 /// The throughput workloads' shapes.
 fn shape(which: &str) -> Option<(&'static str, Shape)> {
     let (name, conns, window, size, per_conn) = match which {
@@ -266,7 +304,10 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
         }
         "n4" => n4(runs),
         "n5" => n5(),
-        other => Err(format!("unknown workload {other:?} (all, l1..l4, n1..n5)")),
+        "t1" => one(t1(runs)),
+        other => Err(format!(
+            "unknown workload {other:?} (all, l1..l4, n1..n5, t1)"
+        )),
     }
 }
 
@@ -280,6 +321,30 @@ fn main() {
         };
         net::raise_fd_limit();
         net::serve(which, "127.0.0.1:0".parse().expect("an address"));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("serve-tls") {
+        let which = args.get(1).and_then(|s| net::tls::TlsImpl::parse(s));
+        let (Some(which), Some(dir)) = (which, args.get(2)) else {
+            eprintln!("usage: tasktonic-bench serve-tls ours|tokio DIR (cert.pem, key.pem)");
+            std::process::exit(2);
+        };
+        net::tls::serve(which, std::path::Path::new(dir));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("load-tls") {
+        let addr: Option<std::net::SocketAddr> = args.get(1).and_then(|a| a.parse().ok());
+        let (Some(addr), Some(dir)) = (addr, args.get(2)) else {
+            eprintln!("usage: tasktonic-bench load-tls ADDR DIR (ca.pem)");
+            std::process::exit(2);
+        };
+        match net::tls::load(addr, std::path::Path::new(dir)) {
+            Ok(rate) => println!("{rate:.0}"),
+            Err(e) => {
+                eprintln!("load-tls failed: {e}");
+                std::process::exit(1);
+            }
+        }
         return;
     }
     if args.first().map(String::as_str) == Some("chart") {
@@ -360,14 +425,15 @@ fn main() {
         match a.as_str() {
             "--runs" => runs = it.next().and_then(|n| n.parse().ok()).unwrap_or(3).max(1),
             "--chart" => chart = it.next().unwrap_or(chart),
-            "all" => workloads
-                .extend(["l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5"].map(String::from)),
+            "all" => workloads.extend(
+                ["l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1"].map(String::from),
+            ),
             w => workloads.push(w.to_lowercase()),
         }
     }
     if workloads.is_empty() {
         eprintln!(
-            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 [--runs N] [--chart PATH]"
+            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 [--runs N] [--chart PATH]"
         );
         std::process::exit(2);
     }

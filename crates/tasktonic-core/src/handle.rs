@@ -26,8 +26,7 @@ pub(crate) struct TonicShared {
     /// Where it sits in its base's list of infusions (written and read only on the base's
     /// thread; see `ctx::children`).
     pub(crate) place: AtomicU32,
-    /// Boxed: most tonics have none, and every tonic's shared state is paid per connection
-    /// (N5).
+    /// Boxed: most tonics have none, and every tonic's shared state is paid per connection.
     pub(crate) mailbox: Option<Box<Mailbox>>,
 }
 
@@ -271,7 +270,7 @@ impl<T: Tonic> Handle<T> {
     /// restarts) that tonic, not the caller; its state transitions and finishing settle
     /// before this returns. What it saves is the queue round trip and the closure's
     /// allocation: a co-located connection hands a read's messages to its base this way, and
-    /// writes the replies in the same turn (N4 in `docs/PERFORMANCE.md`).
+    /// writes the replies in the same turn (`docs/PERFORMANCE.md`, request–response latency).
     ///
     /// A selector's readiness callback may call it too (the catalyst's parker polls as a
     /// sparkle would run). Inline sparkles nest at most two deep (readiness → connection →

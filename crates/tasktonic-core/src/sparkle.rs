@@ -62,7 +62,7 @@ pub(crate) enum InfusionOutcome {
 #[cfg(test)]
 mod tests {
     /// Every sparkle moves an envelope through a queue block of 31 slots: keep it small
-    /// (see docs/PERFORMANCE.md, L2).
+    /// (see docs/PERFORMANCE.md).
     #[test]
     fn envelopes_stay_small() {
         assert!(

@@ -1,7 +1,9 @@
-//! Network workloads N1–N5: each server in its own process, peers alternated run by run.
+//! Network workloads N1–N5 and T1 (TLS): each server in its own process, peers alternated
+//! run by run.
 
 pub(crate) mod load;
 pub(crate) mod servers;
+pub(crate) mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -56,12 +58,17 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(which: Impl) -> Result<Server, String> {
+        Server::spawn(&["serve".as_ref(), which.name().as_ref()], which.name())
+    }
+
+    /// This executable with `args` (a `serve…` subcommand), once it says where it listens.
+    pub(crate) fn spawn(args: &[&std::ffi::OsStr], name: &str) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new(exe)
-            .args(["serve", which.name()])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start the {} server: {e}", which.name()))?;
+            .map_err(|e| format!("cannot start the {name} server: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut line = String::new();
         BufReader::new(stdout)
@@ -71,8 +78,13 @@ impl Server {
             .trim()
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("the {} server said {line:?}", which.name()))?;
+            .ok_or_else(|| format!("the {name} server said {line:?}"))?;
         Ok(Server { child, addr })
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Resident memory of the server process, in bytes.

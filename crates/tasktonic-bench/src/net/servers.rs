@@ -45,7 +45,7 @@ impl TcpEvents<Bytes> for Echo {
 }
 
 struct Launcher {
-    addr: SocketAddr,
+    server: Option<TcpServer<LengthDelimited>>,
     colocated: bool,
 }
 
@@ -53,7 +53,7 @@ impl Tonic for Launcher {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
         let echo = Echo {
-            server: Some(TcpServer::bind(self.addr, LengthDelimited::new())),
+            server: self.server.take(),
         };
         let spawned = if self.colocated {
             match Selector::default_for(ctx) {
@@ -74,10 +74,22 @@ impl Tonic for Launcher {
 
 /// Our echo server: the echo tonic on main (seed) or on the selector (co-located).
 pub(crate) fn ours(addr: SocketAddr, colocated: bool) {
-    let _ = App::new("bench-server")
+    let _ = serve_ours(TcpServer::bind(addr, LengthDelimited::new()), colocated);
+}
+
+/// Our echo server for `server` (plain or TLS), seed or co-located.
+pub(crate) fn serve_ours(
+    server: TcpServer<LengthDelimited>,
+    colocated: bool,
+) -> Result<(), String> {
+    App::new("bench-server")
         .log_level(log::LevelFilter::Error)
-        .tonic(Launcher { addr, colocated })
-        .run();
+        .tonic(Launcher {
+            server: Some(server),
+            colocated,
+        })
+        .run()
+        .map_err(|e| e.to_string())
 }
 
 // ----- tokio -------------------------------------------------------------------------------------

@@ -359,7 +359,7 @@ impl Core {
             work => cell.run(work, from, name),
         };
         // What queued up behind it for the same tonic runs now, without putting the cell back
-        // and taking it out again for every sparkle (a burst of sends to one tonic, L1).
+        // and taking it out again for every sparkle (a burst of sends to one tonic).
         let mut ran = 1;
         while follow
             && ran < BATCH
@@ -424,7 +424,7 @@ impl Core {
     ///
     /// The queue is checked after every pause, not in exponentially growing chunks as
     /// crossbeam's `Backoff` does: a message that lands mid-spin is seen within one pause instead
-    /// of up to half a chunk later (L3, docs/PERFORMANCE.md). The spin is about as long as
+    /// of up to half a chunk later. The spin is about as long as
     /// `Backoff`'s before it yields (a few microseconds), then a few yields, then the park.
     fn spin(&self) -> bool {
         for _ in 0..SPIN_CHECKS {
@@ -458,7 +458,7 @@ impl Core {
                 continue;
             }
             // Idle. No separate poll for I/O here: the park below polls it too, returning at
-            // once if something is ready (one `epoll_wait` per echo cycle, not three; N1).
+            // once if something is ready (one `epoll_wait` per echo cycle, not three).
             let timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(self.now()));

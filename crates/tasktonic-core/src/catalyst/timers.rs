@@ -36,7 +36,7 @@ struct Entry {
 
 /// A heap node: deadline (ns since the heap's epoch), arming order, entry index. 24 bytes and
 /// one integer comparison in the common case (an `Instant` node was 32 bytes): with 1M live
-/// timers, most of an arm's cost is touching memory (L4).
+/// timers, most of an arm's cost is touching memory.
 type Node = Reverse<(u64, u64, u32)>;
 
 /// A binary heap of deadlines with O(1) cancellation: a cancelled entry leaves the slab at once

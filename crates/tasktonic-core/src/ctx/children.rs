@@ -3,7 +3,7 @@
 //! A server base can have 10,000 connection infusions; each one that completes is removed from
 //! its base. A linear scan made a mass disconnect O(n²) (`Vec::retain` was the top user-space
 //! symbol of the selector while 10,000 connections closed). Each infusion records its own
-//! position in the list (a field of its shared state, so no map: N5 counts the bytes per
+//! position in the list (a field of its shared state, so no map: every byte of it is paid per
 //! connection), and removal swaps the last one into the gap.
 
 use std::sync::atomic::Ordering;

@@ -15,7 +15,7 @@ pub(crate) enum Purpose {
 }
 
 /// One timer of a tonic. Kept small (72 bytes, its slot's generation included): with 1M live
-/// timers, most of an arm's cost is touching fresh memory (L4).
+/// timers, most of an arm's cost is touching fresh memory.
 pub(crate) struct TimerEntry {
     /// Its node on the catalyst's heap (`Armed`, stored flat so that `generation` fills what would
     /// be its padding); `seq` is `None` while a user timer is paused.
@@ -147,7 +147,7 @@ impl<T: Tonic> Ctx<T> {
         let (core, shared) = (&self.core, &self.shared);
         self.timers.insert_with(|key| {
             let mut heap = core.timers.borrow_mut();
-            // One conversion to ticks (an `Instant` subtraction costs ~80 instructions; L4).
+            // One conversion to ticks (an `Instant` subtraction costs ~80 instructions).
             let at = heap.ticks(deadline);
             TimerEntry::new(
                 Some(heap.arm(at, shared.slot, shared.generation, key)),
@@ -439,8 +439,8 @@ impl<T: Tonic> Ctx<T> {
 }
 #[cfg(test)]
 mod tests {
-    /// With 1M live timers, fresh memory is most of an arm's cost (L4 in
-    /// docs/PERFORMANCE.md): a timer's slot in its tonic's table stays at 72 bytes.
+    /// With 1M live timers, fresh memory is most of an arm's cost (docs/PERFORMANCE.md): a
+    /// timer's slot in its tonic's table stays at 72 bytes.
     #[test]
     fn timer_entries_stay_small() {
         assert!(

@@ -49,7 +49,7 @@ pub enum CatchUp {
 }
 
 /// A timer's delay or period in whole nanoseconds: 8 bytes where a `Duration` takes 16 (with
-/// 1M live timers, touching fresh memory is most of an arm's cost; L4). Longer than ~584 years
+/// 1M live timers, touching fresh memory is most of an arm's cost). Longer than ~584 years
 /// saturates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Period(u64);
@@ -104,7 +104,7 @@ pub(crate) enum TimerKind {
 pub struct Timer {
     pub(crate) kind: TimerKind,
     /// `None`: the default name, `"timer"` (no reference count to touch when a timer is armed
-    /// or dropped: two locked instructions per timer, L4).
+    /// or dropped: two locked instructions per timer).
     pub(crate) name: Option<Arc<str>>,
     pub(crate) marker: u64,
     pub(crate) catch_up: CatchUp,
