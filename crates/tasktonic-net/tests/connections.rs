@@ -13,7 +13,7 @@ use socket2::{Domain, Socket, Type};
 use tasktonic_core::{App, Ctx, Handle, Tonic};
 use tasktonic_net::codec::LengthDelimited;
 use tasktonic_net::tcp::{
-    CloseReason, Conn, Reconnect, TcpClient, TcpConfig, TcpEvents, TcpSendError, TcpServer,
+    CloseReason, Conn, Reconnect, TcpClient, TcpConfig, TcpEvents, TcpServer,
 };
 use util::*;
 
@@ -57,81 +57,12 @@ fn a_peer_reset_mid_frame_closes_that_connection_only() {
     server.stop().expect("clean stop");
 }
 
-/// Sends `total` numbered frames of `size` bytes, respecting back-pressure, then closes.
-struct Flood {
-    server: Option<TcpServer<LengthDelimited>>,
-    total: u32,
-    size: usize,
-    sent: u32,
-    out: Sender<String>,
-    addr: Sender<(SocketAddr, Handle<Flood>)>,
-}
-
-impl Flood {
-    fn pump(&mut self, conn: &Conn<Bytes>) {
-        while self.sent < self.total {
-            let mut payload = vec![0u8; self.size];
-            payload[..4].copy_from_slice(&self.sent.to_be_bytes());
-            match conn.send(Bytes::from(payload)) {
-                Ok(()) => self.sent += 1,
-                Err(TcpSendError::Backpressure(_)) => {
-                    self.out
-                        .send(format!("backpressure queued={}", conn.queued()))
-                        .ok();
-                    return;
-                }
-                Err(e) => {
-                    self.out.send(format!("send failed: {e}")).ok();
-                    return;
-                }
-            }
-        }
-        self.out.send("all sent".into()).ok();
-        conn.close();
-    }
-}
-
-impl Tonic for Flood {
-    type State = ();
-    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        start_and_report(self.server.take(), ctx, &self.addr);
-    }
-}
-
-impl TcpEvents<Bytes> for Flood {
-    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
-        self.pump(conn);
-    }
-    fn on_writable(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>) {
-        self.out.send("writable".into()).ok();
-        self.pump(conn);
-    }
-    fn on_disconnected(
-        &mut self,
-        _: &mut Ctx<Self>,
-        _: &Conn<Bytes>,
-        why: &CloseReason,
-        unsent: Vec<Bytes>,
-    ) {
-        self.out
-            .send(format!("disconnected: {why}; unsent {}", unsent.len()))
-            .ok();
-    }
-}
-
 fn flood(total: u32, size: usize, config: TcpConfig) -> Running<String, Flood> {
-    let (out, events) = unbounded();
-    let (addr_tx, addr) = unbounded();
-    let server = TcpServer::bind(local(), LengthDelimited::new()).config(config);
-    let app = App::new("flood").tonic(Flood {
-        server: Some(server),
+    flood_server(
+        TcpServer::bind(local(), LengthDelimited::new()).config(config),
         total,
         size,
-        sent: 0,
-        out,
-        addr: addr_tx,
-    });
-    run_app(app, addr, events)
+    )
 }
 
 #[test]

@@ -430,6 +430,104 @@ fn tls_records_split_byte_by_byte_still_make_whole_messages() {
 }
 
 #[test]
+fn back_pressure_reaches_the_sender_over_tls_and_everything_arrives_in_order() {
+    let pki = Pki::new("flood CA");
+    let acceptor = TlsAcceptor::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
+        .expect("certificate");
+    let config = tasktonic_net::tcp::TcpConfig {
+        high_watermark: 64,
+        low_watermark: 16,
+        ..Default::default()
+    };
+    let server = util::flood_server(
+        TcpServer::bind(local(), LengthDelimited::new())
+            .config(config)
+            .tls(&acceptor),
+        2_000,
+        16 * 1024,
+    );
+    let (mut conn, mut sock) = blocking_client(server.addr, &pki);
+    handshake_bytewise(&mut conn, &mut sock);
+    // Not reading: 32 MB fit neither the socket buffers nor rustls's: the sender must meet
+    // the watermark.
+    let first = server.next();
+    assert!(first.starts_with("backpressure"), "{first}");
+    let queued: usize = first
+        .rsplit('=')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(queued <= 64, "bounded by the high watermark, was {queued}");
+    let reader = std::thread::spawn(move || {
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        for i in 0..2_000u32 {
+            let mut h = [0u8; 4];
+            tls.read_exact(&mut h).expect("header");
+            let mut f = vec![0u8; u32::from_be_bytes(h) as usize];
+            tls.read_exact(&mut f).expect("frame");
+            assert_eq!(f.len(), 16 * 1024);
+            assert_eq!(u32::from_be_bytes([f[0], f[1], f[2], f[3]]), i);
+        }
+        // Then the server's close_notify: a clean end, not a truncation.
+        let mut rest = Vec::new();
+        tls.read_to_end(&mut rest).expect("a clean end");
+        assert!(rest.is_empty());
+    });
+    let mut saw_writable = false;
+    loop {
+        let e = server.next();
+        saw_writable |= e == "writable";
+        if e.starts_with("disconnected") {
+            assert_eq!(e, "disconnected: closed; unsent 0");
+            break;
+        }
+    }
+    assert!(saw_writable);
+    reader.join().expect("all frames in order");
+    server.stop().expect("stopped");
+}
+
+#[test]
+fn a_reset_over_tls_hands_back_what_was_not_written() {
+    let pki = Pki::new("reset CA");
+    let acceptor = TlsAcceptor::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
+        .expect("certificate");
+    let config = tasktonic_net::tcp::TcpConfig {
+        high_watermark: 10_000,
+        low_watermark: 100,
+        ..Default::default()
+    };
+    // 128 MB: cannot all be written before the reset.
+    let server = util::flood_server(
+        TcpServer::bind(local(), LengthDelimited::new())
+            .config(config)
+            .tls(&acceptor),
+        2_000,
+        64 * 1024,
+    );
+    let (mut conn, mut sock) = blocking_client(server.addr, &pki);
+    handshake_bytewise(&mut conn, &mut sock);
+    assert!(!read_plain(&mut conn, &mut sock, 1024).is_empty());
+    socket2::SockRef::from(&sock)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .expect("linger");
+    drop(sock);
+    let e = loop {
+        let e = server.next();
+        if e.starts_with("disconnected") {
+            break e;
+        }
+    };
+    let unsent: usize = e
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(unsent > 0, "{e}");
+    server.stop().expect("the server survives");
+}
+
+#[test]
 fn a_server_certificate_for_another_name_is_refused_with_a_clear_error() {
     let pki = Pki::new("name CA");
     let server = tls_server(LengthDelimited::new(), &pki);

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use tasktonic_core::{App, Ctx, Handle, RunError, Stopper, Tonic};
 use tasktonic_net::codec::{CodecError, LengthDelimited};
 use tasktonic_net::protocol::Protocol;
-use tasktonic_net::tcp::{CloseReason, Conn, ConnId, TcpEvents, TcpServer};
+use tasktonic_net::tcp::{CloseReason, Conn, ConnId, TcpEvents, TcpSendError, TcpServer};
 
 /// Bounds a hang; never a speed assertion.
 pub const LIMIT: Duration = Duration::from_secs(20);
@@ -227,4 +227,86 @@ pub fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
 
 pub fn write_all(s: &mut TcpStream, bytes: &[u8]) {
     s.write_all(bytes).expect("write");
+}
+
+/// Sends `total` numbered frames of `size` bytes, respecting back-pressure, then closes.
+pub struct Flood {
+    server: Option<TcpServer<LengthDelimited>>,
+    total: u32,
+    size: usize,
+    sent: u32,
+    out: Sender<String>,
+    addr: Sender<(SocketAddr, Handle<Flood>)>,
+}
+
+impl Flood {
+    fn pump(&mut self, conn: &Conn<Bytes>) {
+        while self.sent < self.total {
+            let mut payload = vec![0u8; self.size];
+            payload[..4].copy_from_slice(&self.sent.to_be_bytes());
+            match conn.send(Bytes::from(payload)) {
+                Ok(()) => self.sent += 1,
+                Err(TcpSendError::Backpressure(_)) => {
+                    self.out
+                        .send(format!("backpressure queued={}", conn.queued()))
+                        .ok();
+                    return;
+                }
+                Err(e) => {
+                    self.out.send(format!("send failed: {e}")).ok();
+                    return;
+                }
+            }
+        }
+        self.out.send("all sent".into()).ok();
+        conn.close();
+    }
+}
+
+impl Tonic for Flood {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        start_and_report(self.server.take(), ctx, &self.addr);
+    }
+}
+
+impl TcpEvents<Bytes> for Flood {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
+        self.pump(conn);
+    }
+    fn on_writable(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>) {
+        self.out.send("writable".into()).ok();
+        self.pump(conn);
+    }
+    fn on_disconnected(
+        &mut self,
+        _: &mut Ctx<Self>,
+        _: &Conn<Bytes>,
+        why: &CloseReason,
+        unsent: Vec<Bytes>,
+    ) {
+        self.out
+            .send(format!("disconnected: {why}; unsent {}", unsent.len()))
+            .ok();
+    }
+}
+
+/// Serve `server`: every connection gets `total` numbered frames of `size` bytes (back-pressure
+/// respected), then a graceful close; events as text.
+pub fn flood_server(
+    server: TcpServer<LengthDelimited>,
+    total: u32,
+    size: usize,
+) -> Running<String, Flood> {
+    let (out, events) = unbounded();
+    let (addr_tx, addr) = unbounded();
+    let app = App::new("flood").tonic(Flood {
+        server: Some(server),
+        total,
+        size,
+        sent: 0,
+        out,
+        addr: addr_tx,
+    });
+    run_app(app, addr, events)
 }
