@@ -429,25 +429,41 @@ fn tls_records_split_byte_by_byte_still_make_whole_messages() {
     server.stop().expect("stopped");
 }
 
-#[test]
-fn back_pressure_reaches_the_sender_over_tls_and_everything_arrives_in_order() {
+/// A TLS flood server (`total` frames of `size` bytes to each connection, under the given
+/// watermarks) and a blocking client whose handshake is done.
+fn tls_flood(
+    high: usize,
+    low: usize,
+    total: u32,
+    size: usize,
+) -> (
+    Running<String, util::Flood>,
+    rustls::ClientConnection,
+    std::net::TcpStream,
+) {
     let pki = Pki::new("flood CA");
     let acceptor = TlsAcceptor::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
         .expect("certificate");
     let config = tasktonic_net::tcp::TcpConfig {
-        high_watermark: 64,
-        low_watermark: 16,
+        high_watermark: high,
+        low_watermark: low,
         ..Default::default()
     };
     let server = util::flood_server(
         TcpServer::bind(local(), LengthDelimited::new())
             .config(config)
             .tls(&acceptor),
-        2_000,
-        16 * 1024,
+        total,
+        size,
     );
     let (mut conn, mut sock) = blocking_client(server.addr, &pki);
     handshake_bytewise(&mut conn, &mut sock);
+    (server, conn, sock)
+}
+
+#[test]
+fn back_pressure_reaches_the_sender_over_tls_and_everything_arrives_in_order() {
+    let (server, conn, sock) = tls_flood(64, 16, 2_000, 16 * 1024);
     // Not reading: 32 MB fit neither the socket buffers nor rustls's: the sender must meet
     // the watermark.
     let first = server.next();
@@ -489,24 +505,8 @@ fn back_pressure_reaches_the_sender_over_tls_and_everything_arrives_in_order() {
 
 #[test]
 fn a_reset_over_tls_hands_back_what_was_not_written() {
-    let pki = Pki::new("reset CA");
-    let acceptor = TlsAcceptor::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes())
-        .expect("certificate");
-    let config = tasktonic_net::tcp::TcpConfig {
-        high_watermark: 10_000,
-        low_watermark: 100,
-        ..Default::default()
-    };
     // 128 MB: cannot all be written before the reset.
-    let server = util::flood_server(
-        TcpServer::bind(local(), LengthDelimited::new())
-            .config(config)
-            .tls(&acceptor),
-        2_000,
-        64 * 1024,
-    );
-    let (mut conn, mut sock) = blocking_client(server.addr, &pki);
-    handshake_bytewise(&mut conn, &mut sock);
+    let (server, mut conn, mut sock) = tls_flood(10_000, 100, 2_000, 64 * 1024);
     assert!(!read_plain(&mut conn, &mut sock, 1024).is_empty());
     socket2::SockRef::from(&sock)
         .set_linger(Some(std::time::Duration::ZERO))
