@@ -168,6 +168,11 @@ impl TlsConnector {
 
     /// Trust the public web's certificate authorities (the Mozilla set bundled by the
     /// `webpki-roots` crate).
+    ///
+    /// # Panics
+    ///
+    /// Only if the ring provider stopped supporting TLS 1.2 and 1.3 (it cannot: the versions
+    /// are part of the provider).
     pub fn with_web_roots() -> TlsConnector {
         TlsConnector::verifying(RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -230,6 +235,10 @@ impl TlsConnector {
     /// **Dangerous**: accept any server certificate, for any name. The connection is
     /// encrypted but not authenticated: anyone on the path can read and change it. For tests
     /// against throw-away certificates only; every connection made with it logs a warning.
+    ///
+    /// # Panics
+    ///
+    /// As [`with_web_roots`](TlsConnector::with_web_roots).
     pub fn dangerous_accept_any_certificate() -> TlsConnector {
         TlsConnector::unverified()
     }
