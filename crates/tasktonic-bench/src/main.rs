@@ -162,7 +162,8 @@ fn network_row(name: &str, unit: &'static str, higher: bool, m: &[f64]) -> Row {
     row.ratio("colocated_mio", "ours_colocated", "mio")
         .ratio("colocated_tokio", "ours_colocated", "tokio")
         .ratio("seed_mio", "ours_seed", "mio")
-        .ratio("seed_tokio", "ours_seed", "tokio");
+        .ratio("seed_tokio", "ours_seed", "tokio")
+        .ratio("colocated_tokio_naive", "ours_colocated", "tokio_naive");
     row
 }
 
@@ -316,7 +317,9 @@ fn main() {
     if args.first().map(String::as_str) == Some("serve") {
         let which = args.get(1).and_then(|s| Impl::parse(s));
         let Some(which) = which else {
-            eprintln!("usage: tasktonic-bench serve ours_colocated|ours_seed|mio|tokio");
+            eprintln!(
+                "usage: tasktonic-bench serve ours_colocated|ours_seed|mio|tokio|tokio_naive"
+            );
             std::process::exit(2);
         };
         net::raise_fd_limit();

@@ -16,11 +16,21 @@ pub(crate) enum Impl {
     OursColocated,
     OursSeed,
     Mio,
+    /// tokio written as a pipelined echo is written: feed what is decoded, flush when idle.
     Tokio,
+    /// tokio flushing after every frame (`framed.send`): what many users write, and the
+    /// weaker peer; kept for comparison, never the basis of a headline ratio.
+    TokioNaive,
 }
 
 impl Impl {
-    pub(crate) const ALL: [Impl; 4] = [Impl::OursColocated, Impl::OursSeed, Impl::Mio, Impl::Tokio];
+    pub(crate) const ALL: [Impl; 5] = [
+        Impl::OursColocated,
+        Impl::OursSeed,
+        Impl::Mio,
+        Impl::Tokio,
+        Impl::TokioNaive,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -28,6 +38,7 @@ impl Impl {
             Impl::OursSeed => "ours_seed",
             Impl::Mio => "mio",
             Impl::Tokio => "tokio",
+            Impl::TokioNaive => "tokio_naive",
         }
     }
 
@@ -46,7 +57,8 @@ pub(crate) fn serve(which: Impl, addr: SocketAddr) {
                 eprintln!("mio server: {e}");
             }
         }
-        Impl::Tokio => servers::tokio(addr),
+        Impl::Tokio => servers::tokio(addr, true),
+        Impl::TokioNaive => servers::tokio(addr, false),
     }
 }
 

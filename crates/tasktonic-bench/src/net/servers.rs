@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use tasktonic_core::{App, Ctx, Tonic, TonicRef};
@@ -94,8 +94,11 @@ pub(crate) fn serve_ours(
 
 // ----- tokio -------------------------------------------------------------------------------------
 
-/// tokio current-thread runtime + `LengthDelimitedCodec`, written as most users would.
-pub(crate) fn tokio(addr: SocketAddr) {
+/// tokio current-thread runtime + `LengthDelimitedCodec`, one task per connection.
+/// `pipelined`: as a pipelined echo is written — `feed` every frame already decoded and
+/// `flush` when none is ready, with a 64 KiB read buffer (`Framed::with_capacity`); else
+/// `framed.send(frame)` per frame, a write per message (what many users write: the weak peer).
+pub(crate) fn tokio(addr: SocketAddr, pipelined: bool) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -112,13 +115,29 @@ pub(crate) fn tokio(addr: SocketAddr) {
         while let Ok((socket, _)) = listener.accept().await {
             let _ = socket.set_nodelay(true);
             tokio::spawn(async move {
-                let mut framed = tokio_util::codec::Framed::new(
-                    socket,
-                    tokio_util::codec::LengthDelimitedCodec::new(),
-                );
+                let codec = tokio_util::codec::LengthDelimitedCodec::new();
+                if !pipelined {
+                    let mut framed = tokio_util::codec::Framed::new(socket, codec);
+                    while let Some(Ok(frame)) = framed.next().await {
+                        if framed.send(frame.freeze()).await.is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
+                let mut framed = tokio_util::codec::Framed::with_capacity(socket, codec, 64 * 1024);
                 while let Some(Ok(frame)) = framed.next().await {
-                    if framed.send(frame.freeze()).await.is_err() {
-                        break;
+                    if framed.feed(frame.freeze()).await.is_err() {
+                        return;
+                    }
+                    // Everything already decoded goes into the same flush.
+                    while let Some(Some(Ok(frame))) = framed.next().now_or_never() {
+                        if framed.feed(frame.freeze()).await.is_err() {
+                            return;
+                        }
+                    }
+                    if SinkExt::<Bytes>::flush(&mut framed).await.is_err() {
+                        return;
                     }
                 }
             });
