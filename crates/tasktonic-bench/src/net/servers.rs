@@ -125,24 +125,36 @@ pub(crate) fn tokio(addr: SocketAddr, pipelined: bool) {
                     }
                     return;
                 }
-                let mut framed = tokio_util::codec::Framed::with_capacity(socket, codec, 64 * 1024);
-                while let Some(Ok(frame)) = framed.next().await {
-                    if framed.feed(frame.freeze()).await.is_err() {
-                        return;
-                    }
-                    // Everything already decoded goes into the same flush.
-                    while let Some(Some(Ok(frame))) = framed.next().now_or_never() {
-                        if framed.feed(frame.freeze()).await.is_err() {
-                            return;
-                        }
-                    }
-                    if SinkExt::<Bytes>::flush(&mut framed).await.is_err() {
-                        return;
-                    }
-                }
+                pipelined_echo(socket).await;
             });
         }
     });
+}
+
+/// A u32-framed echo over `stream`, written as tokio's users write a pipelined one: `feed`
+/// every frame already decoded, `flush` when none is ready, and a read buffer as large as a
+/// socket read brings (tokio-util's default, 8 KiB, splits a pipelined window into many small
+/// reads). Plain TCP here, TLS in T1.
+pub(crate) async fn pipelined_echo<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let codec = tokio_util::codec::LengthDelimitedCodec::new();
+    let mut framed = tokio_util::codec::Framed::with_capacity(stream, codec, 64 * 1024);
+    while let Some(Ok(frame)) = framed.next().await {
+        if framed.feed(frame.freeze()).await.is_err() {
+            return;
+        }
+        // Everything already decoded goes into the same flush.
+        while let Some(Some(Ok(frame))) = framed.next().now_or_never() {
+            if framed.feed(frame.freeze()).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Bytes>::flush(&mut framed).await.is_err() {
+            return;
+        }
+    }
 }
 
 // ----- raw mio -----------------------------------------------------------------------------------

@@ -13,8 +13,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::{FutureExt, SinkExt, StreamExt};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rustls::pki_types::ServerName;
@@ -137,27 +135,7 @@ fn tokio(dir: &Path) -> Result<(), String> {
                 let Ok(stream) = tls.accept(socket).await else {
                     return;
                 };
-                // A read buffer as large as a socket read brings (tokio-util's default is
-                // 8 KiB, which splits a pipelined window into many small reads).
-                let mut framed = tokio_util::codec::Framed::with_capacity(
-                    stream,
-                    tokio_util::codec::LengthDelimitedCodec::new(),
-                    64 * 1024,
-                );
-                while let Some(Ok(frame)) = framed.next().await {
-                    if framed.feed(frame.freeze()).await.is_err() {
-                        return;
-                    }
-                    // Everything already decoded goes into the same flush.
-                    while let Some(Some(Ok(frame))) = framed.next().now_or_never() {
-                        if framed.feed(frame.freeze()).await.is_err() {
-                            return;
-                        }
-                    }
-                    if SinkExt::<Bytes>::flush(&mut framed).await.is_err() {
-                        return;
-                    }
-                }
+                servers::pipelined_echo(stream).await;
             });
         }
         Ok::<(), String>(())
