@@ -75,13 +75,7 @@ fn back_pressure_reaches_the_sender_of_a_slow_reader_and_memory_stays_bounded() 
     let server = flood(5_000, 16 * 1024, config);
     let mut c = connect(server.addr);
     // Do not read: the sender must hit the watermark (80 MB would not fit the socket buffers).
-    let first = server.next();
-    assert!(first.starts_with("backpressure"), "{first}");
-    let queued: usize = first
-        .rsplit('=')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count");
+    let queued = backpressure_queued(&server);
     assert!(
         queued <= 64,
         "queue bounded by the high watermark, was {queued}"
@@ -95,16 +89,7 @@ fn back_pressure_reaches_the_sender_of_a_slow_reader_and_memory_stays_bounded() 
         }
         assert!(read_to_eof(&mut c).is_empty());
     });
-    let mut saw_writable = false;
-    loop {
-        let e = server.next();
-        saw_writable |= e == "writable";
-        if e.starts_with("disconnected") {
-            assert_eq!(e, "disconnected: closed; unsent 0");
-            break;
-        }
-    }
-    assert!(saw_writable);
+    flood_ends_cleanly_after_writable(&server);
     reader.join().expect("all frames in order");
     server.stop().expect("clean stop");
 }
@@ -146,17 +131,7 @@ fn a_peer_reset_mid_write_hands_back_what_was_not_written() {
     (&c).read_exact(&mut first).expect("some data arrived");
     reset_on_drop(&c);
     drop(c);
-    let e = loop {
-        let e = server.next();
-        if e.starts_with("disconnected") {
-            break e;
-        }
-    };
-    let unsent: usize = e
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count");
+    let (e, unsent) = flood_unsent(&server);
     assert!(unsent > 0, "{e}");
     assert!(e.contains("i/o error"), "{e}");
     server.stop().expect("the server survives");

@@ -466,13 +466,7 @@ fn back_pressure_reaches_the_sender_over_tls_and_everything_arrives_in_order() {
     let (server, conn, sock) = tls_flood(64, 16, 2_000, 16 * 1024);
     // Not reading: 32 MB fit neither the socket buffers nor rustls's: the sender must meet
     // the watermark.
-    let first = server.next();
-    assert!(first.starts_with("backpressure"), "{first}");
-    let queued: usize = first
-        .rsplit('=')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count");
+    let queued = util::backpressure_queued(&server);
     assert!(queued <= 64, "bounded by the high watermark, was {queued}");
     let reader = std::thread::spawn(move || {
         let mut tls = rustls::StreamOwned::new(conn, sock);
@@ -489,16 +483,7 @@ fn back_pressure_reaches_the_sender_over_tls_and_everything_arrives_in_order() {
         tls.read_to_end(&mut rest).expect("a clean end");
         assert!(rest.is_empty());
     });
-    let mut saw_writable = false;
-    loop {
-        let e = server.next();
-        saw_writable |= e == "writable";
-        if e.starts_with("disconnected") {
-            assert_eq!(e, "disconnected: closed; unsent 0");
-            break;
-        }
-    }
-    assert!(saw_writable);
+    util::flood_ends_cleanly_after_writable(&server);
     reader.join().expect("all frames in order");
     server.stop().expect("stopped");
 }
@@ -512,17 +497,7 @@ fn a_reset_over_tls_hands_back_what_was_not_written() {
         .set_linger(Some(std::time::Duration::ZERO))
         .expect("linger");
     drop(sock);
-    let e = loop {
-        let e = server.next();
-        if e.starts_with("disconnected") {
-            break e;
-        }
-    };
-    let unsent: usize = e
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count");
+    let (e, unsent) = util::flood_unsent(&server);
     assert!(unsent > 0, "{e}");
     server.stop().expect("the server survives");
 }

@@ -310,3 +310,39 @@ pub fn flood_server(
     });
     run_app(app, addr, events)
 }
+
+/// The flood's first event must be back-pressure: how many messages were queued then.
+pub fn backpressure_queued(server: &Running<String, Flood>) -> usize {
+    let first = server.next();
+    assert!(first.starts_with("backpressure"), "{first}");
+    first
+        .rsplit('=')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count")
+}
+
+/// The flood resumed on a writable event and ended with a clean close, nothing unsent.
+pub fn flood_ends_cleanly_after_writable(server: &Running<String, Flood>) {
+    let mut saw_writable = false;
+    loop {
+        let e = server.next();
+        saw_writable |= e == "writable";
+        if e.starts_with("disconnected") {
+            assert_eq!(e, "disconnected: closed; unsent 0");
+            break;
+        }
+    }
+    assert!(saw_writable);
+}
+
+/// The flood's disconnect event, and how many messages it handed back.
+pub fn flood_unsent(server: &Running<String, Flood>) -> (String, usize) {
+    let e = server.until(|e| e.starts_with("disconnected"));
+    let unsent = e
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    (e, unsent)
+}
