@@ -41,15 +41,12 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    /// The transport for `tls` (plain without).
+    /// A TLS transport for `tls` (a connection starts `Plain`, the default).
     #[cfg(feature = "tls")]
-    pub(crate) fn new(tls: Option<&Tls>) -> Result<Transport, TransportError> {
-        match tls {
-            None => Ok(Transport::Plain),
-            Some(tls) => Ok(Transport::Tls(Box::new(
-                TlsStream::new(tls).map_err(TransportError::Tls)?,
-            ))),
-        }
+    pub(crate) fn with_tls(tls: &Tls) -> Result<Transport, TransportError> {
+        TlsStream::new(tls)
+            .map(|stream| Transport::Tls(Box::new(stream)))
+            .map_err(TransportError::Tls)
     }
 
     /// True if this transport is TLS.

@@ -19,7 +19,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         let Some(tls) = tls else {
             return;
         };
-        match Transport::new(Some(&tls)) {
+        match Transport::with_tls(&tls) {
             Ok(transport) => self.transport = transport,
             Err(TransportError::Tls(e)) => return self.lost(ctx, CloseReason::Tls(e)),
         }
