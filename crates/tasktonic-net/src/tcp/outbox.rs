@@ -99,6 +99,31 @@ impl<M: Send + 'static> Conn<M> {
         Ok(())
     }
 
+    /// Queue `msg` whatever the high watermark (a protocol's bounded extras: an HTTP
+    /// response's head and end, one each per request). Sends staged in this batch go first,
+    /// so order holds.
+    pub(crate) fn send_unbounded(&self, msg: M) -> Result<(), TcpSendError<M>> {
+        self.hand_over_staged();
+        let s = &self.shared;
+        if self.state() != ConnState::Connected {
+            return Err(TcpSendError::Closed(msg));
+        }
+        let poke = {
+            let mut outbox = s.outbox.lock();
+            if outbox.closed {
+                return Err(TcpSendError::Closed(msg));
+            }
+            outbox.queue.push_back(msg);
+            outbox.queued += 1;
+            s.queued.store(outbox.queued, Ordering::Relaxed);
+            !std::mem::replace(&mut outbox.poked, true)
+        };
+        if poke {
+            self.poke(Poke::Drain);
+        }
+        Ok(())
+    }
+
     /// The connection is about to flush: sends until then need not poke it. True if this
     /// call took the hold; then `take_outbox` (which ends it) or `release_drain` must follow,
     /// or later sends would never poke.
