@@ -6,9 +6,13 @@
 //! messages) → the user's tonic (a read's messages in one sparkle, each by move).
 //! See `docs/networking.md`, `docs/tls.md` and `docs/wire-formats.md`.
 //!
+//! HTTP/1.1 ([`http`]) is a protocol on the same layers: a server whose requests reach the
+//! user's tonic as sparkles, and a client.
+//!
 //! Features: `tls` (on by default) adds TLS with rustls and its ring provider.
 
 pub mod codec;
+pub mod http;
 pub mod protocol;
 pub mod selector;
 pub mod tcp;

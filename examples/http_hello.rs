@@ -1,0 +1,131 @@
+//! The HTTP benchmark server: `GET /` answers `Hello, World!` (keep-alive,
+//! `Content-Type: text/plain`), anything else 404. The handler tonic is co-located on the
+//! selector catalyst, so a request is read, routed, answered and written in one sparkle.
+//!
+//! ```text
+//! cargo run --release --example http_hello -- --port 8080
+//! curl http://127.0.0.1:8080/
+//! ```
+//!
+//! Prints `listening on 127.0.0.1:P` once bound; exits 0 on SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use tasktonic::net::Selector;
+use tasktonic::net::http::{
+    HeaderValue, HttpHandler, HttpServer, Method, Request, Responder, Response,
+};
+use tasktonic::prelude::*;
+
+struct Hello {
+    port: u16,
+}
+
+impl Tonic for Hello {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        match HttpServer::bind(addr)
+            .route(Method::GET, "/", Hello::index)
+            .start(ctx)
+        {
+            Ok(listening) => {
+                println!("listening on {}", listening.local_addr());
+                std::io::stdout().flush().ok();
+            }
+            Err(e) => {
+                eprintln!("http_hello: cannot listen: {e}");
+                ctx.stop_app();
+            }
+        }
+    }
+}
+
+impl Hello {
+    fn index(&mut self, _: &mut Ctx<Self>, _req: Request<bytes::Bytes>, res: Responder) {
+        let mut response = Response::new(bytes::Bytes::from_static(b"Hello, World!"));
+        response.headers_mut().insert(
+            tasktonic::net::http::HeaderName::from_static("content-type"),
+            HeaderValue::from_static("text/plain"),
+        );
+        if let Err(e) = res.send(response) {
+            log::debug!("hello not sent: {e}");
+        }
+    }
+}
+
+impl HttpHandler for Hello {}
+
+/// Places `Hello` on the selector catalyst and ends the app when it ends.
+struct Launcher {
+    port: u16,
+}
+
+impl Tonic for Launcher {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let hello = Hello { port: self.port };
+        let spawned = match Selector::default_for(ctx) {
+            Ok(selector) => ctx.infusion(hello).catalyst(selector.catalyst()).spawn(),
+            Err(e) => {
+                eprintln!("http_hello: no selector: {e}");
+                return ctx.stop_app();
+            }
+        };
+        if spawned.is_err() {
+            ctx.stop_app();
+        }
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+        ctx.finish();
+    }
+}
+
+fn parse() -> Result<u16, String> {
+    let mut port = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--port" => {
+                port = args
+                    .next()
+                    .ok_or("--port needs a value")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?
+            }
+            "-h" | "--help" => return Err("usage: http_hello --port P".into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(port)
+}
+
+fn main() {
+    let port = match parse() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("http_hello: {e}");
+            std::process::exit(2);
+        }
+    };
+    let app = App::new("http_hello").tonic_named("launcher", Launcher { port });
+    let stopper = app.stopper();
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if signals.forever().next().is_some() {
+                    stopper.stop();
+                }
+            });
+        }
+        Err(e) => eprintln!("http_hello: cannot handle signals: {e}"),
+    }
+    if let Err(e) = app.run() {
+        eprintln!("http_hello: {e}");
+        std::process::exit(1);
+    }
+}
