@@ -156,12 +156,13 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         if self.stream.is_none() || self.peer_closed {
             return;
         }
-        if self.conn.upgrading() || self.held {
+        let discarding = self.closing.is_some();
+        if self.conn.upgrading() || (self.held && !discarding) {
             // What arrives now belongs to the transport or protocol being set up (or the
-            // base has not decided yet): it stays in the socket until then.
+            // base has not decided yet): it stays in the socket until then. A closing
+            // connection reads (and discards) all the same, to see the peer's end.
             return;
         }
-        let discarding = self.closing.is_some();
         if !discarding && !self.decode(ctx) {
             return;
         }
