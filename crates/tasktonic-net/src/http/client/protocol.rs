@@ -127,7 +127,7 @@ fn response(head: ResponseHead, body: Bytes) -> ClientWire {
 }
 
 fn codec_error(e: HttpError) -> CodecError {
-    CodecError::malformed(format!("HTTP response refused ({})", e.reason), e)
+    CodecError::malformed_msg(format!("HTTP response refused: {}", e.reason))
 }
 
 impl Protocol for ClientProtocol {
