@@ -109,8 +109,9 @@ impl HttpClient {
         }
     }
 
-    /// The timeout of every request (from the first attempt to the whole response), unless
-    /// the request has its own.
+    /// The timeout of every request, unless the request has its own: from submission to the
+    /// whole response. A retry after a timeout gets a fresh one; a retry after a failure
+    /// (refused, reset) runs on under the same one.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
