@@ -88,16 +88,15 @@ fn parse() -> Result<Options, String> {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "-X" => {
-                method = Some(
-                    Method::from_bytes(value()?.as_bytes())
-                        .map_err(|e| format!("-X: {e}"))?,
-                )
+                method =
+                    Some(Method::from_bytes(value()?.as_bytes()).map_err(|e| format!("-X: {e}"))?)
             }
             "-d" => body = Some(value()?),
             "--tls-ca" => ca = Some(value()?),
             "--timeout" => {
                 let secs: f64 = value()?.parse().map_err(|e| format!("--timeout: {e}"))?;
-                timeout = Duration::try_from_secs_f64(secs).map_err(|e| format!("--timeout: {e}"))?;
+                timeout =
+                    Duration::try_from_secs_f64(secs).map_err(|e| format!("--timeout: {e}"))?;
             }
             "-h" | "--help" => {
                 return Err(
@@ -112,7 +111,11 @@ fn parse() -> Result<Options, String> {
     }
     let url = url.ok_or("a URL is needed")?;
     // As curl: a body makes it a POST unless -X says otherwise.
-    let method = method.unwrap_or(if body.is_some() { Method::POST } else { Method::GET });
+    let method = method.unwrap_or(if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    });
     Ok(Options {
         method,
         body,

@@ -48,7 +48,14 @@ impl HttpHandler for Webhook {
         // Answered already (webhook mode): only the request is ours.
         debug_assert!(res.is_answered());
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{} {} {}", req.method(), req.uri().path(), req.body().len()).ok();
+        writeln!(
+            out,
+            "{} {} {}",
+            req.method(),
+            req.uri().path(),
+            req.body().len()
+        )
+        .ok();
         out.flush().ok();
     }
 }

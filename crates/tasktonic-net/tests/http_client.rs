@@ -121,7 +121,10 @@ fn requests_to_our_server_reuse_one_connection() {
     assert_eq!(res.status().as_u16(), 405);
     assert_eq!(res.headers()["allow"], "GET, HEAD");
     let r = client.fetch(HttpRequest::get(&url(server.addr, "/nowhere")).expect("a URL"));
-    assert!(matches!(&r, HttpResult::HttpError(res) if res.status() == 404), "{r:?}");
+    assert!(
+        matches!(&r, HttpResult::HttpError(res) if res.status() == 404),
+        "{r:?}"
+    );
     // A streamed (chunked) megabyte, and a HEAD (no body).
     let r = client.fetch(HttpRequest::get(&url(server.addr, "/stream")).expect("a URL"));
     assert_eq!(r.response().expect("a response").body().len(), 1024 * 1024);
@@ -453,12 +456,21 @@ fn python_http_server_is_a_peer() {
     let r = client.fetch(HttpRequest::get(&url(py.addr, "/hello.txt")).expect("a URL"));
     assert_eq!(body(&r), "hello from python\n");
     let r = client.fetch(HttpRequest::get(&url(py.addr, "/big.bin")).expect("a URL"));
-    assert_eq!(r.response().expect("a response").body().as_ref(), big.as_slice());
+    assert_eq!(
+        r.response().expect("a response").body().as_ref(),
+        big.as_slice()
+    );
     let r = client.fetch(HttpRequest::get(&url(py.addr, "/missing")).expect("a URL"));
-    assert!(matches!(&r, HttpResult::HttpError(res) if res.status() == 404), "{r:?}");
+    assert!(
+        matches!(&r, HttpResult::HttpError(res) if res.status() == 404),
+        "{r:?}"
+    );
     // http.server answers POST with 501.
     let r = client.fetch(HttpRequest::post(&url(py.addr, "/"), "x").expect("a URL"));
-    assert!(matches!(&r, HttpResult::HttpError(res) if res.status() == 501), "{r:?}");
+    assert!(
+        matches!(&r, HttpResult::HttpError(res) if res.status() == 501),
+        "{r:?}"
+    );
     drop(client);
     drop(py);
     std::fs::remove_dir_all(&dir).ok();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tasktonic_net::http::HttpLimits;
 use tasktonic_net::tcp::TcpConfig;
-use util::web::{Hev, PIECE, Reader, STREAM_PIECES, SiteOptions, site};
+use util::web::{Hev, PIECE, Reader, STREAM_PIECES, SiteOptions, piece_byte, site};
 use util::{connect, write_all};
 
 fn get(path: &str) -> String {
@@ -83,7 +83,13 @@ fn pipelined_requests_are_answered_in_order() {
     let mut s = connect(server.addr);
     // One write: a request answered in a later sparkle, one answered at once, one from
     // another catalyst, and a body echoed — the answers must come in request order.
-    let all = [get("/later"), get("/"), get("/elsewhere"), post("/echo", "ping")].concat();
+    let all = [
+        get("/later"),
+        get("/"),
+        get("/elsewhere"),
+        post("/echo", "ping"),
+    ]
+    .concat();
     write_all(&mut s, all.as_bytes());
     let mut r = Reader::new(&s);
     assert_eq!(r.response().body, b"later");
@@ -180,12 +186,20 @@ fn requests_that_could_be_read_two_ways_are_refused() {
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         ),
         ("no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n"),
-        ("a space before the colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n"),
+        (
+            "a space before the colon",
+            "GET / HTTP/1.1\r\nHost : t\r\n\r\n",
+        ),
         ("a head that is not HTTP", "HELLO\r\n\r\n"),
     ];
     for (what, request) in cases {
         let (res, mut r, _s) = exchange(server.addr, request.as_bytes());
-        assert_eq!(res.status, 400, "{what}: {:?}", String::from_utf8_lossy(&res.body));
+        assert_eq!(
+            res.status,
+            400,
+            "{what}: {:?}",
+            String::from_utf8_lossy(&res.body)
+        );
         assert_eq!(res.header("connection"), Some("close"), "{what}");
         assert!(r.at_eof(), "{what}: the session stays open");
         write_all(&mut good, get("/").as_bytes());
@@ -206,7 +220,10 @@ fn requests_that_could_be_read_two_ways_are_refused() {
         server.addr,
         b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
     );
-    assert_eq!((res.status, res.body.as_slice()), (200, b"hello".as_slice()));
+    assert_eq!(
+        (res.status, res.body.as_slice()),
+        (200, b"hello".as_slice())
+    );
     hang_up(&[&good, &s1]);
     server.stop().expect("clean stop");
 }
@@ -219,7 +236,10 @@ fn heads_over_the_limits_get_431_and_a_close() {
         ..SiteOptions::default()
     });
     // A head longer than 1 KiB: refused as soon as the limit is passed, before its end.
-    let long = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Long: {}\r\n", "a".repeat(2000));
+    let long = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Long: {}\r\n",
+        "a".repeat(2000)
+    );
     refused(server.addr, long.as_bytes(), 431);
     // Nine fields where eight are allowed.
     let mut many = String::from("GET / HTTP/1.1\r\nHost: t\r\n");
@@ -315,7 +335,7 @@ fn big_bodies_stream_with_back_pressure() {
     assert_eq!(res.header("transfer-encoding"), Some("chunked"));
     assert_eq!(res.body.len(), STREAM_PIECES * PIECE);
     for (i, piece) in res.body.chunks(PIECE).enumerate() {
-        assert!(piece.iter().all(|b| *b == b'a' + (i % 26) as u8), "piece {i}");
+        assert!(piece.iter().all(|b| *b == piece_byte(i)), "piece {i}");
     }
     server.until(|e| matches!(e, Hev::Writable(_)));
     assert_eq!(
@@ -348,12 +368,9 @@ fn head_requests_get_the_head_of_get() {
     let mut s = connect(server.addr);
     write_all(
         &mut s,
-        [
-            "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n".to_string(),
-            get("/"),
-        ]
-        .concat()
-        .as_bytes(),
+        ["HEAD / HTTP/1.1\r\nHost: t\r\n\r\n".to_string(), get("/")]
+            .concat()
+            .as_bytes(),
     );
     let mut r = Reader::new(&s);
     let head = r.head_response();
@@ -428,7 +445,10 @@ fn http_1_0_closes_unless_asked_to_keep_alive() {
         ..SiteOptions::default()
     });
     let (res, mut r, s1) = exchange(server.addr, b"GET / HTTP/1.0\r\n\r\n");
-    assert_eq!((res.status, res.body.as_slice()), (200, b"Hello".as_slice()));
+    assert_eq!(
+        (res.status, res.body.as_slice()),
+        (200, b"Hello".as_slice())
+    );
     assert!(r.at_eof());
     let mut s = connect(server.addr);
     let mut r = Reader::new(&s);
@@ -439,7 +459,10 @@ fn http_1_0_closes_unless_asked_to_keep_alive() {
         assert_eq!(res.body, b"Hello");
     }
     // HTTP/1.1 with Connection: close is answered, then closed.
-    write_all(&mut s, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    write_all(
+        &mut s,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.response().header("connection"), Some("close"));
     assert!(r.at_eof());
     hang_up(&[&s1, &s]);

@@ -40,7 +40,9 @@ pub(crate) fn framing(headers: &HeaderMap, request: bool) -> Result<Framing, Htt
                 Ok(Framing::Chunked)
             } else if request {
                 // RFC 9112 §6.3: a request whose final coding is not chunked cannot be framed.
-                Err(HttpError::bad_request("Transfer-Encoding without a final chunked"))
+                Err(HttpError::bad_request(
+                    "Transfer-Encoding without a final chunked",
+                ))
             } else {
                 Ok(Framing::UntilClose)
             }
@@ -107,9 +109,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, HttpError> {
             if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
                 return Err(HttpError::bad_request("an invalid Content-Length"));
             }
-            let n = item
-                .iter()
-                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
             match found {
                 Some(m) if m != n => {
                     return Err(HttpError::bad_request(
@@ -327,7 +327,10 @@ mod tests {
             &[("content-length", "0x5")],
             &[("content-length", "")],
             &[("transfer-encoding", "chunked, chunked")],
-            &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            &[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
             &[("transfer-encoding", "chunked, gzip")],
             &[("transfer-encoding", "xchunked")],
         ] {
@@ -348,7 +351,10 @@ mod tests {
 
     #[test]
     fn chunked_strict() {
-        match read_all(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\n", 100) {
+        match read_all(
+            b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+            100,
+        ) {
             Ok(Chunked::Done(body)) => assert_eq!(&body[..], b"hello world"),
             other => panic!("{other:?}"),
         }
@@ -366,9 +372,14 @@ mod tests {
             assert!(read_all(bad, 100).is_err(), "{bad:?} accepted");
         }
         let long = [b"5;".as_slice(), &[b'a'; MAX_CHUNK_LINE]].concat();
-        assert!(read_all(&long, 100).is_err(), "an endless extension accepted");
+        assert!(
+            read_all(&long, 100).is_err(),
+            "an endless extension accepted"
+        );
         assert_eq!(
-            read_all(b"65\r\n", 100).map(|_| ()).map_err(|e| e.status.as_u16()),
+            read_all(b"65\r\n", 100)
+                .map(|_| ())
+                .map_err(|e| e.status.as_u16()),
             Err(413)
         );
         // Byte by byte: the same body.

@@ -82,10 +82,9 @@ fn version(v: Option<u8>) -> Result<Version, HttpError> {
 
 fn parse_error(e: httparse::Error, limits: &HttpLimits) -> HttpError {
     match e {
-        httparse::Error::TooManyHeaders => HttpError::head_too_large(format!(
-            "more than {} header fields",
-            limits.max_headers
-        )),
+        httparse::Error::TooManyHeaders => {
+            HttpError::head_too_large(format!("more than {} header fields", limits.max_headers))
+        }
         httparse::Error::Version => HttpError::new(
             StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             "an unsupported HTTP version",
@@ -129,10 +128,7 @@ pub(crate) fn parse_request(head: &Bytes, limits: &HttpLimits) -> Result<Request
 }
 
 /// Parse a whole response head.
-pub(crate) fn parse_response(
-    head: &Bytes,
-    limits: &HttpLimits,
-) -> Result<ResponseHead, HttpError> {
+pub(crate) fn parse_response(head: &Bytes, limits: &HttpLimits) -> Result<ResponseHead, HttpError> {
     with_slots(limits.max_headers, |slots| {
         let mut res = httparse::Response::new(slots);
         match res.parse(head) {
@@ -222,12 +218,7 @@ pub(crate) fn put_response_head(
     dst.extend_from_slice(b"HTTP/1.1 ");
     dst.extend_from_slice(status.as_str().as_bytes());
     dst.put_u8(b' ');
-    dst.extend_from_slice(
-        status
-            .canonical_reason()
-            .unwrap_or("Unknown")
-            .as_bytes(),
-    );
+    dst.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     dst.extend_from_slice(b"\r\n");
     put_headers(dst, headers);
     if !headers.contains_key(DATE) {
@@ -298,7 +289,9 @@ mod tests {
         assert_eq!(r.headers["x-a"], "1");
         let folded = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  more\r\n\r\n");
         assert_eq!(
-            parse_request(&folded, &limits).map_err(|e| e.status.as_u16()).err(),
+            parse_request(&folded, &limits)
+                .map_err(|e| e.status.as_u16())
+                .err(),
             Some(400)
         );
         let hostless = Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n");
@@ -310,7 +303,9 @@ mod tests {
             "X: 1\r\n".repeat(100)
         ));
         assert_eq!(
-            parse_request(&many, &limits).map_err(|e| e.status.as_u16()).err(),
+            parse_request(&many, &limits)
+                .map_err(|e| e.status.as_u16())
+                .err(),
             Some(431)
         );
     }

@@ -69,6 +69,11 @@ impl Tonic for Worker {
 }
 
 pub const STREAM_PIECES: usize = 1024;
+
+/// The byte every byte of streamed piece `i` is.
+pub fn piece_byte(i: usize) -> u8 {
+    b"abcdefghijklmnopqrstuvwxyz"[i % 26]
+}
 pub const PIECE: usize = 1024;
 
 impl Tonic for Site {
@@ -128,7 +133,8 @@ impl Site {
 
     fn echo(&mut self, _: &mut Ctx<Self>, req: Request<Bytes>, res: Responder) {
         self.report(&req);
-        res.send(text(StatusCode::OK, req.into_body())).expect("sent");
+        res.send(text(StatusCode::OK, req.into_body()))
+            .expect("sent");
     }
 
     fn later(&mut self, ctx: &mut Ctx<Self>, req: Request<Bytes>, res: Responder) {
@@ -165,7 +171,7 @@ impl Site {
     fn pump(&mut self, _: &mut Ctx<Self>, i: usize) {
         let (writer, sent) = &mut self.streams[i];
         while *sent < STREAM_PIECES {
-            let piece = vec![b'a' + (*sent % 26) as u8; PIECE];
+            let piece = vec![piece_byte(*sent); PIECE];
             match writer.write(piece) {
                 Ok(()) => *sent += 1,
                 Err(HttpSendError::Backpressure(_)) => return,
@@ -186,7 +192,11 @@ impl HttpHandler for Site {
     }
     fn on_body_writable(&mut self, ctx: &mut Ctx<Self>, session: Session) {
         self.out.send(Hev::Writable(session)).ok();
-        if let Some(i) = self.streams.iter().position(|(w, _)| w.session() == session) {
+        if let Some(i) = self
+            .streams
+            .iter()
+            .position(|(w, _)| w.session() == session)
+        {
             self.pump(ctx, i);
         }
     }
@@ -266,10 +276,7 @@ impl Reader {
         let status_line = self.line();
         let mut parts = status_line.splitn(3, ' ');
         assert_eq!(parts.next(), Some("HTTP/1.1"), "{status_line:?}");
-        let status: u16 = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .expect("a status");
+        let status: u16 = parts.next().and_then(|s| s.parse().ok()).expect("a status");
         let mut headers = Vec::new();
         loop {
             let line = self.line();

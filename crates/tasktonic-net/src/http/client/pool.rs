@@ -28,7 +28,10 @@ impl Origin {
         let https = uri.scheme_str() == Some("https");
         let host = uri.host().unwrap_or_default();
         // An IPv6 literal comes bracketed.
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Origin {
             https,
             port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
@@ -240,7 +243,9 @@ impl<B: HttpClientEvents> Pool<B> {
         }
         #[cfg(not(feature = "tls"))]
         let _ = origin;
-        client.start(ctx).map_err(|e| format!("cannot connect: {e}"))
+        client
+            .start(ctx)
+            .map_err(|e| format!("cannot connect: {e}"))
     }
 
     /// Resolve the origin's host name on a short-lived thread, so that a slow lookup stalls
@@ -294,7 +299,9 @@ impl<B: HttpClientEvents> Pool<B> {
     fn deliver(&self, id: RequestId, result: HttpResult) {
         if self
             .base
-            .sparkle_named("http result", move |b, ctx| b.on_http_result(ctx, id, result))
+            .sparkle_named("http result", move |b, ctx| {
+                b.on_http_result(ctx, id, result)
+            })
             .is_err()
         {
             log::warn!("{id}: its tonic is gone; the result is dropped");

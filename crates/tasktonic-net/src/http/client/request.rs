@@ -144,7 +144,12 @@ impl HttpRequest {
     pub(crate) fn idempotent(&self) -> bool {
         matches!(
             self.method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+            Method::GET
+                | Method::HEAD
+                | Method::PUT
+                | Method::DELETE
+                | Method::OPTIONS
+                | Method::TRACE
         )
     }
 }

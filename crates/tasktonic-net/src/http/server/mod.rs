@@ -263,7 +263,8 @@ impl<B: HttpHandler> HttpServer<B> {
     pub fn start(self, ctx: &mut Ctx<B>) -> io::Result<Listening> {
         let mut config = self.config;
         config.on_malformed = OnMalformed::Close;
-        config.message_timeout = (!self.limits.idle_timeout.is_zero()).then_some(self.limits.idle_timeout);
+        config.message_timeout =
+            (!self.limits.idle_timeout.is_zero()).then_some(self.limits.idle_timeout);
         let settings = Arc::new(Settings {
             limits: self.limits,
             router: self.router,

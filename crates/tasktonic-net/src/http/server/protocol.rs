@@ -21,8 +21,8 @@ use crate::codec::CodecError;
 use crate::http::HttpError;
 use crate::http::framing::{Chunked, ChunkedReader, Framing, framing};
 use crate::http::head::{
-    BodyFraming, RequestHead, head_end, keep_alive, parse_request,
-    put_error_response, put_response_head,
+    BodyFraming, RequestHead, head_end, keep_alive, parse_request, put_error_response,
+    put_response_head,
 };
 use crate::http::limits::HttpLimits;
 use crate::protocol::{Protocol, ProtocolIo};
@@ -271,10 +271,9 @@ fn codec_error(e: &HttpError, limits: &HttpLimits) -> CodecError {
             len: limits.max_body as u64 + 1,
             max: limits.max_body,
         },
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => CodecError::malformed(
-            "HTTP request head refused with 431",
-            e.clone(),
-        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            CodecError::malformed("HTTP request head refused with 431", e.clone())
+        }
         _ => CodecError::malformed(
             format!("HTTP request refused with {}", e.status.as_u16()),
             e.clone(),

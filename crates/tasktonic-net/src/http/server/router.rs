@@ -70,7 +70,6 @@ impl Router {
         });
     }
 
-
     pub(crate) fn route(&self, method: &Method, path: &str) -> Routed {
         if self.routes.is_empty() {
             return Routed::Base;
@@ -124,7 +123,10 @@ mod tests {
         r.add(Method::GET, "/static/*", h());
         assert!(matches!(r.route(&Method::GET, "/"), Routed::To(_)));
         assert!(matches!(r.route(&Method::HEAD, "/"), Routed::To(_)));
-        assert!(matches!(r.route(&Method::GET, "/static/a/b"), Routed::To(_)));
+        assert!(matches!(
+            r.route(&Method::GET, "/static/a/b"),
+            Routed::To(_)
+        ));
         assert!(matches!(r.route(&Method::GET, "/nope"), Routed::NotFound));
         match r.route(&Method::DELETE, "/hook") {
             Routed::MethodNotAllowed(allow) => assert_eq!(allow, "POST, PUT"),

@@ -17,7 +17,12 @@ pub struct ServerWire(pub(crate) Wire);
 impl fmt::Debug for ServerWire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Wire::Request(r) => write!(f, "ServerWire::Request({} {})", r.request.method(), r.request.uri()),
+            Wire::Request(r) => write!(
+                f,
+                "ServerWire::Request({} {})",
+                r.request.method(),
+                r.request.uri()
+            ),
             Wire::Full(h, b) => write!(f, "ServerWire::Response({}, {} bytes)", h.status, b.len()),
             Wire::Head(h) => write!(f, "ServerWire::Head({})", h.status),
             Wire::Chunk(b) => write!(f, "ServerWire::Chunk({} bytes)", b.len()),
