@@ -28,7 +28,7 @@
 //! }
 //! impl Hello {
 //!     fn index(&mut self, _: &mut Ctx<Self>, _req: Request<Bytes>, res: Responder) {
-//!         res.send(Response::new("Hello, World!".into())).ok();
+//!         res.send(Response::new("Hello, World!")).ok();
 //!     }
 //! }
 //! impl HttpHandler for Hello {}
