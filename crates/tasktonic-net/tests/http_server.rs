@@ -79,30 +79,63 @@ fn keep_alive_serves_many_requests_on_one_session() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    let server = site(SiteOptions::default());
+    pipelined(false);
+}
+
+#[test]
+fn pipelined_requests_to_a_colocated_site_are_answered_in_order() {
+    // Answers made in the sparkle that read the request go out together with the next
+    // ones' (one write): the protocol's own answers (a 404, a 100 Continue) must still
+    // take their places.
+    pipelined(true);
+}
+
+fn pipelined(colocated: bool) {
+    let server = site(SiteOptions {
+        colocated,
+        ..SiteOptions::default()
+    });
     let mut s = connect(server.addr);
-    // One write: a request answered in a later sparkle, one answered at once, one from
-    // another catalyst, and a body echoed — the answers must come in request order.
+    // One write: a request answered in a later sparkle, one answered at once, one the
+    // router refuses, one with a 100 Continue, one answered from another catalyst, and two
+    // answered at once — the answers must come in request order.
     let all = [
         get("/later"),
         get("/"),
+        get("/nowhere"),
+        "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nping"
+            .to_string(),
         get("/elsewhere"),
-        post("/echo", "ping"),
+        get("/"),
+        post("/echo", "last"),
     ]
     .concat();
+    // Twice over, the second run split at every 7th byte.
     write_all(&mut s, all.as_bytes());
     let mut r = Reader::new(&s);
-    assert_eq!(r.response().body, b"later");
-    assert_eq!(r.response().body, b"Hello");
-    assert_eq!(r.response().body, b"from http-worker");
-    assert_eq!(r.response().body, b"ping");
-    let paths: Vec<String> = (0..4)
+    let expect = |r: &mut Reader| {
+        assert_eq!(r.response().body, b"later");
+        assert_eq!(r.response().body, b"Hello");
+        assert_eq!(r.response().status, 404);
+        assert_eq!(r.response().status, 100);
+        assert_eq!(r.response().body, b"ping");
+        assert_eq!(r.response().body, b"from http-worker");
+        assert_eq!(r.response().body, b"Hello");
+        assert_eq!(r.response().body, b"last");
+    };
+    expect(&mut r);
+    for piece in all.as_bytes().chunks(7) {
+        write_all(&mut s, piece);
+    }
+    expect(&mut r);
+    let paths: Vec<String> = (0..12)
         .map(|_| match server.until(|e| matches!(e, Hev::Request(..))) {
             Hev::Request(_, path, _) => path,
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(paths, ["/later", "/", "/elsewhere", "/echo"]);
+    let once = ["/later", "/", "/echo", "/elsewhere", "/", "/echo"];
+    assert_eq!(paths, [once, once].concat());
     hang_up(&[&s]);
     server.stop().expect("clean stop");
 }

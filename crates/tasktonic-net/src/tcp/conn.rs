@@ -42,9 +42,19 @@ pub(crate) struct ConnShared<M> {
     past_boundary: AtomicBool,
     /// The connection's transport is TLS (from the start, or upgraded).
     tls: AtomicBool,
+    /// Where a protocol's pause stands (`PAUSE_*`): the base may resume before the
+    /// connection holds (co-located, inside the delivery), and then nothing is held.
+    pause: AtomicU8,
     /// Set once the connection tonic exists (right after it is spawned).
     poke: OnceLock<PokeFn>,
 }
+
+/// No pause, or a pause the base has not resumed while the delivery ran.
+const PAUSE_NONE: u8 = 0;
+/// The connection holds (reads nothing) until the base resumes.
+const PAUSE_HELD: u8 = 1;
+/// The base resumed before the connection held: it goes on decoding.
+const PAUSE_EARLY: u8 = 2;
 
 /// The base's handle to one connection: cheap to clone, usable from any thread.
 ///
@@ -104,6 +114,7 @@ impl<M: Send + 'static> Conn<M> {
                 upgrading: AtomicBool::new(false),
                 past_boundary: AtomicBool::new(false),
                 tls: AtomicBool::new(false),
+                pause: AtomicU8::new(PAUSE_NONE),
                 poke: OnceLock::new(),
             }),
         }
@@ -257,9 +268,55 @@ impl<M: Send + 'static> Conn<M> {
     }
 
     /// Let a protocol that [paused](crate::protocol::ProtocolIo::pause) go on decoding (the
-    /// base decided not to switch).
+    /// base decided not to switch). Call it once per pause; called while the delivery is
+    /// still running (the base answered at once), decoding simply goes on behind it.
     pub fn resume(&self) {
-        self.poke(Poke::Unhold);
+        let pause = &self.shared.pause;
+        let mut now = pause.load(Ordering::Acquire);
+        loop {
+            let next = match now {
+                PAUSE_HELD => PAUSE_NONE,
+                PAUSE_NONE => PAUSE_EARLY,
+                _ => return, // resumed already
+            };
+            match pause.compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    if now == PAUSE_HELD {
+                        self.poke(Poke::Unhold);
+                    }
+                    return;
+                }
+                Err(actual) => now = actual,
+            }
+        }
+    }
+
+    /// The connection paused after a delivery: true if it must hold (the base has not
+    /// resumed yet; its `resume` will poke), false if the base resumed already.
+    pub(crate) fn hold_for_resume(&self) -> bool {
+        let pause = &self.shared.pause;
+        let mut now = pause.load(Ordering::Acquire);
+        loop {
+            let next = match now {
+                PAUSE_NONE => PAUSE_HELD,
+                PAUSE_EARLY => PAUSE_NONE,
+                _ => return true, // held already (not reached: one pause at a time)
+            };
+            match pause.compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return next == PAUSE_HELD,
+                Err(actual) => now = actual,
+            }
+        }
+    }
+
+    /// True if the base resumed a pause that the connection has not looked at yet.
+    pub(crate) fn resumed_early(&self) -> bool {
+        self.shared.pause.load(Ordering::Acquire) == PAUSE_EARLY
+    }
+
+    /// Forget any pause (the connection was torn down).
+    pub(crate) fn reset_pause(&self) {
+        self.shared.pause.store(PAUSE_NONE, Ordering::Release);
     }
 
     /// Record a switch at the current boundary (see `switch.rs`).

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Sender, unbounded};
 use http::{Method, Request, Response, StatusCode};
 use tasktonic_core::{App, Ctx, Handle, Tonic};
+use tasktonic_net::Selector;
 use tasktonic_net::codec::CodecError;
 use tasktonic_net::http::{
     BodyWriter, HttpHandler, HttpLimits, HttpSendError, HttpServer, Responder, Session,
@@ -31,6 +32,9 @@ pub enum Hev {
 /// How a test site is set up.
 #[derive(Clone)]
 pub struct SiteOptions {
+    /// The site on the selector catalyst (answers go out in the sparkle that read the
+    /// request) instead of the app's main catalyst.
+    pub colocated: bool,
     pub limits: HttpLimits,
     pub webhook: bool,
     pub config: TcpConfig,
@@ -41,6 +45,7 @@ pub struct SiteOptions {
 impl Default for SiteOptions {
     fn default() -> Self {
         SiteOptions {
+            colocated: false,
             limits: HttpLimits::default().max_head(4096).max_body(1 << 20),
             webhook: false,
             config: TcpConfig::default(),
@@ -222,7 +227,29 @@ pub fn site(options: SiteOptions) -> Running<Hev, Site> {
         worker: None,
         streams: Vec::new(),
     };
+    if site.options.as_ref().is_some_and(|o| o.colocated) {
+        let launcher = Launcher { site: Some(site) };
+        return run_app(App::new("http-test").tonic(launcher), addr, events);
+    }
     run_app(App::new("http-test").tonic(site), addr, events)
+}
+
+/// Places the site on the selector catalyst.
+struct Launcher {
+    site: Option<Site>,
+}
+
+impl Tonic for Launcher {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let selector = Selector::default_for(ctx).expect("a selector");
+        if let Some(site) = self.site.take() {
+            ctx.infusion(site)
+                .catalyst(selector.catalyst())
+                .spawn()
+                .expect("the site spawned");
+        }
+    }
 }
 
 /// A response as read off the wire.

@@ -147,6 +147,12 @@ pub struct TcpConnection<P: Protocol, B: TcpEvents<P::Message>> {
     /// The protocol paused after a message (`ProtocolIo::pause`): no decoding, no reading,
     /// until the base switches the protocol or resumes.
     held: bool,
+    /// The batch being delivered ended in a pause (`ProtocolIo::pause`).
+    pausing: bool,
+    /// A co-located base answered a paused message at once and resumed, with more requests
+    /// already read: its answer waits for theirs, to go out in one write. The connection
+    /// holds the outbox's drain (`Conn::hold_drain`) meanwhile; `decode` pays at its end.
+    flush_owed: bool,
     /// The peer shut down its side (EOF, or TLS `close_notify`).
     peer_closed: bool,
     /// The selector reported the peer's close or a broken connection: read to the end.
@@ -215,6 +221,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             delivered_total: 0,
             window_full: false,
             held: false,
+            pausing: false,
+            flush_owed: false,
             peer_closed: false,
             fin_signalled: false,
             closing: None,
@@ -387,6 +395,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
             Poke::Check => self.check_peer_closed(ctx),
             Poke::Unhold => {
+                // Sent only by a `resume` that found this connection held.
                 if std::mem::take(&mut self.held) {
                     self.read(ctx);
                 }
@@ -471,6 +480,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.delivered_total = 0;
         self.window_full = false;
         self.held = false;
+        self.pausing = false;
+        self.flush_owed = false;
+        self.conn.reset_pause();
         self.peer_closed = false;
         self.fin_signalled = false;
         self.shut_down = false;

@@ -243,6 +243,23 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// Decode and deliver whole messages while the window is open. False if the connection
     /// is going down because of what was decoded.
     pub(super) fn decode(&mut self, ctx: &mut Ctx<Self>) -> bool {
+        let going_on = self.decode_batches(ctx);
+        self.pay_owed_flush(ctx);
+        going_on
+    }
+
+    /// Write the answers held back for a pipelined run of requests (`flush_owed`).
+    fn pay_owed_flush(&mut self, ctx: &mut Ctx<Self>) {
+        if std::mem::take(&mut self.flush_owed) {
+            if self.flushable() {
+                self.flush(ctx);
+            } else {
+                self.conn.release_drain();
+            }
+        }
+    }
+
+    fn decode_batches(&mut self, ctx: &mut Ctx<Self>) -> bool {
         // Everything one read made whole goes to the base in one sparkle, in order. The window
         // counts every message: estimated from a snapshot while decoding, exactly (one atomic
         // operation) when the batch is delivered. The base can only have consumed more in
@@ -258,7 +275,15 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             if self.inbuf.is_empty() {
                 break; // nothing to decode (a read's first call, usually)
             }
+            let replied_from = self.out.len();
             let (batch, result) = self.decode_batch(room);
+            if self.flush_owed && self.out.len() > replied_from {
+                // The protocol answered the peer itself (a 100 Continue, a refusal): after
+                // the answers held back, which came first.
+                let reply = self.out.split_off(replied_from);
+                self.pay_owed_flush(ctx);
+                self.out.extend_from_slice(&reply);
+            }
             let decoded = match result {
                 Ok(decoded) => decoded,
                 Err(e) => {
@@ -274,7 +299,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             if !batch.is_empty() {
                 self.batch_hint = batch.len().min(BATCH_HINT_MAX);
             }
+            self.pausing = decoded.pause;
             self.deliver(ctx, batch);
+            self.pausing = false;
             if !self.out.is_empty() && self.flushable() {
                 // The protocol answered the peer itself (a status byte, a pong).
                 self.flush(ctx);
@@ -285,9 +312,13 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 return false;
             }
             if decoded.pause {
-                // The base decides what comes next (`Conn::switch_protocol` or `resume`).
-                self.held = true;
-                break;
+                // The base decides what comes next (`Conn::switch_protocol` or `resume`);
+                // if it resumed already (it answered at once), decoding goes on.
+                if self.conn.hold_for_resume() {
+                    self.held = true;
+                    break;
+                }
+                continue 'batches;
             }
             if !stopped_by_window {
                 break; // no whole frame left
@@ -333,7 +364,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.window_full = self.conn.delivering(batch.len());
         if self.colocated {
             // Replies staged during the batch need not poke us: we flush right after it.
-            let held = self.conn.hold_drain();
+            let held = self.conn.hold_drain() || self.flush_owed;
             let conn = &self.conn;
             let inline = self
                 .base
@@ -344,6 +375,12 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             if inline {
                 self.keep_batch_vec(batch.rest);
                 self.window_full = !self.conn.window_open();
+                if held && self.pausing && !self.inbuf.is_empty() && self.conn.resumed_early() {
+                    // Pipelined requests: this answer goes out with the next ones'.
+                    self.flush_owed = true;
+                    return;
+                }
+                self.flush_owed = false;
                 if self.flushable() {
                     self.flush(ctx);
                 } else if held {
@@ -352,6 +389,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 return;
             }
             if held {
+                self.flush_owed = false;
                 self.conn.release_drain();
             }
         }
