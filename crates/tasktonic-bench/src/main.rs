@@ -8,6 +8,7 @@
 //! cargo run --release -p tasktonic-bench -- sample l3 ours [N]  # one side alone (profiling)
 //! tasktonic-bench serve ours_colocated & tasktonic-bench load n1 ADDR   # (profiling a server)
 //! tasktonic-bench serve-tls ours DIR & tasktonic-bench load-tls ADDR DIR # (T1, TLS; see net/tls.rs)
+//! tasktonic-bench serve-http ours|hyper & wrk -t1 -c64 -d5s http://ADDR/  # (H1; see net/http.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -262,6 +263,48 @@ fn t1(runs: usize) -> Result<Row, String> {
     Ok(row)
 }
 
+/// H1 (`pipelined`: H1p): requests/s of ours and hyper from wrk, with each server's CPU per
+/// request; the ratios against hyper's default builder, `pipeline_flush` shown beside.
+fn h1(pipelined: bool, runs: usize) -> Result<Row, String> {
+    use net::http::{self, HttpImpl};
+    let peers: &[HttpImpl] = if pipelined {
+        &HttpImpl::ALL
+    } else {
+        // Without pipelining, pipeline_flush changes nothing: hyper's default alone.
+        &[HttpImpl::Ours, HttpImpl::Hyper]
+    };
+    let mut cpu = vec![Vec::new(); peers.len()];
+    let m = alternate(peers, runs, |which| {
+        let f = http::run(which, pipelined)?;
+        cpu[peers.iter().position(|w| *w == which).unwrap_or(0)].push(f.cpu_us_per_request);
+        Ok(f.requests_per_s)
+    })?;
+    let mut row = Row::new(if pipelined { "H1p" } else { "H1" }, "req_per_s", true);
+    for (which, v) in peers.iter().zip(&m) {
+        row.figure(which.name(), *v);
+    }
+    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
+    for (which, us) in peers.iter().zip(&cpu) {
+        row.extra.push((
+            format!("{}_cpu_us_per_req", which.name()),
+            format!("{us:.3}"),
+        ));
+    }
+    row.extra.push((
+        "cpu_per_req_ours_over_hyper".into(),
+        format!("{:.2}", cpu[0] / cpu[1].max(f64::MIN_POSITIVE)),
+    ));
+    row.ratio("ours_hyper", "ours_colocated", "hyper");
+    if pipelined {
+        row.ratio(
+            "ours_hyper_pipeline_flush",
+            "ours_colocated",
+            "hyper_pipeline_flush",
+        );
+    }
+    Ok(row)
+}
+
 /// The throughput workloads' shapes.
 fn shape(which: &str) -> Option<(&'static str, Shape)> {
     let (name, conns, window, size, per_conn) = match which {
@@ -306,8 +349,10 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
         "n4" => n4(runs),
         "n5" => n5(),
         "t1" => one(t1(runs)),
+        "h1" => one(h1(false, runs)),
+        "h1p" => one(h1(true, runs)),
         other => Err(format!(
-            "unknown workload {other:?} (all, l1..l4, n1..n5, t1)"
+            "unknown workload {other:?} (all, l1..l4, n1..n5, t1, h1, h1p)"
         )),
     }
 }
@@ -333,6 +378,14 @@ fn main() {
             std::process::exit(2);
         };
         net::tls::serve(which, std::path::Path::new(dir));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("serve-http") {
+        let Some(which) = args.get(1).and_then(|s| net::http::HttpImpl::parse(s)) else {
+            eprintln!("usage: tasktonic-bench serve-http ours|hyper|hyper_pipeline_flush");
+            std::process::exit(2);
+        };
+        net::http::serve(which);
         return;
     }
     if args.first().map(String::as_str) == Some("load-tls") {
@@ -429,14 +482,17 @@ fn main() {
             "--runs" => runs = it.next().and_then(|n| n.parse().ok()).unwrap_or(3).max(1),
             "--chart" => chart = it.next().unwrap_or(chart),
             "all" => workloads.extend(
-                ["l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1"].map(String::from),
+                [
+                    "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1", "h1", "h1p",
+                ]
+                .map(String::from),
             ),
             w => workloads.push(w.to_lowercase()),
         }
     }
     if workloads.is_empty() {
         eprintln!(
-            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 [--runs N] [--chart PATH]"
+            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 h1 h1p [--runs N] [--chart PATH]"
         );
         std::process::exit(2);
     }

@@ -1,6 +1,7 @@
-//! Network workloads N1–N5 and T1 (TLS): each server in its own process, peers alternated
-//! run by run.
+//! Network workloads N1–N5, T1 (TLS) and H1 (HTTP): each server in its own process, peers
+//! alternated run by run.
 
+pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod servers;
 pub(crate) mod tls;
