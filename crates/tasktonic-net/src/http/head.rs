@@ -1,6 +1,8 @@
 //! Heads: parsed by `httparse` into the `http` crate's types (zero-copy where the types allow
 //! it), and written.
 
+use std::mem::MaybeUninit;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
@@ -96,34 +98,41 @@ fn parse_error(e: httparse::Error, limits: &HttpLimits) -> HttpError {
 
 /// Parse a whole request head (`head` ends with its blank line).
 pub(crate) fn parse_request(head: &Bytes, limits: &HttpLimits) -> Result<RequestHead, HttpError> {
-    with_slots(limits.max_headers, |slots| {
-        let mut req = httparse::Request::new(slots);
-        match req.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(HttpError::bad_request("a malformed head"));
-            }
-            Err(e) => return Err(parse_error(e, limits)),
+    // Uninitialised slots: filling 100 of them per request cost more than parsing it.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let slots = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, slots) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(HttpError::bad_request("a malformed head"));
         }
-        let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-            .map_err(|_| HttpError::bad_request("an invalid method"))?;
-        let path = req.path.unwrap_or_default();
-        let uri = Uri::from_maybe_shared(head.slice_ref(path.as_bytes()))
-            .map_err(|_| HttpError::bad_request("an invalid request target"))?;
-        let version = version(req.version)?;
-        let headers = header_map(head, req.headers)?;
-        let hosts = headers.get_all(HOST).iter().count();
-        if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
-            return Err(HttpError::bad_request(
-                "an HTTP/1.1 request needs exactly one Host",
-            ));
-        }
-        Ok(RequestHead {
-            method,
-            uri,
-            version,
-            headers,
-        })
+        Err(e) => return Err(parse_error(e, limits)),
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| HttpError::bad_request("an invalid method"))?;
+    let path = req.path.unwrap_or_default();
+    let uri = Uri::from_maybe_shared(head.slice_ref(path.as_bytes()))
+        .map_err(|_| HttpError::bad_request("an invalid request target"))?;
+    let version = version(req.version)?;
+    let headers = header_map(head, req.headers)?;
+    let hosts = headers.get_all(HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
+        return Err(HttpError::bad_request(
+            "an HTTP/1.1 request needs exactly one Host",
+        ));
+    }
+    Ok(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
     })
 }
 
