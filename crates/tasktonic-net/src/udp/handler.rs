@@ -280,7 +280,7 @@ impl<C: DatagramCodec, B: UdpEvents<C::Message>> UdpHandler<C, B> {
         }
         for item in &batch {
             if let Inbound::Undecodable(from, e) = item {
-                log::warn!("udp {}: datagram from {from}: {e}", self.udp.local_addr());
+                log::debug!("udp {}: datagram from {from}: {e}", self.udp.local_addr());
             }
         }
         self.window_full = self.udp.delivering(batch.len());
