@@ -4,10 +4,12 @@
 //! one datagram's bytes into one message and one message into one datagram's bytes.
 //!
 //! ```text
-//! +---------------- one UDP datagram (0 ..= 65,507 bytes over IPv4) ----------------+
-//! | RawDatagrams: the bytes | Utf8Datagrams: UTF-8 text | MsgPackDatagrams: one value |
-//! +----------------------------------------------------------------------------------+
-//! no header, no length prefix: the datagram's own length is the message's
+//! +------------- one UDP datagram: 0 ..= 65,507 bytes over IPv4 -------------+
+//! | RawDatagrams:        the bytes as they are                               |
+//! | Utf8Datagrams:       UTF-8 text                                          |
+//! | MsgPackDatagrams<T>: one MessagePack value of T                          |
+//! +--------------------------------------------------------------------------+
+//! no header and no length: the datagram's own length is the message's
 //! ```
 //!
 //! Every built-in datagram codec has a maximum size, [`MAX_DATAGRAM_V4`] by default: encoding

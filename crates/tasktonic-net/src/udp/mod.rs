@@ -3,8 +3,7 @@
 //! [`UdpSocket`] binds (an address, or port 0 for an ephemeral port) and starts a socket
 //! handler on the selector; the calling tonic, the *base*, implements [`UdpEvents`] — only
 //! the events it needs — and sends through the [`Udp`] handle. One datagram is one message,
-//! cut by a [`DatagramCodec`](crate::codec::DatagramCodec): [`RawDatagrams`],
-//! [`Utf8Datagrams`] or [`MsgPackDatagrams`].
+//! made by a [`DatagramCodec`]: [`RawDatagrams`], [`Utf8Datagrams`] or [`MsgPackDatagrams`].
 //!
 //! UDP is lossy: a datagram may be lost, duplicated or reordered on the way, and no one is
 //! told. What this module promises is the rest (`docs/udp.md`): a datagram is delivered
