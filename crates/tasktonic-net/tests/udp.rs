@@ -7,9 +7,11 @@ mod util;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdp};
 
 use bytes::Bytes;
+use crossbeam_channel::{Sender, bounded};
 use serde::{Deserialize, Serialize};
+use tasktonic_core::{App, Ctx, Tonic};
 use tasktonic_net::udp::{
-    MAX_DATAGRAM_V4, MsgPackDatagrams, RawDatagrams, UdpConfig, UdpSendError, UdpSocket,
+    MAX_DATAGRAM_V4, MsgPackDatagrams, RawDatagrams, UdpConfig, UdpEvents, UdpSendError, UdpSocket,
     Utf8Datagrams,
 };
 use util::LIMIT;
@@ -549,4 +551,57 @@ fn ipv6_loopback_echo() {
     let (n, from) = client.recv_from(&mut buf).expect("an echo in time");
     assert_eq!((&buf[..n], from), (&b"six"[..], server.addr()));
     server.app.stop().expect("clean stop");
+}
+
+#[test]
+fn reuse_address_lets_two_sockets_share_a_port() {
+    let wildcard: SocketAddr = "0.0.0.0:0".parse().expect("address");
+    let first = udp_app(
+        UdpSocket::bind(wildcard, RawDatagrams::new()).reuse_address(true),
+        false,
+        false,
+    );
+    let shared = first.addr();
+    let second = udp_app(
+        UdpSocket::bind(shared, RawDatagrams::new()).reuse_address(true),
+        false,
+        false,
+    );
+    assert_eq!(second.addr(), shared);
+    assert!(
+        StdUdp::bind(shared).is_err(),
+        "without SO_REUSEADDR the port is taken"
+    );
+    second.app.stop().expect("clean stop");
+    first.app.stop().expect("clean stop");
+}
+
+/// Starts a socket on `addr` and reports what `start` returned.
+struct TryBind(SocketAddr, Sender<std::io::Result<SocketAddr>>);
+
+impl Tonic for TryBind {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let started = UdpSocket::bind(self.0, RawDatagrams::new()).start(ctx);
+        self.1.send(started.map(|udp| udp.local_addr())).ok();
+        ctx.finish();
+    }
+}
+
+impl UdpEvents<Bytes> for TryBind {}
+
+#[test]
+fn a_bind_error_is_returned_by_start() {
+    let taken = peer();
+    let addr = taken.local_addr().expect("addr");
+    let (tx, rx) = bounded(1);
+    App::new("bind-error")
+        .tonic(TryBind(addr, tx))
+        .run()
+        .expect("the app ends");
+    let e = rx
+        .recv_timeout(LIMIT)
+        .expect("reported")
+        .expect_err("in use");
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
 }

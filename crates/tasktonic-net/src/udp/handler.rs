@@ -11,6 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use mio::net::UdpSocket as MioUdp;
 use mio::{Interest, Token};
 use tasktonic_core::{Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
@@ -19,7 +20,7 @@ use super::handle::{Poke, PokeFn};
 use super::{SendToError, Udp, UdpConfig, UdpEvents};
 use crate::codec::{CodecError, DatagramCodec};
 use crate::selector::Selector;
-use crate::selector::local::{READ_SCRATCH, WRITE_SCRATCH};
+use crate::selector::local::{READ_SCRATCH, WRITE_KEEP_MAX, WRITE_SCRATCH};
 
 /// One received datagram, as the base gets it.
 enum Inbound<M> {
@@ -357,6 +358,10 @@ impl<C: DatagramCodec, B: UdpEvents<C::Message>> UdpHandler<C, B> {
                             failed.push((msg, to, e));
                         }
                     }
+                }
+                if scratch.capacity() > WRITE_KEEP_MAX {
+                    // A huge message (an oversized MessagePack value, refused) is not kept.
+                    *scratch = BytesMut::new();
                 }
             });
         }
