@@ -157,15 +157,36 @@ impl<C: DatagramCodec, B: UdpEvents<C::Message>> UdpHandler<C, B> {
     /// The poke function the `Udp` handles use to reach this tonic.
     pub(crate) fn poker(handle: Handle<Self>) -> PokeFn {
         Box::new(move |poke| {
-            let run = move |h: &mut Self, ctx: &mut Ctx<Self>| h.poke(ctx, poke);
             // Readiness and sends run inline when that cannot be told apart from queueing
             // (no queue round trip); the rest is queued.
             if matches!(poke, Poke::Ready | Poke::Drain)
-                && handle.sparkle_inline((), |h, ctx, ()| run(h, ctx)).is_ok()
+                && handle
+                    .sparkle_inline(poke, |h, ctx, poke| h.poke(ctx, poke))
+                    .is_ok()
             {
                 return true;
             }
-            handle.notify_named("poke", run).is_ok()
+            // One closure per kind, capturing nothing: a queued poke allocates nothing.
+            match poke {
+                Poke::Start => handle
+                    .notify_named("poke", |h, ctx| h.poke(ctx, Poke::Start))
+                    .is_ok(),
+                Poke::Ready => handle
+                    .notify_named("poke", |h, ctx| h.poke(ctx, Poke::Ready))
+                    .is_ok(),
+                Poke::Drain => handle
+                    .notify_named("poke", |h, ctx| h.poke(ctx, Poke::Drain))
+                    .is_ok(),
+                Poke::Resume => handle
+                    .notify_named("poke", |h, ctx| h.poke(ctx, Poke::Resume))
+                    .is_ok(),
+                Poke::Close => handle
+                    .notify_named("poke", |h, ctx| h.poke(ctx, Poke::Close))
+                    .is_ok(),
+                Poke::Abort => handle
+                    .notify_named("poke", |h, ctx| h.poke(ctx, Poke::Abort))
+                    .is_ok(),
+            }
         })
     }
 
