@@ -2,5 +2,5 @@
 
 pub use tasktonic_core::*;
 
-/// Networking: the selector catalyst, TCP as tonics, codecs (the `tasktonic-net` crate).
+/// Networking: the selector catalyst, TCP and UDP as tonics, codecs (the `tasktonic-net` crate).
 pub use tasktonic_net as net;

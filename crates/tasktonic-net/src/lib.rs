@@ -1,10 +1,13 @@
-//! TaskTonic networking: a selector catalyst on `mio`, TCP connections and listeners as tonics,
-//! and codecs that cut whole messages.
+//! TaskTonic networking: a selector catalyst on `mio`, TCP connections and listeners and UDP
+//! sockets as tonics, and codecs that cut whole messages.
 //!
 //! The data path is one straight line: socket → selector (readiness) → connection handler
 //! (reads inline; the transport, plain or TLS, yields plaintext; the protocol cuts whole
 //! messages) → the user's tonic (a read's messages in one sparkle, each by move).
 //! See `docs/networking.md`, `docs/tls.md` and `docs/wire-formats.md`.
+//!
+//! UDP ([`udp`]) is a socket tonic on the same selector: one datagram is one message, cut by
+//! a datagram codec, with broadcast and multicast.
 //!
 //! HTTP/1.1 ([`http`]) is a protocol on the same layers: a server whose requests reach the
 //! user's tonic as sparkles, and a client.
@@ -17,6 +20,7 @@ pub mod protocol;
 pub mod selector;
 pub mod tcp;
 pub mod transport;
+pub mod udp;
 
 pub use crate::protocol::{Protocol, ProtocolIo};
 pub use crate::selector::Selector;
@@ -26,11 +30,13 @@ pub use crate::tcp::{
 };
 #[cfg(feature = "tls")]
 pub use crate::transport::{Tls, TlsAcceptor, TlsConnector, TlsError, TlsSession};
+pub use crate::udp::{SendToError, Udp, UdpConfig, UdpEvents, UdpSendError, UdpSocket};
 
 /// The names most networking programs need.
 pub mod prelude {
     pub use crate::codec::{
-        Codec, CodecError, Decoder, Encoder, LengthDelimited, Lines, MsgPack, RawBytes, Utf8Text,
+        Codec, CodecError, DatagramCodec, Decoder, Encoder, LengthDelimited, Lines, MsgPack,
+        MsgPackDatagrams, RawBytes, RawDatagrams, Utf8Datagrams, Utf8Text,
     };
     pub use crate::protocol::{Protocol, ProtocolIo};
     pub use crate::tcp::{
@@ -39,4 +45,5 @@ pub mod prelude {
     };
     #[cfg(feature = "tls")]
     pub use crate::transport::{Tls, TlsAcceptor, TlsConnector, TlsError, TlsSession};
+    pub use crate::udp::{SendToError, Udp, UdpConfig, UdpEvents, UdpSendError, UdpSocket};
 }

@@ -9,7 +9,12 @@
 //!
 //! Every built-in codec has a maximum frame size, 8 MiB by default ([`DEFAULT_MAX_FRAME`]). A
 //! larger announced length is an error *before* anything is allocated for it.
+//!
+//! Datagrams need no cutting: a [`DatagramCodec`] turns one datagram into one message and
+//! back (raw bytes, UTF-8 text, MessagePack), for [UDP sockets](crate::udp), with the
+//! largest IPv4 datagram ([`MAX_DATAGRAM_V4`]) as its default maximum.
 
+mod datagram;
 mod length;
 mod lines;
 mod msgpack;
@@ -21,6 +26,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+pub use self::datagram::{
+    DatagramCodec, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6, MSGPACK_MAX_DEPTH, MsgPackDatagrams,
+    RawDatagrams, Utf8Datagrams,
+};
 pub use self::length::{Endian, LengthDelimited};
 pub use self::lines::Lines;
 pub use self::msgpack::MsgPack;

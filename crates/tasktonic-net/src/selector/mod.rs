@@ -161,6 +161,16 @@ impl Selector {
         Ok(token)
     }
 
+    /// Change what `source`, registered under `token`, is reported ready for.
+    pub(crate) fn reregister(
+        &self,
+        source: &mut impl Source,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.shared.registry.reregister(source, token, interest)
+    }
+
     /// Deregister `source` and forget its route.
     pub(crate) fn deregister(&self, source: &mut impl Source, token: Token) {
         if let Err(e) = self.shared.registry.deregister(source) {

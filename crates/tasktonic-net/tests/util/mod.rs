@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod pki;
+pub mod udp;
 pub mod web;
 
 use std::io::{Read, Write};
