@@ -24,16 +24,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::CodecError;
+use super::msgpack::decode_value;
 
 /// The largest UDP payload over IPv4: 65,535 − 8 (UDP header) − 20 (IPv4 header).
 pub const MAX_DATAGRAM_V4: usize = 65_507;
 
 /// The largest UDP payload over IPv6 without jumbograms: 65,535 − 8 (UDP header).
 pub const MAX_DATAGRAM_V6: usize = 65_527;
-
-/// How deeply [`MsgPackDatagrams`] lets arrays and maps nest: a datagram of nested arrays
-/// (one byte a level) would otherwise recurse deep enough to overflow a thread's stack.
-pub const MSGPACK_MAX_DEPTH: usize = 128;
 
 /// Turns one datagram into one message and back (a UDP socket's codec).
 ///
@@ -213,7 +210,7 @@ impl DatagramCodec for Utf8Datagrams {
 /// One MessagePack value of type `T` a datagram, any `serde` type (structs as maps with field
 /// names, rmp-serde's named encoding, like [`MsgPack`](super::MsgPack) on a stream). A
 /// datagram that is not exactly one `T` — malformed, truncated, another type, nested deeper
-/// than [`MSGPACK_MAX_DEPTH`], or with bytes after the value — is [`CodecError::Malformed`].
+/// than [`MSGPACK_MAX_DEPTH`](super::MSGPACK_MAX_DEPTH), or with bytes after the value — is [`CodecError::Malformed`].
 ///
 /// # Examples
 ///
@@ -284,14 +281,10 @@ where
 
     fn decode(&mut self, datagram: &[u8]) -> Result<T, CodecError> {
         check_len(datagram.len(), self.max)?;
-        let mut rest = datagram;
-        let mut de = rmp_serde::Deserializer::new(&mut rest);
-        de.set_max_depth(MSGPACK_MAX_DEPTH);
-        let value = T::deserialize(&mut de).map_err(|e| CodecError::malformed("MessagePack", e))?;
-        if !rest.is_empty() {
+        let (value, rest) = decode_value(datagram)?;
+        if rest > 0 {
             return Err(CodecError::malformed_msg(format!(
-                "{} bytes after the MessagePack value",
-                rest.len()
+                "{rest} bytes after the MessagePack value"
             )));
         }
         Ok(value)

@@ -27,12 +27,11 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 pub use self::datagram::{
-    DatagramCodec, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6, MSGPACK_MAX_DEPTH, MsgPackDatagrams,
-    RawDatagrams, Utf8Datagrams,
+    DatagramCodec, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6, MsgPackDatagrams, RawDatagrams, Utf8Datagrams,
 };
 pub use self::length::{Endian, LengthDelimited};
 pub use self::lines::Lines;
-pub use self::msgpack::MsgPack;
+pub use self::msgpack::{MSGPACK_MAX_DEPTH, MsgPack};
 pub use self::raw::{RawBytes, Utf8Text};
 
 /// The default maximum frame (or line) size of every built-in codec: 8 MiB.

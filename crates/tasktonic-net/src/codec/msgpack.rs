@@ -13,14 +13,31 @@ use std::marker::PhantomData;
 
 use bytes::Buf;
 use bytes::{BufMut, BytesMut};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{CodecError, Decoder, Encoder, LengthDelimited};
 
+/// How deeply MessagePack arrays and maps may nest in what [`MsgPack`] and
+/// [`MsgPackDatagrams`](super::MsgPackDatagrams) decode. A value nested deeper is
+/// [`CodecError::Malformed`]: a frame of nested arrays (one byte a level) would otherwise
+/// recurse deep enough to overflow a thread's stack (rmp-serde's own cap is 1,024 levels).
+pub const MSGPACK_MAX_DEPTH: usize = 128;
+
+/// One MessagePack value from the front of `bytes`, nesting capped at
+/// [`MSGPACK_MAX_DEPTH`]; with how many bytes follow it.
+pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
+    let mut rest = bytes;
+    let mut de = rmp_serde::Deserializer::new(&mut rest);
+    de.set_max_depth(MSGPACK_MAX_DEPTH);
+    let value = T::deserialize(&mut de).map_err(|e| CodecError::malformed("MessagePack", e))?;
+    Ok((value, rest.len()))
+}
+
 /// MessagePack values of type `T`, each in one length-prefixed frame (u32 big-endian by
-/// default; see [`MsgPack::with_framing`]). A frame that is not a valid `T` is
-/// [`CodecError::Malformed`] and consumed, so it can be skipped.
+/// default; see [`MsgPack::with_framing`]). A frame that is not a valid `T` (or nests
+/// deeper than [`MSGPACK_MAX_DEPTH`]) is [`CodecError::Malformed`] and consumed, so it can be
+/// skipped.
 ///
 /// # Examples
 ///
@@ -101,11 +118,9 @@ impl<T: DeserializeOwned> Decoder for MsgPack<T> {
             }
             // Deserialised straight from the read buffer; the frame is consumed either way
             // (a malformed one can be skipped).
-            let value = rmp_serde::from_slice(&src[h..h + len]);
+            let value = decode_value(&src[h..h + len]);
             src.advance(h + len);
-            return value
-                .map(Some)
-                .map_err(|e| CodecError::malformed("MessagePack", e));
+            return value.map(|(v, _)| Some(v));
         }
     }
 }
@@ -145,6 +160,17 @@ mod tests {
         kind: String,
         n: u64,
         data: Vec<u8>,
+    }
+
+    #[test]
+    fn deeply_nested_frames_are_malformed_not_a_stack_overflow() {
+        let mut c = MsgPack::<rmpv::Value>::new();
+        let depth = 100_000u32;
+        let mut buf = BytesMut::from(&depth.to_be_bytes()[..]);
+        buf.extend_from_slice(&vec![0x91; depth as usize]); // [[[[…
+        let e = c.decode(&mut buf).expect_err("refused");
+        assert!(e.is_skippable(), "{e}");
+        assert!(buf.is_empty(), "the frame is consumed");
     }
 
     #[test]
