@@ -13,8 +13,8 @@ use std::marker::PhantomData;
 
 use bytes::Buf;
 use bytes::{BufMut, BytesMut};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::{CodecError, Decoder, Encoder, LengthDelimited};
 
