@@ -9,7 +9,7 @@
 //! define a heartbeat ([`Protocol::heartbeat`]). Its replies are written at the next message
 //! boundary, also when the outbox is empty. See `docs/networking.md` ("Layers").
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::codec::{Codec, CodecError, Decoder, Encoder};
 
@@ -126,6 +126,17 @@ pub trait Protocol: Send + 'static {
     fn heartbeat(&mut self, dst: &mut BytesMut) -> bool {
         let _ = dst;
         false
+    }
+
+    /// Wrap bytes this protocol wrote to the peer itself ([`ProtocolIo::reply`]) as a
+    /// message, so that they can wait in the outbound queue behind what the base sent
+    /// before. The connection asks when such bytes come while earlier messages are still
+    /// queued: a protocol whose replies answer requests in turn (HTTP's refusals and
+    /// `100 Continue`) must not let them overtake earlier answers. `None` (the default): the
+    /// bytes go out ahead of the queue, as a status byte or a pong should.
+    fn reply_message(&mut self, bytes: Bytes) -> Option<Self::Message> {
+        let _ = bytes;
+        None
     }
 }
 

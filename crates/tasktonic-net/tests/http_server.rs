@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tasktonic_net::http::HttpLimits;
 use tasktonic_net::tcp::TcpConfig;
-use util::web::{Hev, PIECE, Reader, STREAM_PIECES, SiteOptions, piece_byte, site};
+use util::web::{BIG, Hev, PIECE, Reader, STREAM_PIECES, SiteOptions, piece_byte, site};
 use util::{connect, write_all};
 
 fn get(path: &str) -> String {
@@ -138,6 +138,119 @@ fn pipelined(colocated: bool) {
     assert_eq!(paths, [once, once].concat());
     hang_up(&[&s]);
     server.stop().expect("clean stop");
+}
+
+#[test]
+fn big_pipelined_answers_keep_the_protocols_own_answers_in_their_places() {
+    for colocated in [false, true] {
+        big_pipelined(colocated);
+    }
+}
+
+/// Answers bigger than the socket buffers (short writes), with the router's refusals
+/// between them: every answer in its place.
+fn big_pipelined(colocated: bool) {
+    let server = site(SiteOptions {
+        colocated,
+        ..SiteOptions::default()
+    });
+    let mut s = connect(server.addr);
+    let all = [
+        get("/big"),
+        get("/big"),
+        get("/big"),
+        get("/big"),
+        get("/nowhere"),
+        get("/"),
+        get("/stream"),
+        get("/nowhere"),
+        get("/big"),
+        get("/"),
+    ]
+    .concat();
+    write_all(&mut s, all.as_bytes());
+    let mut r = Reader::new(&s);
+    for i in 0..4 {
+        let res = r.response();
+        assert_eq!((res.status, res.body.len()), (200, BIG), "answer {i}");
+    }
+    assert_eq!(r.response().status, 404, "colocated: {colocated}");
+    assert_eq!(r.response().body, b"Hello");
+    let streamed = r.response();
+    assert_eq!(streamed.body.len(), STREAM_PIECES * PIECE);
+    assert_eq!(r.response().status, 404, "colocated: {colocated}");
+    assert_eq!(r.response().body.len(), BIG);
+    assert_eq!(r.response().body, b"Hello");
+    hang_up(&[&s]);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn a_client_that_does_not_read_cannot_make_the_server_buffer_its_pipeline() {
+    for colocated in [false, true] {
+        unread_pipeline(colocated);
+    }
+}
+
+/// 2,000 pipelined requests for 1 MiB each (2 GB of answers) from a client that reads
+/// nothing: the server stops taking requests once the answers back up, and another
+/// client is served meanwhile.
+fn unread_pipeline(colocated: bool) {
+    let server = site(SiteOptions {
+        colocated,
+        ..SiteOptions::default()
+    });
+    let hog = connect(server.addr);
+    hog.set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("a timeout");
+    let request = get("/big");
+    let mut writer = hog.try_clone().expect("clone");
+    let mut written = 0;
+    for _ in 0..2000 {
+        if writer.write_all(request.as_bytes()).is_err() {
+            break; // the server stopped reading: our send buffer filled up
+        }
+        written += 1;
+    }
+    // Another session is served while the hog's answers wait.
+    let (res, _, other) = exchange(server.addr, get("/").as_bytes());
+    assert_eq!(res.body, b"Hello");
+    let handed_over = server
+        .events
+        .try_iter()
+        .filter(|e| matches!(e, Hev::Request(_, p, _) if p == "/big"))
+        .count();
+    assert!(
+        handed_over <= 64,
+        "{handed_over} of {written} requests taken from a client that reads nothing \
+         (colocated: {colocated})"
+    );
+    // Closed with unread answers: a reset, and the server drops the session at once.
+    drop((hog, writer));
+    hang_up(&[&other]);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn pipelined_requests_before_a_half_close_are_all_answered() {
+    for colocated in [false, true] {
+        let server = site(SiteOptions {
+            colocated,
+            ..SiteOptions::default()
+        });
+        let mut s = connect(server.addr);
+        write_all(
+            &mut s,
+            [get("/later"), get("/"), get("/")].concat().as_bytes(),
+        );
+        s.shutdown(std::net::Shutdown::Write).expect("half-close");
+        let mut r = Reader::new(&s);
+        assert_eq!(r.response().body, b"later");
+        assert_eq!(r.response().body, b"Hello", "colocated: {colocated}");
+        assert_eq!(r.response().body, b"Hello", "colocated: {colocated}");
+        assert!(r.at_eof());
+        server.stop().expect("clean stop");
+    }
 }
 
 #[test]

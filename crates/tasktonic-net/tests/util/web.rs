@@ -57,7 +57,8 @@ impl Default for SiteOptions {
 
 /// Routes: `GET /` hello; `POST /echo` and `PUT /echo` the body back; `GET /later` from a
 /// later sparkle; `GET /elsewhere` from another tonic on another catalyst; `GET /stream`
-/// 1,024 pieces of 1 KiB with back-pressure; `GET /drop` never answered.
+/// 1,024 pieces of 1 KiB with back-pressure; `GET /big` 1 MiB at once; `GET /drop` never
+/// answered.
 pub struct Site {
     options: Option<SiteOptions>,
     out: Sender<Hev>,
@@ -80,6 +81,8 @@ pub fn piece_byte(i: usize) -> u8 {
     b"abcdefghijklmnopqrstuvwxyz"[i % 26]
 }
 pub const PIECE: usize = 1024;
+/// The body of `GET /big`, sent whole.
+pub const BIG: usize = 1024 * 1024;
 
 impl Tonic for Site {
     type State = ();
@@ -107,6 +110,7 @@ impl Tonic for Site {
                 .route(Method::GET, "/later", Site::later)
                 .route(Method::GET, "/elsewhere", Site::elsewhere)
                 .route(Method::GET, "/stream", Site::stream)
+                .route(Method::GET, "/big", Site::big)
                 .route(Method::GET, "/drop", Site::drop_it);
         }
         let listening = server.start(ctx).expect("bound");
@@ -166,6 +170,12 @@ impl Site {
         self.streams.push((writer, 0));
         let i = self.streams.len() - 1;
         self.pump(ctx, i);
+    }
+
+    fn big(&mut self, _: &mut Ctx<Self>, req: Request<Bytes>, res: Responder) {
+        self.report(&req);
+        // The client may be gone by now (a test that hangs up unanswered): not an error.
+        let _ = res.send(text(StatusCode::OK, vec![b'b'; BIG]));
     }
 
     fn drop_it(&mut self, _: &mut Ctx<Self>, req: Request<Bytes>, res: Responder) {

@@ -364,6 +364,10 @@ impl Protocol for ServerProtocol {
         Err(CodecError::Truncated { buffered })
     }
 
+    fn reply_message(&mut self, bytes: Bytes) -> Option<ServerWire> {
+        Some(ServerWire(Wire::Raw(bytes)))
+    }
+
     fn encode_vectored<'a>(
         &mut self,
         item: &'a ServerWire,
@@ -414,6 +418,7 @@ impl Protocol for ServerProtocol {
                 self.head_only = false;
                 Ok(None)
             }
+            Wire::Raw(bytes) => Ok(Some(bytes)),
             Wire::Request(_) => Err(CodecError::unencodable_msg(
                 "a request cannot be sent on a server connection",
             )),

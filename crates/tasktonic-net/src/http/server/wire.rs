@@ -27,6 +27,7 @@ impl fmt::Debug for ServerWire {
             Wire::Head(h) => write!(f, "ServerWire::Head({})", h.status),
             Wire::Chunk(b) => write!(f, "ServerWire::Chunk({} bytes)", b.len()),
             Wire::End => f.write_str("ServerWire::End"),
+            Wire::Raw(b) => write!(f, "ServerWire::Raw({} bytes)", b.len()),
         }
     }
 }
@@ -42,6 +43,9 @@ pub(crate) enum Wire {
     Chunk(Bytes),
     /// The end of a streamed body, out.
     End,
+    /// An answer the protocol gave itself (a refusal, a `100 Continue`), queued behind the
+    /// answers before it.
+    Raw(Bytes),
 }
 
 /// A request as the protocol hands it over.

@@ -153,6 +153,11 @@ pub struct TcpConnection<P: Protocol, B: TcpEvents<P::Message>> {
     /// already read: its answer waits for theirs, to go out in one write. The connection
     /// holds the outbox's drain (`Conn::hold_drain`) meanwhile; `decode` pays at its end.
     flush_owed: bool,
+    /// Held (with `held`) because the peer does not take its answers (`output_backlogged`):
+    /// released by the flush that drains them.
+    output_hold: bool,
+    /// The stream ended while held: the end is taken once what came before it is decoded.
+    eof_pending: bool,
     /// The peer shut down its side (EOF, or TLS `close_notify`).
     peer_closed: bool,
     /// The selector reported the peer's close or a broken connection: read to the end.
@@ -223,6 +228,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             held: false,
             pausing: false,
             flush_owed: false,
+            output_hold: false,
+            eof_pending: false,
             peer_closed: false,
             fin_signalled: false,
             closing: None,
@@ -396,7 +403,10 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             Poke::Check => self.check_peer_closed(ctx),
             Poke::Unhold => {
                 // Sent only by a `resume` that found this connection held.
-                if std::mem::take(&mut self.held) {
+                if self.held && self.output_backlogged() {
+                    // The answer is not taken yet: the flush that drains it releases us.
+                    self.output_hold = true;
+                } else if std::mem::take(&mut self.held) {
                     self.read(ctx);
                 }
             }
@@ -482,6 +492,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.held = false;
         self.pausing = false;
         self.flush_owed = false;
+        self.output_hold = false;
+        self.eof_pending = false;
         self.conn.reset_pause();
         self.peer_closed = false;
         self.fin_signalled = false;

@@ -166,9 +166,20 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         if !discarding && !self.decode(ctx) {
             return;
         }
+        if self.eof_pending && !discarding {
+            // The stream ended while a message was with the base: now that everything read
+            // before the end is decoded and answered, the end.
+            if self.held {
+                return;
+            }
+            self.eof_pending = false;
+            return self.eof(ctx);
+        }
         let mut budget = self.config.read_budget;
         loop {
-            if !discarding && self.window_full {
+            if !discarding && (self.window_full || self.held) {
+                // The base's window is full, or the protocol paused: what the peer sends
+                // meanwhile waits in the socket (its receive window), not in our memory.
                 return;
             }
             if budget == 0 {
@@ -214,6 +225,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                         return;
                     }
                     if transport_ended {
+                        if self.held && !discarding {
+                            // Messages read before the end wait to be decoded.
+                            self.eof_pending = true;
+                            return;
+                        }
                         return self.eof(ctx);
                     }
                     if n < READ_CHUNK && !self.fin_signalled {
@@ -248,6 +264,12 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         going_on
     }
 
+    /// Answers wait that the peer has not taken: a short write left bytes, or the queue is
+    /// at its high watermark. A paused protocol then reads no further request.
+    pub(super) fn output_backlogged(&self) -> bool {
+        !self.out.is_empty() || self.conn.queued() >= self.conn.shared.high
+    }
+
     /// Write the answers held back for a pipelined run of requests (`flush_owed`).
     fn pay_owed_flush(&mut self, ctx: &mut Ctx<Self>) {
         if std::mem::take(&mut self.flush_owed) {
@@ -277,12 +299,22 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
             let replied_from = self.out.len();
             let (batch, result) = self.decode_batch(room);
-            if self.flush_owed && self.out.len() > replied_from {
-                // The protocol answered the peer itself (a 100 Continue, a refusal): after
-                // the answers held back, which came first.
-                let reply = self.out.split_off(replied_from);
-                self.pay_owed_flush(ctx);
-                self.out.extend_from_slice(&reply);
+            if self.out.len() > replied_from {
+                // The protocol answered the peer itself: that is the peer's activity too.
+                self.delivered_total += 1;
+                if self.flush_owed || self.conn.queued() > 0 {
+                    // Earlier answers still wait in the queue: a reply that answers in turn
+                    // (a refusal, a 100 Continue) waits behind them, if the protocol says so.
+                    let reply = self.out.split_off(replied_from).freeze();
+                    match self.protocol.reply_message(reply.clone()) {
+                        Some(msg) => {
+                            if self.conn.send_unbounded(msg).is_err() {
+                                log::debug!("{}: a reply after the close", self.conn.id());
+                            }
+                        }
+                        None => self.out.extend_from_slice(&reply),
+                    }
+                }
             }
             let decoded = match result {
                 Ok(decoded) => decoded,
@@ -317,6 +349,15 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 if self.conn.hold_for_resume() {
                     self.held = true;
                     break;
+                }
+                if self.output_backlogged() {
+                    // Answers the peer does not take: read no more requests until it does.
+                    self.pay_owed_flush(ctx);
+                    if self.output_backlogged() {
+                        self.held = true;
+                        self.output_hold = true;
+                        break;
+                    }
                 }
                 continue 'batches;
             }
@@ -375,7 +416,12 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             if inline {
                 self.keep_batch_vec(batch.rest);
                 self.window_full = !self.conn.window_open();
-                if held && self.pausing && !self.inbuf.is_empty() && self.conn.resumed_early() {
+                if held
+                    && self.pausing
+                    && !self.inbuf.is_empty()
+                    && self.conn.resumed_early()
+                    && !self.output_backlogged()
+                {
                     // Pipelined requests: this answer goes out with the next ones'.
                     self.flush_owed = true;
                     return;

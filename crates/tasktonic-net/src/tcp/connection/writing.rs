@@ -93,6 +93,13 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// What waits for a flush to end: a graceful close's shutdown once everything accepted
     /// is written, a switch (TLS, or another protocol) once everything before its boundary is.
     fn after_flush(&mut self, ctx: &mut Ctx<Self>) {
+        if self.output_hold && self.out.is_empty() && self.conn.queued() <= self.conn.shared.low {
+            // The peer took the answers: read its next requests (in a sparkle of its own,
+            // not inside the flush).
+            self.output_hold = false;
+            self.held = false;
+            let _ = ctx.handle().notify_named("read", |c, ctx| c.read(ctx));
+        }
         if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
             return self.shut_down_write(ctx);
         }
