@@ -462,6 +462,24 @@ fn a_session_that_completes_no_request_is_closed_after_the_idle_timeout() {
 }
 
 #[test]
+fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
+    let server = site(SiteOptions {
+        limits: HttpLimits::default().idle_timeout(Duration::from_millis(300)),
+        ..SiteOptions::default()
+    });
+    // 32 MiB of answers asked for, none read: more than the sockets' buffers hold.
+    let mut s = connect(server.addr);
+    write_all(&mut s, get("/big").repeat(32).as_bytes());
+    let closed = server.until(|e| matches!(e, Hev::Closed(..)));
+    let Hev::Closed(_, why) = closed else {
+        unreachable!()
+    };
+    assert!(why.contains("took nothing"), "{why}");
+    drop(s);
+    server.stop().expect("clean stop");
+}
+
+#[test]
 fn big_bodies_stream_with_back_pressure() {
     let config = TcpConfig {
         // In messages: 16 pieces of 1 KiB queued at most.

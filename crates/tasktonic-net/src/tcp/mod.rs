@@ -133,6 +133,10 @@ pub enum CloseReason {
     /// No complete message arrived from the peer for this long
     /// ([`TcpConfig::message_timeout`]): dropped.
     MessageTimeout(Duration),
+    /// The peer took none of what waited for it for this long (the shorter of
+    /// [`TcpConfig::recv_timeout`] and [`TcpConfig::message_timeout`]): a peer that stopped
+    /// reading is as dead as one that stopped sending.
+    SendStalled(Duration),
     /// The connection went on under another protocol ([`Conn::switch_protocol`]); the new
     /// `Conn` carries on.
     Switched,
@@ -155,6 +159,9 @@ impl fmt::Display for CloseReason {
             CloseReason::RecvTimeout(t) => write!(f, "the peer sent nothing for {t:?}"),
             CloseReason::MessageTimeout(t) => {
                 write!(f, "the peer sent no complete message for {t:?}")
+            }
+            CloseReason::SendStalled(t) => {
+                write!(f, "the peer took nothing of what waited for it for {t:?}")
             }
             CloseReason::Switched => f.write_str("handed to another protocol"),
             CloseReason::SwitchFailed(why) => write!(f, "protocol switch failed: {why}"),
@@ -205,6 +212,10 @@ pub struct TcpConfig {
     /// does not escape). What counts is what the protocol delivers: `LengthDelimited`
     /// delivers empty frames (so heartbeats count), `MsgPack` skips them (so they satisfy
     /// only `recv_timeout`). Counted as `recv_timeout` is; zero is off. Default: none.
+    ///
+    /// Either timeout also bounds a peer that stops reading: when what waits for it (a short
+    /// write's rest, queued messages) makes no progress for the shorter of the two, the
+    /// connection is dropped ([`CloseReason::SendStalled`]).
     pub message_timeout: Option<Duration>,
     /// Send the protocol's heartbeat (an empty frame, for length-prefixed codecs; see
     /// [`Encoder::encode_heartbeat`](crate::codec::Encoder::encode_heartbeat)) when nothing

@@ -27,6 +27,9 @@ pub(super) struct Liveness {
     quiet_messages: Duration,
     /// `written` at the last heartbeat tick.
     seen_written: u64,
+    /// `written` at the last check, and how long output has waited without progress.
+    checked_written: u64,
+    quiet_writes: Duration,
 }
 
 impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
@@ -52,6 +55,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             quiet_bytes: Duration::ZERO,
             quiet_messages: Duration::ZERO,
             seen_written: self.written,
+            checked_written: self.written,
+            quiet_writes: Duration::ZERO,
         };
         if shortest.is_some() {
             liveness.check = Some(ctx.timer(TimerKind::Liveness.repeat(period)));
@@ -73,6 +78,38 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// The periodic check: has the peer sent anything since the last one?
     pub(super) fn check_liveness(&mut self, ctx: &mut Ctx<Self>) {
         let (read_total, delivered_total) = (self.read_total, self.delivered_total);
+        // Output waits (a short write left bytes, or the queue holds messages) and none of it
+        // went out since the last check: the peer does not read.
+        let waiting = !self.out.is_empty() || self.conn.queued() > 0;
+        let written = self.written;
+        if let Some(l) = self.liveness.as_mut() {
+            if waiting && written == l.checked_written {
+                l.quiet_writes += l.period;
+            } else {
+                l.quiet_writes = Duration::ZERO;
+            }
+            l.checked_written = written;
+            let on = |t: Option<Duration>| t.filter(|t| !t.is_zero());
+            let limit = [
+                on(self.config.recv_timeout),
+                on(self.config.message_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Some(t) = limit
+                && l.quiet_writes >= t
+                && self.conn.state() == ConnState::Connected
+            {
+                let reason = CloseReason::SendStalled(t);
+                log::info!(
+                    "{} ({:?}): {reason}; declared dead",
+                    self.conn.id(),
+                    self.conn.peer()
+                );
+                return self.lost(ctx, reason);
+            }
+        }
         // While we do not read (the base's window is full, a switch waits, the protocol
         // paused), the peer's silence is ours: it is not counted.
         let reading = !self.window_full && !self.held && !self.conn.upgrading();
