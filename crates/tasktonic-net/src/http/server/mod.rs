@@ -207,8 +207,9 @@ impl<B: HttpHandler> HttpServer<B> {
     /// Route `method` requests for `path` (exact, or a prefix ending in `*`: `/static/*`)
     /// to `handler`. With routes, a request no route takes is answered by the server: 404
     /// for an unknown path, 405 (with `Allow`) for a known path and another method, 501 for
-    /// a method outside RFC 9110 and PATCH. A `GET` route answers `HEAD` too. Without
-    /// routes, every request goes to [`HttpHandler::on_request`].
+    /// a method outside RFC 9110 and PATCH that no route takes (an extension method such as
+    /// `PURGE` can have routes). A `GET` route answers `HEAD` too. Without routes, every
+    /// request goes to [`HttpHandler::on_request`].
     pub fn route(mut self, method: Method, path: &str, handler: RouteHandler<B>) -> Self {
         self.router.add(method, path, Arc::new(handler));
         self

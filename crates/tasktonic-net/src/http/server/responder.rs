@@ -67,7 +67,12 @@ fn connection_field(version: Version, keep_alive: bool) -> Option<&'static [u8]>
 }
 
 fn wants_close<T>(response: &Response<T>) -> bool {
-    response.headers().get_all(CONNECTION).iter().any(|v| {
+    close_listed(response.headers())
+}
+
+/// A `Connection` field lists `close` (in any field, anywhere in its list).
+fn close_listed(headers: &http::HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
         v.as_bytes()
             .split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
@@ -143,11 +148,7 @@ impl Responder {
             )));
         }
         self.answered = true;
-        let close_asked = parts
-            .headers
-            .get_all(CONNECTION)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let close_asked = close_listed(&parts.headers);
         let keep_alive = self.keep_alive && !close_asked;
         let framing = if bodiless(parts.status) {
             BodyFraming::None

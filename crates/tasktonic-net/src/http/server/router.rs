@@ -74,9 +74,6 @@ impl Router {
         if self.routes.is_empty() {
             return Routed::Base;
         }
-        if !known(method) {
-            return Routed::NotImplemented;
-        }
         let mut allow: Vec<&Method> = Vec::new();
         for r in &self.routes {
             let hit = if r.prefix {
@@ -94,6 +91,11 @@ impl Router {
             if r.method == Method::GET {
                 allow.push(&Method::HEAD);
             }
+        }
+        if !known(method) {
+            // A method no route names, and none RFC 9110 defines: not implemented here
+            // (a route may still take an extension method such as PROPFIND or PURGE).
+            return Routed::NotImplemented;
         }
         if allow.is_empty() {
             return Routed::NotFound;
@@ -138,5 +140,10 @@ mod tests {
         }
         let brew = Method::from_bytes(b"BREW").expect("a method");
         assert!(matches!(r.route(&brew, "/"), Routed::NotImplemented));
+        // An extension method with a route of its own is routed.
+        let purge = Method::from_bytes(b"PURGE").expect("a method");
+        r.add(purge.clone(), "/cache/*", h());
+        assert!(matches!(r.route(&purge, "/cache/x"), Routed::To(_)));
+        assert!(matches!(r.route(&purge, "/"), Routed::NotImplemented));
     }
 }
