@@ -279,6 +279,31 @@ fn every_body_framing_is_read() {
 }
 
 #[test]
+fn a_close_delimited_response_retires_its_connection() {
+    let client = Client::start(HttpClient::new());
+    // The first connection answers with a body the close ends; the second answers a POST.
+    let server = raw_server(2, |i, s| {
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        let mut w = s;
+        if read_request(&mut r).is_none() {
+            return;
+        }
+        let answer: &[u8] = if i == 0 {
+            b"HTTP/1.1 200 OK\r\n\r\nuntil the close"
+        } else {
+            b"HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\nposted!"
+        };
+        w.write_all(answer).ok();
+    });
+    let r = client.fetch(HttpRequest::get(&url(server.addr, "/")).expect("a URL"));
+    assert_eq!(body(&r), "until the close");
+    // Not idempotent: sent on the closed connection it would fail, not be retried.
+    let r = client.fetch(HttpRequest::post(&url(server.addr, "/"), "x").expect("a URL"));
+    assert_eq!(body(&r), "posted!");
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn bad_responses_fail_and_are_never_truncated_into_success() {
     let client = Client::start(HttpClient::new().limits(HttpLimits::default().max_body(1000)));
     let cases: &[(&str, &'static [u8])] = &[

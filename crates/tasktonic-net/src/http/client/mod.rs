@@ -198,7 +198,9 @@ impl fmt::Debug for Requester {
 }
 
 impl Requester {
-    /// Make `request`; its [`HttpResult`] comes with the returned id.
+    /// Make `request`; its [`HttpResult`] comes with the returned id. (Once the client's
+    /// base has finished, the client is gone with it: a request then is dropped with a
+    /// warning, as no tonic is left to take its result.)
     pub fn request(&self, request: HttpRequest) -> RequestId {
         let id = RequestId(self.next.fetch_add(1, Ordering::Relaxed));
         (self.submit)(id, request);

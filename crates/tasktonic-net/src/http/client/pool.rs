@@ -5,7 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use http::Uri;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{Method, Response, StatusCode, Uri};
 use tasktonic_core::{Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
 
 use super::protocol::{CWire, ClientProtocol, ClientWire, OutRequest};
@@ -64,7 +66,11 @@ struct Slot {
 
 #[derive(Default)]
 struct OriginState {
+    /// The origin's addresses, the next to dial first; `None`: to be resolved.
     addrs: Option<Vec<SocketAddr>>,
+    /// Addresses that refused a connect in a row (the next ones are tried before anything
+    /// fails).
+    failed_addrs: usize,
     resolving: bool,
     slots: Vec<Slot>,
     waiting: VecDeque<RequestId>,
@@ -377,6 +383,9 @@ impl<B: HttpClientEvents> TcpEvents<ClientWire> for Pool<B> {
         };
         slot.up = true;
         let origin = origin.clone();
+        if let Some(state) = self.origins.get_mut(&origin) {
+            state.failed_addrs = 0;
+        }
         self.dispatch(ctx, &origin);
     }
 
@@ -384,14 +393,22 @@ impl<B: HttpClientEvents> TcpEvents<ClientWire> for Pool<B> {
         let CWire::Response(response) = msg.0 else {
             return;
         };
+        let head_request = self
+            .slot_mut(conn.id())
+            .and_then(|(_, slot)| slot.busy)
+            .and_then(|id| self.jobs.get(&id))
+            .is_some_and(|j| j.req.method == Method::HEAD);
         let Some((origin, slot)) = self.slot_mut(conn.id()) else {
             return;
         };
         let origin = origin.clone();
         let id = slot.busy.take();
         slot.served += 1;
-        if !keep_alive(response.version(), response.headers()) {
-            // The server closes after this response: no request goes on it any more.
+        if !keep_alive(response.version(), response.headers())
+            || close_delimited(&response, head_request)
+        {
+            // The server closes after this response (it said so, or the close ended the
+            // body): no request goes on it any more.
             slot.up = false;
             conn.close();
         }
@@ -435,7 +452,21 @@ impl<B: HttpClientEvents> TcpEvents<ClientWire> for Pool<B> {
             return self.retry_or_fail(ctx, id, why.to_string(), free);
         }
         if !slot.up && slot.served == 0 && !matches!(why, CloseReason::Closed) {
-            // A connect failed: every waiting request has had an attempt.
+            // A connect failed. Another address of the origin (IPv4 after IPv6, say) gets
+            // its turn before anything fails; after all of them, the name is resolved
+            // afresh next time.
+            let count = state.addrs.as_ref().map_or(0, Vec::len);
+            if state.failed_addrs + 1 < count {
+                state.failed_addrs += 1;
+                if let Some(addrs) = state.addrs.as_mut() {
+                    addrs.rotate_left(1);
+                }
+                log::debug!("{origin:?}: {why}; trying its next address");
+                return self.dispatch(ctx, &origin);
+            }
+            state.failed_addrs = 0;
+            state.addrs = None;
+            // Every waiting request has had an attempt.
             let waiting: Vec<_> = state.waiting.drain(..).collect();
             for id in waiting {
                 self.retry_or_fail(ctx, id, why.to_string(), false);
@@ -444,4 +475,16 @@ impl<B: HttpClientEvents> TcpEvents<ClientWire> for Pool<B> {
         }
         self.dispatch(ctx, &origin);
     }
+}
+
+/// A response whose body the close delimits (no `Content-Length`, not chunked, and a status
+/// and request that have a body).
+fn close_delimited(response: &Response<Bytes>, head_request: bool) -> bool {
+    let status = response.status();
+    !head_request
+        && !status.is_informational()
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+        && !response.headers().contains_key(CONTENT_LENGTH)
+        && !response.headers().contains_key(TRANSFER_ENCODING)
 }
