@@ -294,6 +294,13 @@ fn h1(pipelined: bool, runs: usize) -> Result<Row, String> {
         "cpu_per_req_ours_over_hyper".into(),
         format!("{:.2}", cpu[0] / cpu[1].max(f64::MIN_POSITIVE)),
     ));
+    if pipelined {
+        // The stronger peer for pipelined load: the one H1p's claims rest on.
+        row.extra.push((
+            "cpu_per_req_ours_over_hyper_pipeline_flush".into(),
+            format!("{:.2}", cpu[0] / cpu[2].max(f64::MIN_POSITIVE)),
+        ));
+    }
     row.ratio("ours_hyper", "ours_colocated", "hyper");
     if pipelined {
         row.ratio(
