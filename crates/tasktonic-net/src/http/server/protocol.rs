@@ -243,9 +243,6 @@ impl ServerProtocol {
 
 /// A refusal that keeps the connection (404, 405, 501) unless the request asked to close.
 fn refusal(buf: &mut BytesMut, error: &HttpError, extra: &HeaderMap, keep: bool, head: bool) {
-    if !keep {
-        return put_error_response(buf, error, extra);
-    }
     let body = format!("{}\n", error.reason);
     let mut headers = extra.clone();
     headers.insert(
@@ -257,7 +254,7 @@ fn refusal(buf: &mut BytesMut, error: &HttpError, extra: &HeaderMap, keep: bool,
         error.status,
         &headers,
         BodyFraming::Length(body.len() as u64),
-        None,
+        (!keep).then_some(b"close".as_slice()),
     );
     if !head {
         buf.extend_from_slice(body.as_bytes());
