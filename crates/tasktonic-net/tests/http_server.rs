@@ -333,6 +333,10 @@ fn requests_that_could_be_read_two_ways_are_refused() {
         ),
         ("no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n"),
         (
+            "Transfer-Encoding in HTTP/1.0",
+            "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ),
+        (
             "a space before the colon",
             "GET / HTTP/1.1\r\nHost : t\r\n\r\n",
         ),

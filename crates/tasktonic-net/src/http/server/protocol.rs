@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{ALLOW, EXPECT};
+use http::header::{ALLOW, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
 
 use super::router::{ErasedHandler, Routed, Router};
@@ -114,6 +114,12 @@ impl ServerProtocol {
         }
         let head_bytes = src.split_to(end).freeze();
         let head = parse_request(&head_bytes, limits)?;
+        if head.version == Version::HTTP_10 && head.headers.contains_key(TRANSFER_ENCODING) {
+            // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+            return Err(HttpError::bad_request(
+                "Transfer-Encoding in an HTTP/1.0 request (a smuggling attempt)",
+            ));
+        }
         let framing = framing(&head.headers, true)?;
         let mut keep_alive = keep_alive(head.version, &head.headers);
         let target = match self.settings.router.route(&head.method, head.uri.path()) {
