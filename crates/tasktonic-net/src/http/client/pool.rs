@@ -5,14 +5,11 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{Method, Response, StatusCode, Uri};
+use http::Uri;
 use tasktonic_core::{Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
 
 use super::protocol::{CWire, ClientProtocol, ClientWire, OutRequest};
 use super::{HttpClient, HttpClientEvents, HttpRequest, HttpResult, RequestId};
-use crate::http::head::keep_alive;
 use crate::tcp::{CloseReason, Conn, ConnId, TcpClient, TcpEvents};
 #[cfg(feature = "tls")]
 use crate::transport::{Tls, TlsConnector};
@@ -390,23 +387,16 @@ impl<B: HttpClientEvents> TcpEvents<ClientWire> for Pool<B> {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<ClientWire>, msg: ClientWire) {
-        let CWire::Response(response) = msg.0 else {
+        let CWire::Response(response, reusable) = msg.0 else {
             return;
         };
-        let head_request = self
-            .slot_mut(conn.id())
-            .and_then(|(_, slot)| slot.busy)
-            .and_then(|id| self.jobs.get(&id))
-            .is_some_and(|j| j.req.method == Method::HEAD);
         let Some((origin, slot)) = self.slot_mut(conn.id()) else {
             return;
         };
         let origin = origin.clone();
         let id = slot.busy.take();
         slot.served += 1;
-        if !keep_alive(response.version(), response.headers())
-            || close_delimited(&response, head_request)
-        {
+        if !reusable {
             // The server closes after this response (it said so, or the close ended the
             // body): no request goes on it any more.
             slot.up = false;
@@ -475,16 +465,4 @@ impl<B: HttpClientEvents> TcpEvents<ClientWire> for Pool<B> {
         }
         self.dispatch(ctx, &origin);
     }
-}
-
-/// A response whose body the close delimits (no `Content-Length`, not chunked, and a status
-/// and request that have a body).
-fn close_delimited(response: &Response<Bytes>, head_request: bool) -> bool {
-    let status = response.status();
-    !head_request
-        && !status.is_informational()
-        && status != StatusCode::NO_CONTENT
-        && status != StatusCode::NOT_MODIFIED
-        && !response.headers().contains_key(CONTENT_LENGTH)
-        && !response.headers().contains_key(TRANSFER_ENCODING)
 }

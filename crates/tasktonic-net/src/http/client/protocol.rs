@@ -11,7 +11,9 @@ use http::{HeaderMap, Method, Response, StatusCode, Uri};
 use crate::codec::CodecError;
 use crate::http::HttpError;
 use crate::http::framing::{Chunked, ChunkedReader, Framing, framing};
-use crate::http::head::{ResponseHead, head_end, parse_response, put_decimal, put_headers};
+use crate::http::head::{
+    ResponseHead, head_end, keep_alive, parse_response, put_decimal, put_headers,
+};
 use crate::http::limits::HttpLimits;
 use crate::protocol::{Protocol, ProtocolIo};
 
@@ -22,14 +24,16 @@ impl fmt::Debug for ClientWire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             CWire::Request(r) => write!(f, "ClientWire::Request({} {})", r.method, r.uri),
-            CWire::Response(r) => write!(f, "ClientWire::Response({})", r.status()),
+            CWire::Response(r, _) => write!(f, "ClientWire::Response({})", r.status()),
         }
     }
 }
 
 pub(crate) enum CWire {
     Request(Box<OutRequest>),
-    Response(Box<Response<Bytes>>),
+    /// A whole response, and whether its connection can carry the next request (not after
+    /// `Connection: close`, nor after a body the close delimited).
+    Response(Box<Response<Bytes>>, bool),
 }
 
 /// A request as written.
@@ -118,12 +122,13 @@ impl ClientProtocol {
     }
 }
 
-fn response(head: ResponseHead, body: Bytes) -> ClientWire {
+fn response(head: ResponseHead, body: Bytes, until_close: bool) -> ClientWire {
+    let reusable = !until_close && keep_alive(head.version, &head.headers);
     let mut r = Response::new(body);
     *r.status_mut() = head.status;
     *r.version_mut() = head.version;
     *r.headers_mut() = head.headers;
-    ClientWire(CWire::Response(Box::new(r)))
+    ClientWire(CWire::Response(Box::new(r), reusable))
 }
 
 fn codec_error(e: HttpError) -> CodecError {
@@ -155,7 +160,7 @@ impl Protocol for ClientProtocol {
                         self.reading = Reading::Body(head, left);
                         return Ok(handed);
                     }
-                    each(response(head, src.split_to(left).freeze()));
+                    each(response(head, src.split_to(left).freeze(), false));
                     handed += 1;
                 }
                 Reading::Chunked(head, mut reader) => {
@@ -165,7 +170,7 @@ impl Protocol for ClientProtocol {
                             return Ok(handed);
                         }
                         Chunked::Done(body) => {
-                            each(response(head, body.freeze()));
+                            each(response(head, body.freeze(), false));
                             handed += 1;
                         }
                     }
@@ -190,7 +195,7 @@ impl Protocol for ClientProtocol {
         match std::mem::replace(&mut self.reading, Reading::Head) {
             Reading::UntilClose(head) => {
                 let body = src.split().freeze();
-                Ok(Some(response(head, body)))
+                Ok(Some(response(head, body, true)))
             }
             Reading::Head if src.is_empty() => Ok(None),
             _ => {
