@@ -159,19 +159,17 @@ pub(crate) fn parse_response(head: &Bytes, limits: &HttpLimits) -> Result<Respon
 
 /// Whether the connection stays open after this exchange, by `version` and `Connection`.
 pub(crate) fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let mut close = false;
-    let mut keep = false;
-    for v in headers.get_all(CONNECTION) {
-        for token in v.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            close |= token.eq_ignore_ascii_case(b"close");
-            keep |= token.eq_ignore_ascii_case(b"keep-alive");
-        }
-    }
-    if close {
-        return false;
-    }
-    version == Version::HTTP_11 || keep
+    !connection_lists(headers, b"close")
+        && (version == Version::HTTP_11 || connection_lists(headers, b"keep-alive"))
+}
+
+/// A `Connection` field lists `token` (in any field, anywhere in its list, any case).
+pub(crate) fn connection_lists(headers: &HeaderMap, token: &[u8]) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+    })
 }
 
 /// Append `n` in decimal.

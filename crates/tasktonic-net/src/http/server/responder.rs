@@ -4,12 +4,12 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::header::CONTENT_LENGTH;
 use http::{Response, StatusCode, Version};
 
 use super::wire::{OutHead, ServerWire, Wire};
 use crate::http::HttpSendError;
-use crate::http::head::BodyFraming;
+use crate::http::head::{BodyFraming, connection_lists};
 use crate::tcp::{Conn, ConnId, TcpSendError};
 
 /// Identifies one HTTP session (a connection and its keep-alive requests).
@@ -64,19 +64,6 @@ fn connection_field(version: Version, keep_alive: bool) -> Option<&'static [u8]>
     } else {
         None
     }
-}
-
-fn wants_close<T>(response: &Response<T>) -> bool {
-    close_listed(response.headers())
-}
-
-/// A `Connection` field lists `close` (in any field, anywhere in its list).
-fn close_listed(headers: &http::HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
 }
 
 fn bodiless(status: StatusCode) -> bool {
@@ -148,7 +135,7 @@ impl Responder {
             )));
         }
         self.answered = true;
-        let close_asked = close_listed(&parts.headers);
+        let close_asked = connection_lists(&parts.headers, b"close");
         let keep_alive = self.keep_alive && !close_asked;
         let framing = if bodiless(parts.status) {
             BodyFraming::None
@@ -197,7 +184,7 @@ impl Responder {
             None => None,
         };
         self.answered = true;
-        let mut keep_alive = self.keep_alive && !wants_close(&head);
+        let mut keep_alive = self.keep_alive && !connection_lists(head.headers(), b"close");
         let framing = match length {
             Some(n) => BodyFraming::Length(n),
             None if self.version == Version::HTTP_11 => BodyFraming::Chunked,
