@@ -30,6 +30,9 @@ pub(super) struct Liveness {
     /// `written` at the last check, and how long output has waited without progress.
     checked_written: u64,
     quiet_writes: Duration,
+    /// The shorter of the receive and message timeouts: how long output may wait for a
+    /// peer that takes none of it.
+    stall_after: Option<Duration>,
 }
 
 impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
@@ -57,6 +60,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             seen_written: self.written,
             checked_written: self.written,
             quiet_writes: Duration::ZERO,
+            stall_after: shortest,
         };
         if shortest.is_some() {
             liveness.check = Some(ctx.timer(TimerKind::Liveness.repeat(period)));
@@ -75,51 +79,53 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         }
     }
 
-    /// The periodic check: has the peer sent anything since the last one?
+    /// The periodic check: has the peer sent anything since the last one, and taken
+    /// anything of what waits for it?
     pub(super) fn check_liveness(&mut self, ctx: &mut Ctx<Self>) {
-        let (read_total, delivered_total) = (self.read_total, self.delivered_total);
+        let Some(reason) = self.liveness_verdict() else {
+            return;
+        };
+        log::info!(
+            "{} ({:?}): {reason}; declared dead",
+            self.conn.id(),
+            self.conn.peer()
+        );
+        self.lost(ctx, reason);
+    }
+
+    /// Count this check period in; the reason to drop the peer, if it has run out of time.
+    fn liveness_verdict(&mut self) -> Option<CloseReason> {
+        let (read_total, delivered_total, written) =
+            (self.read_total, self.delivered_total, self.written);
         // Output waits (a short write left bytes, or the queue holds messages) and none of it
         // went out since the last check: the peer does not read.
         let waiting = !self.out.is_empty() || self.conn.queued() > 0;
-        let written = self.written;
-        if let Some(l) = self.liveness.as_mut() {
-            if waiting && written == l.checked_written {
-                l.quiet_writes += l.period;
-            } else {
-                l.quiet_writes = Duration::ZERO;
-            }
-            l.checked_written = written;
-            let on = |t: Option<Duration>| t.filter(|t| !t.is_zero());
-            let limit = [
-                on(self.config.recv_timeout),
-                on(self.config.message_timeout),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            if let Some(t) = limit
-                && l.quiet_writes >= t
-                && self.conn.state() == ConnState::Connected
-            {
-                let reason = CloseReason::SendStalled(t);
-                log::info!(
-                    "{} ({:?}): {reason}; declared dead",
-                    self.conn.id(),
-                    self.conn.peer()
-                );
-                return self.lost(ctx, reason);
-            }
-        }
         // While we do not read (the base's window is full, a switch waits, the protocol
         // paused), the peer's silence is ours: it is not counted.
         let reading = !self.window_full && !self.held && !self.conn.upgrading();
-        let Some(l) = self.liveness.as_mut() else {
-            return;
-        };
+        let connected = self.conn.state() == ConnState::Connected;
+        let on = |t: Option<Duration>| t.filter(|t| !t.is_zero());
+        let (recv_timeout, message_timeout) = (
+            on(self.config.recv_timeout),
+            on(self.config.message_timeout),
+        );
+        let l = self.liveness.as_mut()?;
+        if waiting && written == l.checked_written {
+            l.quiet_writes += l.period;
+        } else {
+            l.quiet_writes = Duration::ZERO;
+        }
+        l.checked_written = written;
+        if let Some(t) = l.stall_after
+            && l.quiet_writes >= t
+            && connected
+        {
+            return Some(CloseReason::SendStalled(t));
+        }
         if !reading {
             l.quiet_bytes = Duration::ZERO;
             l.quiet_messages = Duration::ZERO;
-            return;
+            return None;
         }
         if read_total == l.seen_bytes {
             l.quiet_bytes += l.period;
@@ -133,25 +139,14 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             l.seen_messages = delivered_total;
             l.quiet_messages = Duration::ZERO;
         }
-        let (quiet_bytes, quiet_messages) = (l.quiet_bytes, l.quiet_messages);
-        if !matches!(self.conn.state(), ConnState::Connected) {
-            return; // closing: the linger bounds it
+        if !connected {
+            return None; // closing: the linger bounds it
         }
-        let on = |t: Option<Duration>| t.filter(|t| !t.is_zero());
-        let reason = match (
-            on(self.config.recv_timeout),
-            on(self.config.message_timeout),
-        ) {
-            (Some(t), _) if quiet_bytes >= t => CloseReason::RecvTimeout(t),
-            (_, Some(t)) if quiet_messages >= t => CloseReason::MessageTimeout(t),
-            _ => return,
-        };
-        log::info!(
-            "{} ({:?}): {reason}; declared dead",
-            self.conn.id(),
-            self.conn.peer()
-        );
-        self.lost(ctx, reason);
+        match (recv_timeout, message_timeout) {
+            (Some(t), _) if l.quiet_bytes >= t => Some(CloseReason::RecvTimeout(t)),
+            (_, Some(t)) if l.quiet_messages >= t => Some(CloseReason::MessageTimeout(t)),
+            _ => None,
+        }
     }
 
     /// The heartbeat timer: if nothing was written since its last tick (and nothing waits,
