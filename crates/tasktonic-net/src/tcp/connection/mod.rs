@@ -147,8 +147,6 @@ pub struct TcpConnection<P: Protocol, B: TcpEvents<P::Message>> {
     /// The protocol paused after a message (`ProtocolIo::pause`): no decoding, no reading,
     /// until the base switches the protocol or resumes.
     held: bool,
-    /// The batch being delivered ended in a pause (`ProtocolIo::pause`).
-    pausing: bool,
     /// A co-located base answered a paused message at once and resumed, with more requests
     /// already read: its answer waits for theirs, to go out in one write. The connection
     /// holds the outbox's drain (`Conn::hold_drain`) meanwhile; `decode` pays at its end.
@@ -226,7 +224,6 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             delivered_total: 0,
             window_full: false,
             held: false,
-            pausing: false,
             flush_owed: false,
             output_hold: false,
             eof_pending: false,
@@ -490,7 +487,6 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.delivered_total = 0;
         self.window_full = false;
         self.held = false;
-        self.pausing = false;
         self.flush_owed = false;
         self.output_hold = false;
         self.eof_pending = false;

@@ -300,27 +300,13 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             let replied_from = self.out.len();
             let (batch, result) = self.decode_batch(room);
             if self.out.len() > replied_from {
-                // The protocol answered the peer itself: that is the peer's activity too.
-                self.delivered_total += 1;
-                if self.flush_owed || self.conn.queued() > 0 {
-                    // Earlier answers still wait in the queue: a reply that answers in turn
-                    // (a refusal, a 100 Continue) waits behind them, if the protocol says so.
-                    let reply = self.out.split_off(replied_from).freeze();
-                    match self.protocol.reply_message(reply.clone()) {
-                        Some(msg) => {
-                            if self.conn.send_unbounded(msg).is_err() {
-                                log::debug!("{}: a reply after the close", self.conn.id());
-                            }
-                        }
-                        None => self.out.extend_from_slice(&reply),
-                    }
-                }
+                self.protocol_replied(replied_from);
             }
             let decoded = match result {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     // Messages before the bad frame arrive before its error event.
-                    self.deliver(ctx, batch);
+                    self.deliver(ctx, batch, false);
                     if !self.codec_error(ctx, e) {
                         return false;
                     }
@@ -331,9 +317,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             if !batch.is_empty() {
                 self.batch_hint = batch.len().min(BATCH_HINT_MAX);
             }
-            self.pausing = decoded.pause;
-            self.deliver(ctx, batch);
-            self.pausing = false;
+            self.deliver(ctx, batch, decoded.pause);
             if !self.out.is_empty() && self.flushable() {
                 // The protocol answered the peer itself (a status byte, a pong).
                 self.flush(ctx);
@@ -368,6 +352,25 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         true
     }
 
+    /// The protocol answered the peer itself (`out` from `from` on): that is the peer's
+    /// activity too. If earlier answers still wait in the queue, a reply that answers in
+    /// turn (a refusal, a 100 Continue) waits behind them, when the protocol says so.
+    fn protocol_replied(&mut self, from: usize) {
+        self.delivered_total += 1;
+        if !self.flush_owed && self.conn.queued() == 0 {
+            return;
+        }
+        let reply = self.out.split_off(from).freeze();
+        match self.protocol.reply_message(reply.clone()) {
+            Some(msg) => {
+                if self.conn.send_unbounded(msg).is_err() {
+                    log::debug!("{}: a reply after the close", self.conn.id());
+                }
+            }
+            None => self.out.extend_from_slice(&reply),
+        }
+    }
+
     /// Decode up to `room` whole messages; a decode error ends the batch (with what came
     /// before it). A lone message travels without a `Vec`; from the second on they go into
     /// one sized for what the last read brought (no regrowth per message).
@@ -396,7 +399,13 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     /// Co-located, the base takes the batch inline when it can (`Handle::sparkle_inline`: no
     /// queue round trip, no closure to allocate) and its replies are written right after it,
     /// in this sparkle: a request–response exchange is then one sparkle, not three.
-    pub(super) fn deliver(&mut self, ctx: &mut Ctx<Self>, mut batch: Batch<P::Message>) {
+    /// `paused`: the batch ended in a pause (`ProtocolIo::pause`).
+    pub(super) fn deliver(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        mut batch: Batch<P::Message>,
+        paused: bool,
+    ) {
         if batch.is_empty() {
             self.keep_batch_vec(batch.rest);
             return;
@@ -417,7 +426,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 self.keep_batch_vec(batch.rest);
                 self.window_full = !self.conn.window_open();
                 if held
-                    && self.pausing
+                    && paused
                     && !self.inbuf.is_empty()
                     && self.conn.resumed_early()
                     && !self.output_backlogged()
@@ -523,7 +532,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 Ok(Some(msg)) => batch.push(msg, 2),
                 Ok(None) => break,
                 Err(e) => {
-                    self.deliver(ctx, batch);
+                    self.deliver(ctx, batch, false);
                     let report = e.clone();
                     self.event("on_codec_error", move |b, ctx, conn| {
                         b.on_codec_error(ctx, conn, &report)
@@ -532,7 +541,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 }
             }
         }
-        self.deliver(ctx, batch);
+        self.deliver(ctx, batch, false);
         // Half-close: answer what was delivered, then close.
         self.conn.notify_when_drained();
         self.check_peer_closed(ctx);
