@@ -48,13 +48,18 @@ pub(crate) fn head_end(src: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Run `f` with header slots for `max` fields.
-fn with_slots<'h, R>(max: usize, f: impl FnOnce(&mut [httparse::Header<'h>]) -> R) -> R {
+/// Run `f` with header slots for `max` fields, uninitialised: filling 100 slots per head
+/// cost more than parsing it.
+fn with_slots<'h, R>(
+    max: usize,
+    f: impl FnOnce(&mut [MaybeUninit<httparse::Header<'h>>]) -> R,
+) -> R {
     if max <= STACK_HEADERS {
-        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut slots = [const { MaybeUninit::uninit() }; STACK_HEADERS];
         f(&mut slots[..max])
     } else {
-        let mut slots = vec![httparse::EMPTY_HEADER; max];
+        let mut slots = Vec::new();
+        slots.resize_with(max, MaybeUninit::uninit);
         f(&mut slots)
     }
 }
@@ -98,49 +103,44 @@ fn parse_error(e: httparse::Error, limits: &HttpLimits) -> HttpError {
 
 /// Parse a whole request head (`head` ends with its blank line).
 pub(crate) fn parse_request(head: &Bytes, limits: &HttpLimits) -> Result<RequestHead, HttpError> {
-    // Uninitialised slots: filling 100 of them per request cost more than parsing it.
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let mut heap = Vec::new();
-    let slots = if limits.max_headers <= STACK_HEADERS {
-        &mut stack[..limits.max_headers]
-    } else {
-        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
-        &mut heap[..]
-    };
-    let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(head, slots) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => {
-            return Err(HttpError::bad_request("a malformed head"));
+    with_slots(limits.max_headers, |slots| {
+        let mut req = httparse::Request::new(&mut []);
+        match req.parse_with_uninit_headers(head, slots) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(HttpError::bad_request("a malformed head"));
+            }
+            Err(e) => return Err(parse_error(e, limits)),
         }
-        Err(e) => return Err(parse_error(e, limits)),
-    }
-    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-        .map_err(|_| HttpError::bad_request("an invalid method"))?;
-    let path = req.path.unwrap_or_default();
-    let uri = Uri::from_maybe_shared(head.slice_ref(path.as_bytes()))
-        .map_err(|_| HttpError::bad_request("an invalid request target"))?;
-    let version = version(req.version)?;
-    let headers = header_map(head, req.headers)?;
-    let hosts = headers.get_all(HOST).iter().count();
-    if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
-        return Err(HttpError::bad_request(
-            "an HTTP/1.1 request needs exactly one Host",
-        ));
-    }
-    Ok(RequestHead {
-        method,
-        uri,
-        version,
-        headers,
+        let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+            .map_err(|_| HttpError::bad_request("an invalid method"))?;
+        let path = req.path.unwrap_or_default();
+        let uri = Uri::from_maybe_shared(head.slice_ref(path.as_bytes()))
+            .map_err(|_| HttpError::bad_request("an invalid request target"))?;
+        let version = version(req.version)?;
+        let headers = header_map(head, req.headers)?;
+        let hosts = headers.get_all(HOST).iter().count();
+        if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
+            return Err(HttpError::bad_request(
+                "an HTTP/1.1 request needs exactly one Host",
+            ));
+        }
+        Ok(RequestHead {
+            method,
+            uri,
+            version,
+            headers,
+        })
     })
 }
 
 /// Parse a whole response head.
 pub(crate) fn parse_response(head: &Bytes, limits: &HttpLimits) -> Result<ResponseHead, HttpError> {
     with_slots(limits.max_headers, |slots| {
-        let mut res = httparse::Response::new(slots);
-        match res.parse(head) {
+        let mut res = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut res, head, slots)
+        {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => {
                 return Err(HttpError::bad_request("a malformed head"));
