@@ -172,6 +172,13 @@ pub(crate) fn connection_lists(headers: &HeaderMap, token: &[u8]) -> bool {
     })
 }
 
+/// A status whose response has no body, whatever its head says (RFC 9112 §6.3).
+pub(crate) fn bodiless(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
 /// Append `n` in decimal.
 pub(crate) fn put_decimal(dst: &mut BytesMut, mut n: u64) {
     let mut buf = [0u8; 20];

@@ -12,7 +12,7 @@ use crate::codec::CodecError;
 use crate::http::HttpError;
 use crate::http::framing::{Chunked, ChunkedReader, Framing, framing};
 use crate::http::head::{
-    ResponseHead, head_end, keep_alive, parse_response, put_decimal, put_headers,
+    ResponseHead, bodiless, head_end, keep_alive, parse_response, put_decimal, put_headers,
 };
 use crate::http::limits::HttpLimits;
 use crate::protocol::{Protocol, ProtocolIo};
@@ -99,11 +99,7 @@ impl ClientProtocol {
             .due
             .pop_front()
             .ok_or_else(|| HttpError::bad_request("a response to no request"))?;
-        let bodiless = method == Method::HEAD
-            || head.status == StatusCode::NO_CONTENT
-            || head.status == StatusCode::NOT_MODIFIED
-            || head.status.is_informational();
-        if bodiless {
+        if method == Method::HEAD || bodiless(head.status) {
             return Ok(Some(Reading::Body(head, 0)));
         }
         Ok(Some(match framing(&head.headers, false)? {

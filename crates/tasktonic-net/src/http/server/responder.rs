@@ -9,7 +9,7 @@ use http::{Response, StatusCode, Version};
 
 use super::wire::{OutHead, ServerWire, Wire};
 use crate::http::HttpSendError;
-use crate::http::head::{BodyFraming, connection_lists};
+use crate::http::head::{BodyFraming, bodiless, connection_lists};
 use crate::tcp::{Conn, ConnId, TcpSendError};
 
 /// Identifies one HTTP session (a connection and its keep-alive requests).
@@ -64,12 +64,6 @@ fn connection_field(version: Version, keep_alive: bool) -> Option<&'static [u8]>
     } else {
         None
     }
-}
-
-fn bodiless(status: StatusCode) -> bool {
-    status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
 }
 
 impl Responder {
