@@ -21,6 +21,7 @@ pub mod selector;
 pub mod tcp;
 pub mod transport;
 pub mod udp;
+pub mod ws;
 
 pub use crate::protocol::{Protocol, ProtocolIo};
 pub use crate::selector::Selector;

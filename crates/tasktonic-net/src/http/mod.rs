@@ -40,7 +40,7 @@ mod client;
 mod date;
 mod error;
 mod framing;
-mod head;
+pub(crate) mod head;
 mod limits;
 mod server;
 

@@ -219,6 +219,8 @@ impl<M: Send + 'static> Conn<M> {
     /// infusion (on the selector catalyst). The returned [`Conn`] is that connection's: `base`
     /// gets `on_connected` with it once the switch is made, or `on_disconnected`
     /// ([`CloseReason::SwitchFailed`](super::CloseReason::SwitchFailed)) if it never is.
+    /// Messages sent on it before the switch is made wait, and are written once it is (or
+    /// handed back in that `on_disconnected`).
     /// This connection then ends: its base gets `on_disconnected` with
     /// [`CloseReason::Switched`](super::CloseReason::Switched) and every message sent to it
     /// after this call handed back (the new protocol speaks another type).
@@ -250,7 +252,9 @@ impl<M: Send + 'static> Conn<M> {
             inbound_window: self.shared.window,
             ..super::TcpConfig::default()
         };
-        let next = Conn::new(&config, false);
+        // Sends on the new connection wait until the switch is made (a WebSocket server
+        // greets its session in the sparkle that accepted it).
+        let next = Conn::new(&config, true);
         let handoff = ToProtocol {
             protocol,
             base: base.clone(),

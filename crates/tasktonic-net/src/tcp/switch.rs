@@ -126,8 +126,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> Handoff for ToProtocol<P, B> {
     fn fail(self: Box<Self>, why: String) {
         let ToProtocol { base, conn, .. } = *self;
         conn.set_state(ConnState::Closed);
+        let unsent: Vec<_> = conn.close_outbox().into_iter().collect();
         let _ = base.sparkle_named("on_disconnected", move |b, ctx| {
-            b.on_disconnected(ctx, &conn, &CloseReason::SwitchFailed(why), Vec::new());
+            b.on_disconnected(ctx, &conn, &CloseReason::SwitchFailed(why), unsent);
         });
     }
 }

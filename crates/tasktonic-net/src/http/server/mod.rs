@@ -215,6 +215,19 @@ impl<B: HttpHandler> HttpServer<B> {
         self
     }
 
+    /// Open WebSocket sessions on `path` (exact, or a prefix ending in `*`; `/*` is every
+    /// path): a valid opening handshake (RFC 6455 §4.2.1) is offered to
+    /// [`WsEvents::on_ws_upgrade`](crate::ws::WsEvents::on_ws_upgrade), answered `101
+    /// Switching Protocols`, and the session goes on as WebSocket with the base's
+    /// [`WsEvents`](crate::ws::WsEvents). A plain `GET` there is answered `426 Upgrade
+    /// Required`, a malformed handshake `400`. See `docs/websocket.md`.
+    pub fn websocket(self, path: &str) -> Self
+    where
+        B: crate::ws::WsEvents,
+    {
+        self.route(Method::GET, path, crate::ws::upgrade_route::<B>)
+    }
+
     /// Limits on heads, bodies and idle sessions.
     pub fn limits(mut self, limits: HttpLimits) -> Self {
         self.limits = limits;
@@ -248,7 +261,7 @@ impl<B: HttpHandler> HttpServer<B> {
         self
     }
 
-    /// Serve HTTPS with `acceptor`'s certificate.
+    /// Serve HTTPS with `acceptor`'s certificate (and `wss://` on WebSocket paths).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, acceptor: &TlsAcceptor) -> Self {
         self.tls = Some(acceptor.clone());

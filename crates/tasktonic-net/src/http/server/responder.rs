@@ -83,6 +83,23 @@ impl Responder {
         }
     }
 
+    /// Answer with the `101` in `head` and switch the session to `protocol`, whose events
+    /// reach `base` (a WebSocket upgrade).
+    pub(crate) fn switch_to<P, B>(
+        mut self,
+        protocol: P,
+        base: &tasktonic_core::Handle<B>,
+        head: Bytes,
+    ) -> Result<Conn<P::Message>, crate::tcp::UpgradeError<ServerWire>>
+    where
+        P: crate::protocol::Protocol,
+        B: crate::tcp::TcpEvents<P::Message>,
+    {
+        self.answered = true;
+        self.conn
+            .switch_protocol(protocol, base, Some(ServerWire(Wire::Raw(head))))
+    }
+
     /// The session the request came on.
     pub fn session(&self) -> Session {
         Session(self.conn.id())
