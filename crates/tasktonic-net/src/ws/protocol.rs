@@ -268,7 +268,7 @@ impl WsProtocol {
             TError::Io(e) => return CodecError::from(e),
             other => (
                 CloseCode::Protocol,
-                CodecError::malformed(format!("websocket: {other}"), other),
+                CodecError::malformed("websocket", other),
             ),
         };
         let reason = match code {
