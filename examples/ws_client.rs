@@ -46,7 +46,9 @@ struct Checker {
 fn message(i: u64, size: usize) -> Bytes {
     let mut v = Vec::with_capacity(size);
     v.extend_from_slice(&i.to_be_bytes()[..size.min(8)]);
-    v.extend((v.len()..size).map(|k| (i as usize).wrapping_mul(31).wrapping_add(k) as u8));
+    v.extend(
+        (v.len() as u64..size as u64).map(|k| i.wrapping_mul(31).wrapping_add(k).to_le_bytes()[0]),
+    );
     Bytes::from(v)
 }
 

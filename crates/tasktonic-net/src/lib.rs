@@ -10,7 +10,8 @@
 //! a datagram codec, with broadcast and multicast.
 //!
 //! HTTP/1.1 ([`http`]) is a protocol on the same layers: a server whose requests reach the
-//! user's tonic as sparkles, and a client.
+//! user's tonic as sparkles, and a client. WebSocket ([`ws`]) upgrades the server's sessions
+//! per path and has a client for `ws://` and `wss://`.
 //!
 //! Features: `tls` (on by default) adds TLS with rustls and its ring provider.
 

@@ -262,7 +262,11 @@ fn url(addr: SocketAddr, path: &str) -> String {
 }
 
 fn big(n: usize) -> Bytes {
-    Bytes::from((0..n).map(|i| (i * 7 + i / 251) as u8).collect::<Vec<_>>())
+    Bytes::from(
+        (0..n)
+            .map(|i| (i * 7 + i / 251).to_le_bytes()[0])
+            .collect::<Vec<_>>(),
+    )
 }
 
 // ----- our client and our server ------------------------------------------------------
@@ -433,11 +437,11 @@ fn raw_session(addr: SocketAddr, path: &str, after: &[u8]) -> (TcpStream, Vec<u8
 fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     let mut v = vec![(u8::from(fin) << 7) | opcode];
     let m = if mask.is_some() { 0x80 } else { 0 };
-    if payload.len() < 126 {
-        v.push(m | payload.len() as u8);
-    } else if payload.len() <= 0xFFFF {
+    if let Ok(n @ 0..126) = u8::try_from(payload.len()) {
+        v.push(m | n);
+    } else if let Ok(n) = u16::try_from(payload.len()) {
         v.push(m | 126);
-        v.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        v.extend_from_slice(&n.to_be_bytes());
     } else {
         v.push(m | 127);
         v.extend_from_slice(&(payload.len() as u64).to_be_bytes());
@@ -470,7 +474,7 @@ fn read_server_frame(s: &mut TcpStream) -> (bool, u8, Vec<u8>) {
         }
         n => u64::from(n),
     };
-    let mut payload = vec![0; len as usize];
+    let mut payload = vec![0; usize::try_from(len).expect("a length")];
     s.read_exact(&mut payload).expect("payload");
     (h[0] & 0x80 != 0, h[0] & 0x0F, payload)
 }
@@ -516,6 +520,8 @@ fn the_101_is_exact_and_frames_behind_the_handshake_are_not_lost() {
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).expect("EOF");
     assert!(rest.is_empty());
+    drop(s); // the server waits (close_linger) for our end
+    server.until(is_closed);
     server.stop().expect("clean stop");
 }
 
@@ -580,6 +586,7 @@ fn refused_with(path: &str, frames: &[u8], code: u16) {
     assert_eq!((op, close_code(&payload)), (8, code));
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest); // EOF (or a reset, if our close frame crossed data)
+    drop(s); // the server waits (close_linger) for our end
     server.until(|e| matches!(e, Wev::Error(_)));
     server.until(is_closed);
     server.stop().expect("clean stop");

@@ -383,7 +383,7 @@ impl Dialling {
             None => None,
             Some(v) => {
                 let chosen = v.to_str().unwrap_or_default().trim().to_string();
-                if !spec.protocols.iter().any(|p| *p == chosen) {
+                if !spec.protocols.contains(&chosen) {
                     return refuse(format!(
                         "the server chose the subprotocol {chosen:?}, not offered"
                     ));
