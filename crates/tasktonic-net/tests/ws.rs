@@ -8,13 +8,14 @@ mod util;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use bytes::Bytes;
 use crossbeam_channel::{Sender, unbounded};
 use http::{Request, Response, StatusCode};
 use tasktonic_core::{App, Ctx, Handle, Tonic};
 use tasktonic_net::codec::CodecError;
-use tasktonic_net::http::{HttpHandler, HttpServer};
+use tasktonic_net::http::{HttpHandler, HttpLimits, HttpServer};
 use tasktonic_net::tcp::{CloseReason, Reconnect, TcpSendError};
 use tasktonic_net::transport::{TlsAcceptor, TlsConnector};
 use tasktonic_net::ws::{
@@ -48,7 +49,9 @@ struct Site {
 impl Tonic for Site {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        // A short HTTP idle timeout: WebSocket sessions must not inherit it.
         let mut server = HttpServer::bind(local())
+            .limits(HttpLimits::default().idle_timeout(Duration::from_millis(300)))
             .route(http::Method::GET, "/", Site::index)
             .websocket("/ws/*");
         if let Some(tls) = &self.tls {
@@ -79,6 +82,11 @@ impl WsEvents for Site {
                 *r.status_mut() = StatusCode::FORBIDDEN;
                 Err(r)
             }
+            "/ws/alive" => Ok(WsAccept::new().config(
+                WsConfig::default()
+                    .ping_interval(Some(Duration::from_millis(50)))
+                    .idle_timeout(Some(Duration::from_millis(400))),
+            )),
             "/ws/small" => Ok(WsAccept::new().config(WsConfig::default().max_message(1024))),
             "/ws/fragments" => Ok(WsAccept::new()
                 .config(WsConfig::default().fragment_size(Some(1000)))
@@ -522,6 +530,35 @@ fn the_101_is_exact_and_frames_behind_the_handshake_are_not_lost() {
     assert!(rest.is_empty());
     drop(s); // the server waits (close_linger) for our end
     server.until(is_closed);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn sessions_ping_when_quiet_outlive_the_http_idle_timeout_and_drop_a_silent_peer() {
+    let server = site(None);
+    let (mut s, _) = raw_session(server.addr, "/ws/alive", &[]);
+    // Pings every 50 ms while nothing else is written; answered, they keep the session
+    // alive well past the HTTP idle timeout (300 ms): 12 of them take 600 ms or more.
+    for _ in 0..12 {
+        let (fin, op, payload) = read_server_frame(&mut s);
+        assert_eq!((fin, op), (true, 9), "a ping");
+        s.write_all(&client_frame(true, 10, &payload, MASK))
+            .expect("pong");
+    }
+    s.write_all(&client_frame(true, 1, b"still here", MASK))
+        .expect("write");
+    let echo = loop {
+        let f = read_server_frame(&mut s);
+        if f.1 == 1 {
+            break f.2;
+        }
+    };
+    assert_eq!(echo, b"still here");
+    // Silent from now on (pings unanswered): dropped after the idle timeout (400 ms).
+    match server.until(is_closed) {
+        Wev::Closed(why, _) => assert!(why.contains("sent nothing"), "{why}"),
+        _ => unreachable!(),
+    }
     server.stop().expect("clean stop");
 }
 

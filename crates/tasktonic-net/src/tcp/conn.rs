@@ -246,6 +246,22 @@ impl<M: Send + 'static> Conn<M> {
         P: Protocol,
         B: TcpEvents<P::Message>,
     {
+        self.switch_protocol_tuned(protocol, base, go_ahead, None)
+    }
+
+    /// [`switch_protocol`](Conn::switch_protocol), the new connection's options made from
+    /// this one's by `tune` (its timeouts and heartbeat; the watermarks and window stay).
+    pub(crate) fn switch_protocol_tuned<P, B>(
+        &self,
+        protocol: P,
+        base: &tasktonic_core::Handle<B>,
+        go_ahead: Option<M>,
+        tune: Option<super::switch::Tune>,
+    ) -> Result<Conn<P::Message>, UpgradeError<M>>
+    where
+        P: Protocol,
+        B: TcpEvents<P::Message>,
+    {
         let config = super::TcpConfig {
             high_watermark: self.shared.high,
             low_watermark: self.shared.low,
@@ -259,6 +275,7 @@ impl<M: Send + 'static> Conn<M> {
             protocol,
             base: base.clone(),
             conn: next.clone(),
+            tune,
         };
         self.request_switch(Switch::Protocol(Box::new(handoff)), go_ahead)
             .map(|()| next)

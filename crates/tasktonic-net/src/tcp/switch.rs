@@ -86,20 +86,31 @@ pub(crate) trait Handoff: Send {
     fn fail(self: Box<Self>, why: String);
 }
 
+/// Adjusts the old connection's options for the new protocol (a WebSocket session drops the
+/// HTTP idle timeout and takes its own heartbeat).
+pub(crate) type Tune = Box<dyn FnOnce(&mut TcpConfig) + Send>;
+
 /// A switch to protocol `P` with base `B`.
 pub(crate) struct ToProtocol<P: Protocol, B: TcpEvents<P::Message>> {
     pub(crate) protocol: P,
     pub(crate) base: Handle<B>,
     pub(crate) conn: Conn<P::Message>,
+    pub(crate) tune: Option<Tune>,
 }
 
 impl<P: Protocol, B: TcpEvents<P::Message>> Handoff for ToProtocol<P, B> {
-    fn hand_off(self: Box<Self>, parts: Parts) {
+    fn hand_off(self: Box<Self>, mut parts: Parts) {
         let ToProtocol {
             protocol,
             base,
             conn,
+            tune,
         } = *self;
+        if let Some(tune) = tune {
+            let mut config = (*parts.config).clone();
+            tune(&mut config);
+            parts.config = Arc::new(config);
+        }
         let adopter = base.clone();
         let failed = conn.clone();
         // The new base adopts the connection as its infusion, on the selector catalyst. If it

@@ -214,9 +214,13 @@ impl WsClient {
             protocols: self.protocols,
             headers: self.headers,
         };
-        let settings = WsSettings::new(self.ws, Some(spec));
         let mut config = self.config;
         config.on_malformed = OnMalformed::Close;
+        let message_timeout = config.message_timeout;
+        self.ws.tune(&mut config);
+        // A client's own TcpConfig may bound messages; the session's options add to it.
+        config.message_timeout = message_timeout;
+        let settings = WsSettings::new(self.ws, Some(spec));
         let mut client = TcpClient::new(addr, WsProtocol::new(settings, Role::Client))
             .config(config)
             .resend(self.resend);

@@ -1,5 +1,7 @@
 //! [`WsConfig`]: the limits and options of a WebSocket session.
 
+use std::time::Duration;
+
 /// Limits and options of WebSocket sessions (server and client alike).
 ///
 /// A frame or message over its limit is refused with close code 1009 (message too big) and
@@ -17,6 +19,13 @@ pub struct WsConfig {
     /// How much of a frame is copied into the frame decoder at a time while a session is
     /// reading (it holds no read buffer while idle). Default 16 KiB.
     pub read_chunk: usize,
+    /// Send a ping when nothing was written for this long (a heartbeat that keeps NAT
+    /// mappings and proxies open, and gives `idle_timeout` a pong to hear). Default: none.
+    pub ping_interval: Option<Duration>,
+    /// Close a session from which no byte (a message, a pong, anything) arrived for this
+    /// long: a peer that vanished without a close. Default: none (a quiet session is not a
+    /// dead one; pair it with `ping_interval`).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for WsConfig {
@@ -26,6 +35,8 @@ impl Default for WsConfig {
             max_frame: 8 * 1024 * 1024,
             fragment_size: None,
             read_chunk: 16 * 1024,
+            ping_interval: None,
+            idle_timeout: None,
         }
     }
 }
@@ -53,6 +64,30 @@ impl WsConfig {
     pub fn read_chunk(mut self, bytes: usize) -> Self {
         self.read_chunk = bytes.max(1024);
         self
+    }
+
+    /// Ping when nothing was written for `every` (`None`: never).
+    pub fn ping_interval(mut self, every: Option<Duration>) -> Self {
+        self.ping_interval = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Close a session silent for `after` (`None`: never).
+    pub fn idle_timeout(mut self, after: Option<Duration>) -> Self {
+        self.idle_timeout = after.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// The connection's options for a session: its heartbeat and silence bound (an HTTP
+    /// session's idle timeout, which counts whole requests, does not carry over).
+    pub(crate) fn tune(&self, config: &mut crate::tcp::TcpConfig) {
+        config.message_timeout = None;
+        if self.idle_timeout.is_some() {
+            config.recv_timeout = self.idle_timeout;
+        }
+        if self.ping_interval.is_some() {
+            config.heartbeat = self.ping_interval;
+        }
     }
 
     pub(crate) fn tungstenite(&self) -> tungstenite::protocol::WebSocketConfig {

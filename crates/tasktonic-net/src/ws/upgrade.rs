@@ -132,12 +132,15 @@ pub(crate) fn upgrade_route<B: HttpHandler + WsEvents>(
     }
     put_headers(&mut head, &accept.headers);
     head.extend_from_slice(b"\r\n");
-    let settings = WsSettings::new(accept.config.unwrap_or_default(), None);
+    let config = accept.config.unwrap_or_default();
+    let tuning = config.clone();
+    let settings = WsSettings::new(config, None);
     let session = res.session();
     let switched = res.switch_to(
         WsProtocol::new(settings, Role::Server),
         &ctx.handle(),
         head.freeze(),
+        move |tcp| tuning.tune(tcp),
     );
     match switched {
         Ok(conn) => {

@@ -84,20 +84,26 @@ impl Responder {
     }
 
     /// Answer with the `101` in `head` and switch the session to `protocol`, whose events
-    /// reach `base` (a WebSocket upgrade).
+    /// reach `base` (a WebSocket upgrade); `tune` makes the new connection's options from
+    /// the HTTP session's.
     pub(crate) fn switch_to<P, B>(
         mut self,
         protocol: P,
         base: &tasktonic_core::Handle<B>,
         head: Bytes,
+        tune: impl FnOnce(&mut crate::tcp::TcpConfig) + Send + 'static,
     ) -> Result<Conn<P::Message>, crate::tcp::UpgradeError<ServerWire>>
     where
         P: crate::protocol::Protocol,
         B: crate::tcp::TcpEvents<P::Message>,
     {
         self.answered = true;
-        self.conn
-            .switch_protocol(protocol, base, Some(ServerWire(Wire::Raw(head))))
+        self.conn.switch_protocol_tuned(
+            protocol,
+            base,
+            Some(ServerWire(Wire::Raw(head))),
+            Some(Box::new(tune)),
+        )
     }
 
     /// The session the request came on.
