@@ -17,6 +17,7 @@
 
 pub mod codec;
 pub mod http;
+pub mod nats;
 pub mod protocol;
 pub mod selector;
 pub mod tcp;

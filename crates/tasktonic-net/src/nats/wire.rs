@@ -1,0 +1,487 @@
+//! The NATS client protocol on a connection: server operations in (`INFO`, `MSG`, `HMSG`,
+//! `PING`, `PONG`, `+OK`, `-ERR`), client operations out (`CONNECT`, `PUB`, `HPUB`, `SUB`,
+//! `UNSUB`, `PING`, `PONG`).
+//!
+//! A control line is at most `max_control_line` bytes (the server's own default, 4 KiB); a
+//! message's payload at most the server's `max_payload` from `INFO` (1 MiB until `INFO`
+//! says otherwise). A server `PING` is answered `PONG` by the protocol itself. Anything else
+//! — an unknown operation, a malformed argument, a payload not followed by CRLF — is a
+//! codec error and the connection closes (the stream cannot be trusted any more).
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+
+use crate::codec::CodecError;
+use crate::protocol::{Protocol, ProtocolIo};
+
+/// The longest control line read (the server's default `max_control_line`).
+pub(crate) const MAX_CONTROL_LINE: usize = 4096;
+
+/// The payload limit before the server's `INFO` says.
+const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// What the server says about itself (`INFO`); fields it does not send take their defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// The server's unique id.
+    pub server_id: String,
+    /// The server's name.
+    pub server_name: String,
+    /// The server's version.
+    pub version: String,
+    /// The protocol version (1: dynamic reconfiguration, `connect_urls`).
+    pub proto: i32,
+    /// The server understands headers (`HPUB`, `HMSG`).
+    pub headers: bool,
+    /// The largest payload the server accepts.
+    pub max_payload: usize,
+    /// The server wants credentials in `CONNECT`.
+    pub auth_required: bool,
+    /// The server speaks TLS only (the client upgrades after this `INFO`).
+    pub tls_required: bool,
+    /// The server offers TLS.
+    pub tls_available: bool,
+    /// The cluster's other servers, for reconnecting (`host:port`).
+    pub connect_urls: Vec<String>,
+    /// The server is in lame duck mode: it is going away; reconnect elsewhere.
+    pub ldm: bool,
+    /// The id the server gave this client.
+    pub client_id: u64,
+}
+
+/// A message received on a subscription.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NatsMsg {
+    /// The subject it was published to.
+    pub subject: String,
+    /// Where a reply goes, if the publisher wants one.
+    pub reply: Option<String>,
+    /// Header fields (`HMSG`), in order; empty for a plain `MSG`.
+    pub headers: Vec<(String, String)>,
+    /// The status of a server-made message (503: no responders to a request).
+    pub status: Option<u16>,
+    /// The payload.
+    pub payload: Bytes,
+    pub(crate) sid: u64,
+}
+
+impl fmt::Debug for NatsMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsMsg")
+            .field("subject", &self.subject)
+            .field("reply", &self.reply)
+            .field("headers", &self.headers)
+            .field("status", &self.status)
+            .field("payload", &format_args!("{} bytes", self.payload.len()))
+            .finish()
+    }
+}
+
+/// One operation of a NATS connection, both ways (opaque: the client speaks it for you).
+pub struct NatsWire(pub(crate) Op);
+
+impl fmt::Debug for NatsWire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Op::Info(_) => f.write_str("INFO"),
+            Op::Msg(m) => write!(f, "MSG {}", m.subject),
+            Op::Ping => f.write_str("PING"),
+            Op::Pong => f.write_str("PONG"),
+            Op::Ok => f.write_str("+OK"),
+            Op::Err(e) => write!(f, "-ERR {e}"),
+            Op::Connect(_) => f.write_str("CONNECT"),
+            Op::Pub(p) => write!(f, "PUB {} ({} bytes)", p.subject, p.payload.len()),
+            Op::Sub { subject, sid, .. } => write!(f, "SUB {subject} {sid}"),
+            Op::Unsub { sid, .. } => write!(f, "UNSUB {sid}"),
+        }
+    }
+}
+
+/// A message to publish.
+pub(crate) struct Publish {
+    pub(crate) subject: Arc<str>,
+    pub(crate) reply: Option<String>,
+    /// The header block, ready to write (`NATS/1.0\r\n…\r\n\r\n`), if any.
+    pub(crate) headers: Option<Bytes>,
+    pub(crate) payload: Bytes,
+}
+
+pub(crate) enum Op {
+    // ----- in
+    Info(Box<ServerInfo>),
+    Msg(Box<NatsMsg>),
+    Ok,
+    Err(String),
+    // ----- both ways
+    Ping,
+    Pong,
+    // ----- out
+    Connect(Bytes),
+    Pub(Box<Publish>),
+    Sub {
+        subject: String,
+        queue: Option<String>,
+        sid: u64,
+    },
+    Unsub {
+        sid: u64,
+        max: Option<u64>,
+    },
+}
+
+/// A `MSG`/`HMSG` whose control line was read, waiting for its payload.
+struct Head {
+    msg: NatsMsg,
+    header_len: usize,
+    total: usize,
+}
+
+/// The NATS client protocol of one connection.
+pub(crate) struct NatsProtocol {
+    max_payload: usize,
+    /// Bytes of the buffer searched for a line end already.
+    scanned: usize,
+    head: Option<Box<Head>>,
+}
+
+impl Clone for NatsProtocol {
+    /// A fresh protocol for a new connection.
+    fn clone(&self) -> Self {
+        NatsProtocol::new()
+    }
+}
+
+fn malformed(what: impl Into<String>) -> CodecError {
+    CodecError::malformed_msg(format!("nats: {}", what.into()))
+}
+
+fn number(arg: &[u8], what: &str) -> Result<u64, CodecError> {
+    if arg.is_empty() || arg.len() > 19 || !arg.iter().all(u8::is_ascii_digit) {
+        return Err(malformed(format!(
+            "{what} is not a number: {:?}",
+            String::from_utf8_lossy(arg)
+        )));
+    }
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| malformed(format!("{what} is out of range")))
+}
+
+fn text(arg: &[u8], what: &str) -> Result<String, CodecError> {
+    std::str::from_utf8(arg)
+        .map(str::to_string)
+        .map_err(|_| malformed(format!("{what} is not UTF-8")))
+}
+
+/// The header block of an `HMSG`: the status line, then `Key: Value` lines.
+fn parse_headers(block: &[u8]) -> Result<(Option<u16>, Vec<(String, String)>), CodecError> {
+    let block = std::str::from_utf8(block).map_err(|_| malformed("headers are not UTF-8"))?;
+    let mut lines = block.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let Some(rest) = status_line.strip_prefix("NATS/1.0") else {
+        return Err(malformed(format!(
+            "a header block starting {status_line:?}"
+        )));
+    };
+    let status = rest
+        .split_whitespace()
+        .next()
+        .map(|s| s.parse::<u16>().map_err(|_| malformed("a header status")))
+        .transpose()?;
+    let mut headers = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let Some((k, v)) = line.split_once(':') else {
+            return Err(malformed(format!("a header line {line:?}")));
+        };
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok((status, headers))
+}
+
+impl NatsProtocol {
+    pub(crate) fn new() -> NatsProtocol {
+        NatsProtocol {
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            scanned: 0,
+            head: None,
+        }
+    }
+
+    /// One control line (without its CRLF): an operation, or the head of a message.
+    fn control(&mut self, line: &[u8], io: &mut ProtocolIo<'_>) -> Result<Option<Op>, CodecError> {
+        let (op, rest) = match line.iter().position(|b| *b == b' ' || *b == b'\t') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, &[][..]),
+        };
+        let args: Vec<&[u8]> = rest
+            .split(|b| *b == b' ' || *b == b'\t')
+            .filter(|a| !a.is_empty())
+            .collect();
+        match op.to_ascii_uppercase().as_slice() {
+            b"MSG" => {
+                let (subject, sid, reply, size) = match args.as_slice() {
+                    [s, i, n] => (s, i, None, n),
+                    [s, i, r, n] => (s, i, Some(r), n),
+                    _ => return Err(malformed("MSG needs 3 or 4 arguments")),
+                };
+                self.expect(subject, sid, reply, 0, number(size, "MSG size")?)?;
+                Ok(None)
+            }
+            b"HMSG" => {
+                let (subject, sid, reply, hsize, size) = match args.as_slice() {
+                    [s, i, h, n] => (s, i, None, h, n),
+                    [s, i, r, h, n] => (s, i, Some(r), h, n),
+                    _ => return Err(malformed("HMSG needs 4 or 5 arguments")),
+                };
+                let (h, n) = (
+                    number(hsize, "HMSG header size")?,
+                    number(size, "HMSG size")?,
+                );
+                if h > n {
+                    return Err(malformed("HMSG headers larger than the message"));
+                }
+                self.expect(subject, sid, reply, h, n)?;
+                Ok(None)
+            }
+            b"PING" => {
+                io.reply(b"PONG\r\n");
+                Ok(None)
+            }
+            b"PONG" => Ok(Some(Op::Pong)),
+            b"+OK" => Ok(Some(Op::Ok)),
+            b"-ERR" => {
+                let why = String::from_utf8_lossy(rest)
+                    .trim()
+                    .trim_matches('\'')
+                    .to_string();
+                Ok(Some(Op::Err(why)))
+            }
+            b"INFO" => {
+                let info: ServerInfo = serde_json::from_slice(rest)
+                    .map_err(|e| CodecError::malformed("nats: INFO", e))?;
+                if info.max_payload > 0 {
+                    self.max_payload = info.max_payload;
+                }
+                Ok(Some(Op::Info(Box::new(info))))
+            }
+            other => Err(malformed(format!(
+                "unknown operation {:?}",
+                String::from_utf8_lossy(&other[..other.len().min(16)])
+            ))),
+        }
+    }
+
+    fn expect(
+        &mut self,
+        subject: &[u8],
+        sid: &[u8],
+        reply: Option<&&[u8]>,
+        header_len: u64,
+        total: u64,
+    ) -> Result<(), CodecError> {
+        if total > self.max_payload as u64 {
+            return Err(CodecError::FrameTooLarge {
+                len: total,
+                max: self.max_payload,
+            });
+        }
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        self.head = Some(Box::new(Head {
+            msg: NatsMsg {
+                subject: text(subject, "a subject")?,
+                reply: reply.map(|r| text(r, "a reply subject")).transpose()?,
+                headers: Vec::new(),
+                status: None,
+                payload: Bytes::new(),
+                sid: number(sid, "a sid")?,
+            },
+            header_len: usize::try_from(header_len).unwrap_or(usize::MAX),
+            total,
+        }));
+        Ok(())
+    }
+
+    /// The next operation out of `src`, if a whole one is there.
+    fn next(&mut self, src: &mut BytesMut, io: &mut ProtocolIo<'_>) -> Result<Step, CodecError> {
+        if let Some(head) = &self.head {
+            if src.len() < head.total + 2 {
+                return Ok(Step::More);
+            }
+            let mut head = self.head.take().expect("a head");
+            let mut body = src.split_to(head.total + 2);
+            if &body[head.total..] != b"\r\n" {
+                return Err(malformed("a payload not followed by CRLF"));
+            }
+            body.truncate(head.total);
+            if head.header_len > 0 {
+                let block = body.split_to(head.header_len);
+                let (status, headers) = parse_headers(&block)?;
+                head.msg.status = status;
+                head.msg.headers = headers;
+            }
+            head.msg.payload = body.freeze();
+            return Ok(Step::Op(Op::Msg(Box::new(head.msg))));
+        }
+        let from = self.scanned;
+        let Some(at) = src[from..].windows(2).position(|w| w == b"\r\n") else {
+            if src.len() > MAX_CONTROL_LINE {
+                return Err(CodecError::FrameTooLarge {
+                    len: src.len() as u64,
+                    max: MAX_CONTROL_LINE,
+                });
+            }
+            self.scanned = src.len().saturating_sub(1);
+            return Ok(Step::More);
+        };
+        let end = from + at;
+        self.scanned = 0;
+        if end > MAX_CONTROL_LINE {
+            return Err(CodecError::FrameTooLarge {
+                len: end as u64,
+                max: MAX_CONTROL_LINE,
+            });
+        }
+        let line = src.split_to(end + 2);
+        match self.control(&line[..end], io)? {
+            Some(op) => Ok(Step::Op(op)),
+            None => Ok(Step::Again),
+        }
+    }
+}
+
+enum Step {
+    Op(Op),
+    /// A line was consumed with nothing to hand over (a `PING`, a message's head).
+    Again,
+    More,
+}
+
+/// `subject [reply] ` into `dst`.
+fn put_subject(dst: &mut BytesMut, subject: &str, reply: Option<&str>) {
+    dst.extend_from_slice(subject.as_bytes());
+    dst.extend_from_slice(b" ");
+    if let Some(r) = reply {
+        dst.extend_from_slice(r.as_bytes());
+        dst.extend_from_slice(b" ");
+    }
+}
+
+fn put_number(dst: &mut BytesMut, n: u64) {
+    crate::http::head::put_decimal(dst, n);
+}
+
+impl Protocol for NatsProtocol {
+    type Message = NatsWire;
+
+    fn decode_each<F>(
+        &mut self,
+        src: &mut BytesMut,
+        max: usize,
+        io: &mut ProtocolIo<'_>,
+        mut each: F,
+    ) -> Result<usize, CodecError>
+    where
+        F: FnMut(NatsWire),
+    {
+        let mut handed = 0;
+        while handed < max && !src.is_empty() {
+            match self.next(src, io)? {
+                Step::Op(op) => {
+                    each(NatsWire(op));
+                    handed += 1;
+                }
+                Step::Again => {}
+                Step::More => break,
+            }
+        }
+        Ok(handed)
+    }
+
+    fn decode_eof(
+        &mut self,
+        src: &mut BytesMut,
+        _io: &mut ProtocolIo<'_>,
+    ) -> Result<Option<NatsWire>, CodecError> {
+        if src.is_empty() && self.head.is_none() {
+            return Ok(None);
+        }
+        Err(CodecError::Truncated {
+            buffered: src.len(),
+        })
+    }
+
+    fn encode_vectored<'a>(
+        &mut self,
+        item: &'a NatsWire,
+        dst: &mut BytesMut,
+    ) -> Result<Option<&'a [u8]>, CodecError> {
+        match &item.0 {
+            Op::Pub(p) => {
+                let total = p.headers.as_ref().map_or(0, Bytes::len) + p.payload.len();
+                if total > self.max_payload {
+                    return Err(CodecError::unencodable_msg(format!(
+                        "a payload of {total} bytes exceeds the server's max_payload of {}",
+                        self.max_payload
+                    )));
+                }
+                match &p.headers {
+                    None => {
+                        dst.extend_from_slice(b"PUB ");
+                        put_subject(dst, &p.subject, p.reply.as_deref());
+                    }
+                    Some(h) => {
+                        dst.extend_from_slice(b"HPUB ");
+                        put_subject(dst, &p.subject, p.reply.as_deref());
+                        put_number(dst, h.len() as u64);
+                        dst.extend_from_slice(b" ");
+                    }
+                }
+                put_number(dst, total as u64);
+                dst.extend_from_slice(b"\r\n");
+                if let Some(h) = &p.headers {
+                    dst.extend_from_slice(h);
+                }
+                // Copied, not left to the vectored write: the CRLF must follow the payload
+                // at once, and the vectored write's slice ends a message.
+                dst.extend_from_slice(&p.payload);
+                dst.extend_from_slice(b"\r\n");
+            }
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                dst.extend_from_slice(b"SUB ");
+                put_subject(dst, subject, queue.as_deref());
+                put_number(dst, *sid);
+                dst.extend_from_slice(b"\r\n");
+            }
+            Op::Unsub { sid, max } => {
+                dst.extend_from_slice(b"UNSUB ");
+                put_number(dst, *sid);
+                if let Some(m) = max {
+                    dst.extend_from_slice(b" ");
+                    put_number(dst, *m);
+                }
+                dst.extend_from_slice(b"\r\n");
+            }
+            Op::Connect(json) => {
+                dst.extend_from_slice(b"CONNECT ");
+                dst.extend_from_slice(json);
+                dst.extend_from_slice(b"\r\n");
+            }
+            Op::Ping => dst.extend_from_slice(b"PING\r\n"),
+            Op::Pong => dst.extend_from_slice(b"PONG\r\n"),
+            Op::Info(_) | Op::Msg(_) | Op::Ok | Op::Err(_) => {
+                return Err(CodecError::unencodable_msg("a server operation"));
+            }
+        }
+        Ok(None)
+    }
+}
