@@ -27,6 +27,14 @@ use crate::transport::{Tls, TlsConnector};
 /// The subscription id of a connection's inbox (replies to its requests).
 const INBOX_SID: u64 = 1;
 
+/// A parsed server URL: the server, its credentials (user and password, or a token as the
+/// user with no password), and whether it asks for TLS.
+struct ServerUrl {
+    server: Server,
+    auth: Option<(String, String)>,
+    tls: bool,
+}
+
 /// A server to dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Server {
@@ -36,7 +44,7 @@ struct Server {
 
 impl Server {
     /// `nats://host:port`, `tls://host:port`, `host:port` or `host` (port 4222).
-    fn parse(url: &str) -> io::Result<(Server, Option<(String, String)>, bool)> {
+    fn parse(url: &str) -> io::Result<ServerUrl> {
         let bad =
             |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{url:?}: {why}"));
         let (scheme, rest) = match url.split_once("://") {
@@ -75,7 +83,11 @@ impl Server {
             Some((u, p)) => (u.to_string(), p.to_string()),
             None => (a.to_string(), String::new()), // a token
         });
-        Ok((Server { host, port }, auth, tls))
+        Ok(ServerUrl {
+            server: Server { host, port },
+            auth,
+            tls,
+        })
     }
 
     fn resolve(&self) -> io::Result<SocketAddr> {
@@ -215,7 +227,7 @@ impl NatsClient {
     ///
     /// `InvalidInput` for a URL that does not parse.
     pub fn server(mut self, url: &str) -> io::Result<NatsClient> {
-        let (server, auth, tls) = Server::parse(url)?;
+        let ServerUrl { server, auth, tls } = Server::parse(url)?;
         if let Some((user, pass)) = auth {
             self.auth = if pass.is_empty() {
                 Auth::Token(user)
@@ -810,7 +822,7 @@ impl Link {
             Ordering::Relaxed,
         );
         for url in &info.connect_urls {
-            if let Ok((server, _, _)) = Server::parse(url)
+            if let Ok(ServerUrl { server, .. }) = Server::parse(url)
                 && !self.server_list.contains(&server)
             {
                 log::debug!("nats: the cluster announces {server}");

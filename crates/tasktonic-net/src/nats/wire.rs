@@ -179,8 +179,11 @@ fn text(arg: &[u8], what: &str) -> Result<String, CodecError> {
         .map_err(|_| malformed(format!("{what} is not UTF-8")))
 }
 
+/// A message's status and header fields.
+type Headers = (Option<u16>, Vec<(String, String)>);
+
 /// The header block of an `HMSG`: the status line, then `Key: Value` lines.
-fn parse_headers(block: &[u8]) -> Result<(Option<u16>, Vec<(String, String)>), CodecError> {
+fn parse_headers(block: &[u8]) -> Result<Headers, CodecError> {
     let block = std::str::from_utf8(block).map_err(|_| malformed("headers are not UTF-8"))?;
     let mut lines = block.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -483,5 +486,163 @@ impl Protocol for NatsProtocol {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decode `input` fed in pieces cut at `cuts`; the operations (as text) and the
+    /// protocol's own replies, or the first error.
+    fn decode(input: &[u8], cuts: &[usize]) -> Result<(Vec<String>, Vec<u8>), CodecError> {
+        let mut p = NatsProtocol::new();
+        let mut src = BytesMut::new();
+        let mut out = BytesMut::new();
+        let mut ops = Vec::new();
+        let mut at = 0;
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.push(input.len());
+        points.sort_unstable();
+        for end in points {
+            src.extend_from_slice(&input[at..end.max(at)]);
+            at = end.max(at);
+            let mut io = ProtocolIo::new(&mut out);
+            p.decode_each(&mut src, usize::MAX, &mut io, |w| {
+                ops.push(match w.0 {
+                    Op::Msg(m) => format!(
+                        "MSG {} {} {:?} {:?} {:?} {}",
+                        m.subject,
+                        m.sid,
+                        m.reply,
+                        m.status,
+                        m.headers,
+                        String::from_utf8_lossy(&m.payload)
+                    ),
+                    other => format!("{:?}", NatsWire(other)),
+                });
+            })?;
+        }
+        Ok((ops, out.to_vec()))
+    }
+
+    const STREAM: &[u8] = b"INFO {\"server_id\":\"x\",\"max_payload\":1048576,\"headers\":true,\"connect_urls\":[\"10.0.0.2:4222\"]}\r\n\
+        PING\r\n\
+        MSG orders.new 7 5\r\nhello\r\n\
+        msg a 1 _INBOX.x.2 0\r\n\r\n\
+        HMSG b 2 18 23\r\nNATS/1.0\r\nK: v\r\n\r\nworld\r\n\
+        HMSG _INBOX.x.3 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n\
+        PONG\r\n+OK\r\n-ERR 'Authorization Violation'\r\n";
+
+    #[test]
+    fn a_stream_of_every_operation() {
+        let (ops, replies) = decode(STREAM, &[]).expect("decodes");
+        assert_eq!(
+            ops,
+            vec![
+                "INFO".to_string(),
+                "MSG orders.new 7 None None [] hello".into(),
+                "MSG a 1 Some(\"_INBOX.x.2\") None [] ".into(),
+                "MSG b 2 None None [(\"K\", \"v\")] world".into(),
+                "MSG _INBOX.x.3 1 None Some(503) [] ".into(),
+                "PONG".into(),
+                "+OK".into(),
+                "-ERR Authorization Violation".into(),
+            ]
+        );
+        // The server's PING was answered by the protocol itself.
+        assert_eq!(replies, b"PONG\r\n");
+    }
+
+    #[test]
+    fn limits_and_malformed_input() {
+        let too_big = b"MSG a 1 1048577\r\n";
+        assert!(matches!(
+            decode(too_big, &[]),
+            Err(CodecError::FrameTooLarge { len: 1_048_577, .. })
+        ));
+        let long_line = vec![b'x'; MAX_CONTROL_LINE + 10];
+        assert!(matches!(
+            decode(&long_line, &[]),
+            Err(CodecError::FrameTooLarge { .. })
+        ));
+        for bad in [
+            &b"MSG a 1 5\r\nhelloXX"[..],
+            b"NOPE\r\n",
+            b"MSG a b c d e f\r\n",
+            b"MSG a 1 -5\r\n",
+            b"HMSG a 1 9 5\r\n",
+            b"HMSG a 1 5 5\r\nHTTP/\r\n",
+            b"INFO {not json\r\n",
+        ] {
+            assert!(
+                decode(bad, &[]).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn encodes_client_operations() {
+        let mut p = NatsProtocol::new();
+        let mut dst = BytesMut::new();
+        let ops = [
+            Op::Connect(Bytes::from_static(b"{}")),
+            Op::Sub {
+                subject: "a.*".into(),
+                queue: Some("q".into()),
+                sid: 3,
+            },
+            Op::Pub(Box::new(Publish {
+                subject: "a.b".into(),
+                reply: Some("_INBOX.1".into()),
+                headers: None,
+                payload: Bytes::from_static(b"hi"),
+            })),
+            Op::Pub(Box::new(Publish {
+                subject: "a.b".into(),
+                reply: None,
+                headers: Some(Bytes::from_static(b"NATS/1.0\r\nK: v\r\n\r\n")),
+                payload: Bytes::from_static(b"hi"),
+            })),
+            Op::Unsub { sid: 3, max: None },
+            Op::Ping,
+        ];
+        for op in ops {
+            let w = NatsWire(op);
+            assert!(p.encode_vectored(&w, &mut dst).expect("encodes").is_none());
+        }
+        assert_eq!(
+            &dst[..],
+            &b"CONNECT {}\r\nSUB a.* q 3\r\nPUB a.b _INBOX.1 2\r\nhi\r\n\
+               HPUB a.b 18 20\r\nNATS/1.0\r\nK: v\r\n\r\nhi\r\nUNSUB 3\r\nPING\r\n"[..]
+        );
+    }
+
+    proptest! {
+        /// Any split of the stream decodes to the same operations.
+        #[test]
+        fn any_split_decodes_the_same(cuts in proptest::collection::vec(0usize..400, 0..12)) {
+            prop_assert_eq!(decode(STREAM, &cuts).expect("decodes"), decode(STREAM, &[]).expect("decodes"));
+        }
+
+        /// Arbitrary bytes: an error or operations, never a panic, never a payload
+        /// allocated over the limit.
+        #[test]
+        fn arbitrary_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..600),
+                                        cuts in proptest::collection::vec(0usize..600, 0..6)) {
+            let _ = decode(&input, &cuts);
+        }
+
+        /// Arbitrary input after valid operations, with line-like structure.
+        #[test]
+        fn mutated_streams_never_panic(at in 0usize..400, byte in any::<u8>()) {
+            let mut input = STREAM.to_vec();
+            let i = at % input.len();
+            input[i] = byte;
+            let _ = decode(&input, &[i]);
+        }
     }
 }

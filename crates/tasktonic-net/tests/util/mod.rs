@@ -2,6 +2,7 @@
 //! and blocking std clients with bounded reads.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod natsd;
 pub mod pki;
 pub mod udp;
 pub mod web;
