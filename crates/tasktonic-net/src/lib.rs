@@ -11,7 +11,8 @@
 //!
 //! HTTP/1.1 ([`http`]) is a protocol on the same layers: a server whose requests reach the
 //! user's tonic as sparkles, and a client. WebSocket ([`ws`]) upgrades the server's sessions
-//! per path and has a client for `ws://` and `wss://`.
+//! per path and has a client for `ws://` and `wss://`. NATS ([`nats`]) carries messages and
+//! remote sparkles between processes and machines.
 //!
 //! Features: `tls` (on by default) adds TLS with rustls and its ring provider.
 

@@ -538,3 +538,32 @@ impl<T: PresenceEvents> NatsEvents for PresenceWatcher<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Increment(u64);
+    impl RemoteMessage for Increment {
+        const NAME: &'static str = "increment";
+    }
+
+    #[test]
+    fn the_envelope_on_the_wire() {
+        let wire = envelope(TELL, &Increment(1)).expect("encodes");
+        let (kind, name, body) = open(&wire).expect("opens");
+        assert_eq!((kind, name), (TELL, "increment"));
+        assert_eq!(
+            rmp_serde::from_slice::<Increment>(body).expect("decodes"),
+            Increment(1)
+        );
+        // The bytes docs/distributed.md shows.
+        assert_eq!(&wire[..], b"\x00\x09increment\x01");
+        assert_eq!(open(b""), None);
+        assert_eq!(open(b"\x00\x09incr"), None);
+        assert_eq!(reply_err("no")[..], b"\x01no"[..]);
+        assert_eq!(reply_ok(&7u64)[..], [0, 7]);
+    }
+}
