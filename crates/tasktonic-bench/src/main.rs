@@ -9,7 +9,7 @@
 //! tasktonic-bench serve ours_colocated & tasktonic-bench load n1 ADDR   # (profiling a server)
 //! tasktonic-bench serve-tls ours DIR & tasktonic-bench load-tls ADDR DIR # (T1, TLS; see net/tls.rs)
 //! tasktonic-bench serve-http ours|hyper & wrk -t1 -c64 -d5s http://ADDR/  # (H1; see net/http.rs)
-//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed & tasktonic-bench load-ws w1 ADDR # (W1, W2; net/ws.rs)
+//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed & tasktonic-bench load-ws w1|w2 ADDR # (W1, W2; net/ws.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -319,7 +319,7 @@ fn h1(pipelined: bool, runs: usize) -> Result<Row, String> {
 /// the faster of the two (`best_tungstenite`).
 fn w1(runs: usize) -> Result<Row, String> {
     use net::ws::{self, WsImpl};
-    let peers = WsImpl::ALL;
+    let peers = WsImpl::W1;
     let mut cpu = vec![Vec::new(); peers.len()];
     let m = alternate(&peers, runs, |which| {
         let f = ws::w1(which)?;
@@ -358,10 +358,11 @@ fn w1(runs: usize) -> Result<Row, String> {
 }
 
 /// W2: 10,000 idle WebSocket sessions; the server's memory per session (RSS), ours
-/// against tokio-tungstenite (the example's server), with every handshake counted.
+/// against tokio-tungstenite (the example's server, with its default 128 KiB read buffer and
+/// with a 4 KiB one), with every handshake counted.
 fn w2(runs: usize) -> Result<Row, String> {
     use net::ws::{self, WsImpl};
-    let peers = [WsImpl::Ours, WsImpl::Tungstenite];
+    let peers = WsImpl::W2;
     let mut counts = vec![(usize::MAX, usize::MAX); peers.len()];
     let mut open_ms = vec![Vec::new(); peers.len()];
     let m = alternate(&peers, runs, |which| {
@@ -397,7 +398,8 @@ fn w2(runs: usize) -> Result<Row, String> {
     }
     row.extra
         .push(("sessions".into(), ws::SESSIONS.to_string()));
-    row.ratio("ours_tungstenite", "ours_colocated", "tungstenite");
+    row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
+        .ratio("ours_tungstenite_4k", "ours_colocated", "tungstenite_4k");
     Ok(row)
 }
 
@@ -488,7 +490,7 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("serve-ws") {
         let Some(which) = args.get(1).and_then(|s| net::ws::WsImpl::parse(s)) else {
-            eprintln!("usage: tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed");
+            eprintln!("usage: tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed|tungstenite_4k");
             std::process::exit(2);
         };
         net::ws::serve(which);

@@ -18,15 +18,19 @@
 //!   `feed` every message that is ready, `flush` when none is — the pipelined form the other
 //!   tokio peers are written in.
 //!
-//! Both tungstenite servers set `TCP_NODELAY` (as every other peer here; the example does not,
-//! which can only slow it). Ratios are quoted against the faster of the two.
+//! - `tungstenite_4k` (W2 only): the example's server with a 4 KiB read buffer instead of the
+//!   default 128 KiB (which every session zero-fills at its first read).
+//!
+//! The tungstenite servers set `TCP_NODELAY` (as every other peer here; the example does not,
+//! which can only slow it). W1's ratios are quoted against the faster of its two forms, W2's
+//! against the leaner.
 //!
 //! The load generator is one thread of this process for every server, and cheap per
 //! message: the 256 distinct masked request frames and their 256 expected echoes are made
 //! once, so sending is a copy and checking an echo one compare.
 //!
 //! ```text
-//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed   # prints `listening on ADDR`
+//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed|tungstenite_4k   # prints `listening on ADDR`
 //! tasktonic-bench load-ws w1|w2 ADDR                           # drive it once
 //! ```
 
@@ -43,13 +47,14 @@ use tasktonic_core::{App, Ctx, Tonic, TonicRef};
 use tasktonic_net::Selector;
 use tasktonic_net::http::{HttpHandler, HttpServer, Request, Response};
 use tasktonic_net::ws::{Ws, WsAccept, WsConfig, WsEvents, WsMessage};
+use tungstenite::protocol::WebSocketConfig;
 
 use super::Server;
 
 /// W1's shape: one connection, `WINDOW` messages of `SIZE` bytes in flight, `COUNT` echoes.
 pub(crate) const WINDOW: u64 = 64;
 pub(crate) const SIZE: usize = 64;
-pub(crate) const COUNT: u64 = 1_000_000;
+pub(crate) const COUNT: u64 = 2_000_000;
 
 /// W2's sessions, and how many handshakes the client keeps in progress at once.
 pub(crate) const SESSIONS: usize = 10_000;
@@ -64,13 +69,32 @@ pub(crate) enum WsImpl {
     Tungstenite,
     /// tokio-tungstenite unsplit: feed what is ready, flush when nothing is.
     TungsteniteFeed,
+    /// The example's server with a 4 KiB read buffer (`accept_async_with_config`) instead of
+    /// tungstenite's default 128 KiB, which a session zero-fills at its first read: what a
+    /// tokio-tungstenite user holding many idle sessions would set (W2 only).
+    TungsteniteSmallBuffer,
 }
 
 impl WsImpl {
-    pub(crate) const ALL: [WsImpl; 3] = [
+    /// W1's servers.
+    pub(crate) const W1: [WsImpl; 3] = [
         WsImpl::Ours,
         WsImpl::Tungstenite,
         WsImpl::TungsteniteFeed,
+    ];
+
+    /// W2's servers (the feed loop holds an idle session as the example does).
+    pub(crate) const W2: [WsImpl; 3] = [
+        WsImpl::Ours,
+        WsImpl::Tungstenite,
+        WsImpl::TungsteniteSmallBuffer,
+    ];
+
+    const ALL: [WsImpl; 4] = [
+        WsImpl::Ours,
+        WsImpl::Tungstenite,
+        WsImpl::TungsteniteFeed,
+        WsImpl::TungsteniteSmallBuffer,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -78,6 +102,7 @@ impl WsImpl {
             WsImpl::Ours => "ours_colocated",
             WsImpl::Tungstenite => "tungstenite",
             WsImpl::TungsteniteFeed => "tungstenite_feed",
+            WsImpl::TungsteniteSmallBuffer => "tungstenite_4k",
         }
     }
 
@@ -107,8 +132,9 @@ pub(crate) fn serve(which: WsImpl) {
                 eprintln!("serve-ws: {e}");
             }
         }
-        WsImpl::Tungstenite => tungstenite_server(addr, false),
-        WsImpl::TungsteniteFeed => tungstenite_server(addr, true),
+        WsImpl::Tungstenite => tungstenite_server(addr, which),
+        WsImpl::TungsteniteFeed => tungstenite_server(addr, which),
+        WsImpl::TungsteniteSmallBuffer => tungstenite_server(addr, which),
     }
 }
 
@@ -175,9 +201,8 @@ impl Tonic for Launcher {
 
 // ----- tokio-tungstenite -------------------------------------------------------------------------
 
-/// tokio-tungstenite's echo server on a current-thread runtime; `feed`: the unsplit
-/// feed-then-flush loop instead of the example's `split` + `forward`.
-fn tungstenite_server(addr: SocketAddr, feed: bool) {
+/// tokio-tungstenite's echo server on a current-thread runtime, in the form `which`.
+fn tungstenite_server(addr: SocketAddr, which: WsImpl) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -193,18 +218,26 @@ fn tungstenite_server(addr: SocketAddr, feed: bool) {
         }
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
-            if feed {
-                tokio::spawn(feed_echo(stream));
-            } else {
-                tokio::spawn(example_echo(stream));
-            }
+            match which {
+                WsImpl::TungsteniteFeed => tokio::spawn(feed_echo(stream)),
+                WsImpl::TungsteniteSmallBuffer => {
+                    let config = WebSocketConfig::default().read_buffer_size(4096);
+                    tokio::spawn(example_echo(stream, Some(config)))
+                }
+                _ => tokio::spawn(example_echo(stream, None)),
+            };
         }
     });
 }
 
-/// tokio-tungstenite's `examples/echo-server.rs`, `accept_connection`, less its logging.
-async fn example_echo(stream: tokio::net::TcpStream) {
-    let Ok(ws_stream) = tokio_tungstenite::accept_async(stream).await else {
+/// tokio-tungstenite's `examples/echo-server.rs`, `accept_connection`, less its logging
+/// (`config`: `accept_async_with_config` instead of `accept_async`).
+async fn example_echo(stream: tokio::net::TcpStream, config: Option<WebSocketConfig>) {
+    let accepted = match config {
+        None => tokio_tungstenite::accept_async(stream).await,
+        Some(c) => tokio_tungstenite::accept_async_with_config(stream, Some(c)).await,
+    };
+    let Ok(ws_stream) = accepted else {
         return;
     };
     let (write, read) = ws_stream.split();
