@@ -9,7 +9,7 @@
 //! tasktonic-bench serve ours_colocated & tasktonic-bench load n1 ADDR   # (profiling a server)
 //! tasktonic-bench serve-tls ours DIR & tasktonic-bench load-tls ADDR DIR # (T1, TLS; see net/tls.rs)
 //! tasktonic-bench serve-http ours|hyper & wrk -t1 -c64 -d5s http://ADDR/  # (H1; see net/http.rs)
-//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed & tasktonic-bench load-ws w1|w2 ADDR # (W1, W2; net/ws.rs)
+//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned & tasktonic-bench load-ws w1|w2 ADDR # (W1, W2; net/ws.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -314,12 +314,12 @@ fn h1(pipelined: bool, runs: usize) -> Result<Row, String> {
 }
 
 /// W1: WebSocket echo, 1 connection × 64 × 64 B binary, ours co-located against
-/// tokio-tungstenite (its example's `split` + `forward`, and the unsplit feed-then-flush
-/// loop); msgs/s and each server's CPU per message. Ratios against each form, and against
-/// the faster of the two (`best_tungstenite`).
+/// tokio-tungstenite (its example, and tuned: feed-then-flush, 4 KiB read buffer); msgs/s
+/// and each server's CPU per message. Ratios against each form, and against the faster of
+/// the two (`best_tungstenite`).
 fn w1(runs: usize) -> Result<Row, String> {
     use net::ws::{self, WsImpl};
-    let peers = WsImpl::W1;
+    let peers = WsImpl::ALL;
     let mut cpu = vec![Vec::new(); peers.len()];
     let m = alternate(&peers, runs, |which| {
         let f = ws::w1(which)?;
@@ -352,17 +352,17 @@ fn w1(runs: usize) -> Result<Row, String> {
     row.extra
         .push(("best_tungstenite".into(), peers[best].name().into()));
     row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
-        .ratio("ours_tungstenite_feed", "ours_colocated", "tungstenite_feed")
+        .ratio("ours_tungstenite_tuned", "ours_colocated", "tungstenite_tuned")
         .ratio("ours_best_tungstenite", "ours_colocated", peers[best].name());
     Ok(row)
 }
 
 /// W2: 10,000 idle WebSocket sessions; the server's memory per session (RSS), ours
-/// against tokio-tungstenite (the example's server, with its default 128 KiB read buffer and
-/// with a 4 KiB one), with every handshake counted.
+/// against tokio-tungstenite (the example's server, with its default 128 KiB read buffer, and
+/// tuned, with a 4 KiB one), with every handshake counted.
 fn w2(runs: usize) -> Result<Row, String> {
     use net::ws::{self, WsImpl};
-    let peers = WsImpl::W2;
+    let peers = WsImpl::ALL;
     let mut counts = vec![(usize::MAX, usize::MAX); peers.len()];
     let mut open_ms = vec![Vec::new(); peers.len()];
     let m = alternate(&peers, runs, |which| {
@@ -399,7 +399,7 @@ fn w2(runs: usize) -> Result<Row, String> {
     row.extra
         .push(("sessions".into(), ws::SESSIONS.to_string()));
     row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
-        .ratio("ours_tungstenite_4k", "ours_colocated", "tungstenite_4k");
+        .ratio("ours_tungstenite_tuned", "ours_colocated", "tungstenite_tuned");
     Ok(row)
 }
 
@@ -490,18 +490,23 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("serve-ws") {
         let Some(which) = args.get(1).and_then(|s| net::ws::WsImpl::parse(s)) else {
-            eprintln!("usage: tasktonic-bench serve-ws ours|tungstenite|tungstenite_feed|tungstenite_4k");
+            eprintln!("usage: tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned");
             std::process::exit(2);
         };
         net::ws::serve(which);
         return;
     }
     if args.first().map(String::as_str) == Some("load-ws") {
-        // `load-ws w1 ADDR`: one W1 run (msgs/s); `load-ws w2 ADDR`: open W2's sessions,
-        // hold them a second, print how many handshakes succeeded (for profiling a server).
+        // `load-ws w1 ADDR [COUNT]`: one W1 run (msgs/s); `load-ws w2 ADDR`: open W2's
+        // sessions, hold them a second, print how many handshakes succeeded (for profiling
+        // a server).
         let addr: Option<std::net::SocketAddr> = args.get(2).and_then(|a| a.parse().ok());
+        let count = args
+            .get(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(net::ws::COUNT);
         let result = match (args.get(1).map(String::as_str), addr) {
-            (Some("w1"), Some(addr)) => net::ws::load_w1(addr).map(|r| format!("{r:.0}")),
+            (Some("w1"), Some(addr)) => net::ws::load_w1(addr, count).map(|r| format!("{r:.0}")),
             (Some("w2"), Some(addr)) => {
                 net::raise_fd_limit();
                 net::ws::open_many(addr, net::ws::SESSIONS, || {}, || {
@@ -510,7 +515,7 @@ fn main() {
                 .map(|o| format!("{} handshakes, {} open after", o.handshakes, o.open_after))
             }
             _ => {
-                eprintln!("usage: tasktonic-bench load-ws w1|w2 ADDR");
+                eprintln!("usage: tasktonic-bench load-ws w1 ADDR [COUNT] | load-ws w2 ADDR");
                 std::process::exit(2);
             }
         };
