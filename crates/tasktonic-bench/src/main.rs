@@ -352,8 +352,16 @@ fn w1(runs: usize) -> Result<Row, String> {
     row.extra
         .push(("best_tungstenite".into(), peers[best].name().into()));
     row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
-        .ratio("ours_tungstenite_tuned", "ours_colocated", "tungstenite_tuned")
-        .ratio("ours_best_tungstenite", "ours_colocated", peers[best].name());
+        .ratio(
+            "ours_tungstenite_tuned",
+            "ours_colocated",
+            "tungstenite_tuned",
+        )
+        .ratio(
+            "ours_best_tungstenite",
+            "ours_colocated",
+            peers[best].name(),
+        );
     Ok(row)
 }
 
@@ -387,10 +395,14 @@ fn w2(runs: usize) -> Result<Row, String> {
         row.figure(which.name(), *v);
     }
     for (i, which) in peers.iter().enumerate() {
-        row.extra
-            .push((format!("{}_handshakes", which.name()), counts[i].0.to_string()));
-        row.extra
-            .push((format!("{}_open_after", which.name()), counts[i].1.to_string()));
+        row.extra.push((
+            format!("{}_handshakes", which.name()),
+            counts[i].0.to_string(),
+        ));
+        row.extra.push((
+            format!("{}_open_after", which.name()),
+            counts[i].1.to_string(),
+        ));
         row.extra.push((
             format!("{}_open_ms", which.name()),
             format!("{:.0}", median(open_ms[i].clone())),
@@ -399,7 +411,11 @@ fn w2(runs: usize) -> Result<Row, String> {
     row.extra
         .push(("sessions".into(), ws::SESSIONS.to_string()));
     row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
-        .ratio("ours_tungstenite_tuned", "ours_colocated", "tungstenite_tuned");
+        .ratio(
+            "ours_tungstenite_tuned",
+            "ours_colocated",
+            "tungstenite_tuned",
+        );
     Ok(row)
 }
 
@@ -509,9 +525,14 @@ fn main() {
             (Some("w1"), Some(addr)) => net::ws::load_w1(addr, count).map(|r| format!("{r:.0}")),
             (Some("w2"), Some(addr)) => {
                 net::raise_fd_limit();
-                net::ws::open_many(addr, net::ws::SESSIONS, || {}, || {
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                })
+                net::ws::open_many(
+                    addr,
+                    net::ws::SESSIONS,
+                    || {},
+                    || {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    },
+                )
                 .map(|o| format!("{} handshakes, {} open after", o.handshakes, o.open_after))
             }
             _ => {

@@ -77,11 +77,8 @@ pub(crate) enum WsImpl {
 }
 
 impl WsImpl {
-    pub(crate) const ALL: [WsImpl; 3] = [
-        WsImpl::Ours,
-        WsImpl::Tungstenite,
-        WsImpl::TungsteniteTuned,
-    ];
+    pub(crate) const ALL: [WsImpl; 3] =
+        [WsImpl::Ours, WsImpl::Tungstenite, WsImpl::TungsteniteTuned];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
