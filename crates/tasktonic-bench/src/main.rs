@@ -506,10 +506,12 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("serve-ws") {
         let Some(which) = args.get(1).and_then(|s| net::ws::WsImpl::parse(s)) else {
-            eprintln!("usage: tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned");
+            eprintln!(
+                "usage: tasktonic-bench serve-ws ours [READ_CHUNK]|tungstenite|tungstenite_tuned"
+            );
             std::process::exit(2);
         };
-        net::ws::serve(which);
+        net::ws::serve(which, args.get(2).and_then(|n| n.parse().ok()));
         return;
     }
     if args.first().map(String::as_str) == Some("load-ws") {

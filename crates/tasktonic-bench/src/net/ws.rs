@@ -31,6 +31,7 @@
 //!
 //! ```text
 //! tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned   # prints `listening on ADDR`
+//! tasktonic-bench serve-ws ours 1024    # ours with WsConfig::read_chunk(1024) (profiling)
 //! tasktonic-bench load-ws w1|w2 ADDR                           # drive it once
 //! ```
 
@@ -101,15 +102,20 @@ fn announce(addr: SocketAddr) {
     io::stdout().flush().ok();
 }
 
-/// Run the server `which` in this process (`serve-ws`).
-pub(crate) fn serve(which: WsImpl) {
+/// Run the server `which` in this process (`serve-ws`). `read_chunk` (ours only, for
+/// profiling; W1 and W2 use the example's default): `WsConfig::read_chunk` of the sessions.
+pub(crate) fn serve(which: WsImpl, read_chunk: Option<usize>) {
     super::raise_fd_limit();
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("an address");
     match which {
         WsImpl::Ours => {
+            let config = match read_chunk {
+                Some(bytes) => WsConfig::default().read_chunk(bytes),
+                None => WsConfig::default(),
+            };
             let app = App::new("bench-ws")
                 .log_level(log::LevelFilter::Error)
-                .tonic(Launcher { addr });
+                .tonic(Launcher { addr, config });
             if let Err(e) = app.run() {
                 eprintln!("serve-ws: {e}");
             }
@@ -124,6 +130,8 @@ pub(crate) fn serve(which: WsImpl) {
 /// `examples/ws_echo.rs`'s echo tonic.
 struct Echo {
     addr: SocketAddr,
+    /// The sessions' limits (the example's: `WsConfig::default()`).
+    config: WsConfig,
 }
 
 impl Tonic for Echo {
@@ -147,7 +155,7 @@ impl WsEvents for Echo {
         _: &mut Ctx<Self>,
         _: &Request<Bytes>,
     ) -> Result<WsAccept, Response<Bytes>> {
-        Ok(WsAccept::new().config(WsConfig::default()))
+        Ok(WsAccept::new().config(self.config.clone()))
     }
 
     fn on_ws_message(&mut self, _: &mut Ctx<Self>, ws: &Ws, msg: WsMessage) {
@@ -161,12 +169,16 @@ impl WsEvents for Echo {
 /// Places `Echo` on the selector catalyst (co-located), as the example's launcher does.
 struct Launcher {
     addr: SocketAddr,
+    config: WsConfig,
 }
 
 impl Tonic for Launcher {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let echo = Echo { addr: self.addr };
+        let echo = Echo {
+            addr: self.addr,
+            config: self.config.clone(),
+        };
         let spawned = match Selector::default_for(ctx) {
             Ok(s) => ctx.infusion(echo).catalyst(s.catalyst()).spawn(),
             Err(_) => return ctx.stop_app(),
