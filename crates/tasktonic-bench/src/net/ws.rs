@@ -18,8 +18,9 @@
 //!   `split` (`feed` every message that is ready, `flush` when none is — the pipelined form
 //!   the other tokio peers are written in; no `BiLock` between the halves), and a 4 KiB read
 //!   buffer (`WebSocketConfig::read_buffer_size`) instead of the default 128 KiB, which
-//!   tungstenite zero-fills at every read that finds it empty (W1: ~10–15 % of the server's
-//!   CPU) and every session keeps from its first read (W2: ~130 KiB a session).
+//!   tungstenite zero-fills (up to that size) before every socket read (W1: `memset` was
+//!   ~12 % of the default server's samples) and every session keeps from its first read
+//!   (W2: ~130 KiB a session).
 //!
 //! The tungstenite servers set `TCP_NODELAY` (as every other peer here; the example does not,
 //! which can only slow it). Ratios are given against each; the claims rest on the stronger
@@ -32,10 +33,9 @@
 //! ```text
 //! tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned   # prints `listening on ADDR`
 //! tasktonic-bench serve-ws ours 1024    # ours with WsConfig::read_chunk(1024) (profiling)
-//! tasktonic-bench load-ws w1|w2 ADDR                           # drive it once
+//! tasktonic-bench load-ws w1 ADDR [COUNT] | load-ws w2 ADDR   # drive it once
 //! ```
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -61,8 +61,8 @@ pub(crate) const COUNT: u64 = 2_000_000;
 pub(crate) const SESSIONS: usize = 10_000;
 const HANDSHAKES_AT_ONCE: usize = 256;
 
-/// tokio-tungstenite's tuned read buffer (its default is 128 KiB, zero-filled at every read
-/// that finds it empty, and kept by every session from its first read).
+/// tokio-tungstenite's tuned read buffer (its default is 128 KiB, zero-filled before every
+/// socket read, and kept by every session from its first read).
 const TUNED_READ_BUFFER: usize = 4096;
 
 /// A WebSocket server under test.
@@ -501,7 +501,7 @@ pub(crate) fn open_many(
     let mut events = Events::with_capacity(1024);
     let mut opening: slab::Slab<Opening> = slab::Slab::with_capacity(HANDSHAKES_AT_ONCE);
     let mut open: Vec<TcpStream> = Vec::with_capacity(n);
-    let mut failures: VecDeque<String> = VecDeque::new();
+    let mut failures: Vec<String> = Vec::new();
     let mut started = 0;
     let deadline = start + Duration::from_secs(120);
     while open.len() + failures.len() < n {
@@ -551,13 +551,13 @@ pub(crate) fn open_many(
                 Err(e) => {
                     let mut o = opening.remove(key);
                     let _ = poll.registry().deregister(&mut o.stream);
-                    failures.push_back(e);
+                    failures.push(e);
                 }
             }
         }
     }
     let elapsed = start.elapsed();
-    if let Some(first) = failures.front() {
+    if let Some(first) = failures.first() {
         eprintln!(
             "w2: {} of {n} handshakes failed; the first: {first}",
             failures.len()
