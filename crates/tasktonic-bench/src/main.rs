@@ -9,6 +9,7 @@
 //! tasktonic-bench serve ours_colocated & tasktonic-bench load n1 ADDR   # (profiling a server)
 //! tasktonic-bench serve-tls ours DIR & tasktonic-bench load-tls ADDR DIR # (T1, TLS; see net/tls.rs)
 //! tasktonic-bench serve-http ours|hyper & wrk -t1 -c64 -d5s http://ADDR/  # (H1; see net/http.rs)
+//! tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned & tasktonic-bench load-ws w1|w2 ADDR # (W1, W2; net/ws.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -312,6 +313,112 @@ fn h1(pipelined: bool, runs: usize) -> Result<Row, String> {
     Ok(row)
 }
 
+/// W1: WebSocket echo, 1 connection × 64 × 64 B binary, ours co-located against
+/// tokio-tungstenite (its example, and tuned: feed-then-flush, 4 KiB read buffer); msgs/s
+/// and each server's CPU per message. Ratios against each form, and against the faster of
+/// the two (`best_tungstenite`).
+fn w1(runs: usize) -> Result<Row, String> {
+    use net::ws::{self, WsImpl};
+    let peers = WsImpl::ALL;
+    let mut cpu = vec![Vec::new(); peers.len()];
+    let m = alternate(&peers, runs, |which| {
+        let f = ws::w1(which)?;
+        eprintln!(
+            "  w1 {}: {:.0} msgs/s, {:.3} µs CPU/msg",
+            which.name(),
+            f.msgs_per_s,
+            f.cpu_us_per_msg
+        );
+        cpu[peers.iter().position(|w| *w == which).unwrap_or(0)].push(f.cpu_us_per_msg);
+        Ok(f.msgs_per_s)
+    })?;
+    let mut row = Row::new("W1", "msgs_per_s", true);
+    for (which, v) in peers.iter().zip(&m) {
+        row.figure(which.name(), *v);
+    }
+    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
+    for (which, us) in peers.iter().zip(&cpu) {
+        row.extra.push((
+            format!("{}_cpu_us_per_msg", which.name()),
+            format!("{us:.3}"),
+        ));
+    }
+    // The faster tokio-tungstenite form is the one the claim rests on.
+    let best = if m[2] > m[1] { 2 } else { 1 };
+    row.extra.push((
+        "cpu_per_msg_ours_over_best_tungstenite".into(),
+        format!("{:.2}", cpu[0] / cpu[best].max(f64::MIN_POSITIVE)),
+    ));
+    row.extra
+        .push(("best_tungstenite".into(), peers[best].name().into()));
+    row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
+        .ratio(
+            "ours_tungstenite_tuned",
+            "ours_colocated",
+            "tungstenite_tuned",
+        )
+        .ratio(
+            "ours_best_tungstenite",
+            "ours_colocated",
+            peers[best].name(),
+        );
+    Ok(row)
+}
+
+/// W2: 10,000 idle WebSocket sessions; the server's memory per session (RSS), ours
+/// against tokio-tungstenite (the example's server, with its default 128 KiB read buffer, and
+/// tuned, with a 4 KiB one), with every handshake counted.
+fn w2(runs: usize) -> Result<Row, String> {
+    use net::ws::{self, WsImpl};
+    let peers = WsImpl::ALL;
+    let mut counts = vec![(usize::MAX, usize::MAX); peers.len()];
+    let mut open_ms = vec![Vec::new(); peers.len()];
+    let m = alternate(&peers, runs, |which| {
+        let f = ws::w2(which)?;
+        eprintln!(
+            "  w2 {}: {:.0} bytes/session, {} of {} handshakes, {} open after, {:.0} ms to open",
+            which.name(),
+            f.bytes_per_session,
+            f.handshakes,
+            ws::SESSIONS,
+            f.open_after,
+            f.open_ms
+        );
+        let i = peers.iter().position(|w| *w == which).unwrap_or(0);
+        // The worst sample's counts are the ones reported.
+        counts[i] = (counts[i].0.min(f.handshakes), counts[i].1.min(f.open_after));
+        open_ms[i].push(f.open_ms);
+        Ok(f.bytes_per_session)
+    })?;
+    let mut row = Row::new("W2", "bytes_per_session", false);
+    for (which, v) in peers.iter().zip(&m) {
+        row.figure(which.name(), *v);
+    }
+    for (i, which) in peers.iter().enumerate() {
+        row.extra.push((
+            format!("{}_handshakes", which.name()),
+            counts[i].0.to_string(),
+        ));
+        row.extra.push((
+            format!("{}_open_after", which.name()),
+            counts[i].1.to_string(),
+        ));
+        row.extra.push((
+            format!("{}_open_ms", which.name()),
+            format!("{:.0}", median(open_ms[i].clone())),
+        ));
+    }
+    row.extra
+        .push(("sessions".into(), ws::SESSIONS.to_string()));
+    row.ratio("ours_tungstenite", "ours_colocated", "tungstenite")
+        .ratio(
+            "ours_tungstenite_tuned",
+            "ours_colocated",
+            "tungstenite_tuned",
+        );
+    Ok(row)
+}
+
 /// The throughput workloads' shapes.
 fn shape(which: &str) -> Option<(&'static str, Shape)> {
     let (name, conns, window, size, per_conn) = match which {
@@ -358,8 +465,10 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
         "t1" => one(t1(runs)),
         "h1" => one(h1(false, runs)),
         "h1p" => one(h1(true, runs)),
+        "w1" => one(w1(runs)),
+        "w2" => one(w2(runs)),
         other => Err(format!(
-            "unknown workload {other:?} (all, l1..l4, n1..n5, t1, h1, h1p)"
+            "unknown workload {other:?} (all, l1..l4, n1..n5, t1, h1, h1p, w1, w2)"
         )),
     }
 }
@@ -393,6 +502,53 @@ fn main() {
             std::process::exit(2);
         };
         net::http::serve(which);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("serve-ws") {
+        let Some(which) = args.get(1).and_then(|s| net::ws::WsImpl::parse(s)) else {
+            eprintln!(
+                "usage: tasktonic-bench serve-ws ours [READ_CHUNK]|tungstenite|tungstenite_tuned"
+            );
+            std::process::exit(2);
+        };
+        net::ws::serve(which, args.get(2).and_then(|n| n.parse().ok()));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("load-ws") {
+        // `load-ws w1 ADDR [COUNT]`: one W1 run (msgs/s); `load-ws w2 ADDR`: open W2's
+        // sessions, hold them a second, print how many handshakes succeeded (for profiling
+        // a server).
+        let addr: Option<std::net::SocketAddr> = args.get(2).and_then(|a| a.parse().ok());
+        let count = args
+            .get(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(net::ws::COUNT);
+        let result = match (args.get(1).map(String::as_str), addr) {
+            (Some("w1"), Some(addr)) => net::ws::load_w1(addr, count).map(|r| format!("{r:.0}")),
+            (Some("w2"), Some(addr)) => {
+                net::raise_fd_limit();
+                net::ws::open_many(
+                    addr,
+                    net::ws::SESSIONS,
+                    || {},
+                    || {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    },
+                )
+                .map(|o| format!("{} handshakes, {} open after", o.handshakes, o.open_after))
+            }
+            _ => {
+                eprintln!("usage: tasktonic-bench load-ws w1 ADDR [COUNT] | load-ws w2 ADDR");
+                std::process::exit(2);
+            }
+        };
+        match result {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("load-ws failed: {e}");
+                std::process::exit(1);
+            }
+        }
         return;
     }
     if args.first().map(String::as_str) == Some("load-tls") {
@@ -490,7 +646,8 @@ fn main() {
             "--chart" => chart = it.next().unwrap_or(chart),
             "all" => workloads.extend(
                 [
-                    "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1", "h1", "h1p",
+                    "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1", "h1", "h1p", "w1",
+                    "w2",
                 ]
                 .map(String::from),
             ),
@@ -499,7 +656,7 @@ fn main() {
     }
     if workloads.is_empty() {
         eprintln!(
-            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 h1 h1p [--runs N] [--chart PATH]"
+            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 h1 h1p w1 w2 [--runs N] [--chart PATH]"
         );
         std::process::exit(2);
     }

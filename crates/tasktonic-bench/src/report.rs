@@ -67,6 +67,7 @@ impl Row {
                         "us_p99" => "us_p99",
                         "us_p99_9" => "us_p99_9",
                         "bytes_per_conn" => "bytes_per_conn",
+                        "bytes_per_session" => "bytes_per_session",
                         "ms" => "ms",
                         _ => "ns",
                     })

@@ -1,10 +1,11 @@
-//! Network workloads N1–N5, T1 (TLS) and H1 (HTTP): each server in its own process, peers
-//! alternated run by run.
+//! Network workloads N1–N5, T1 (TLS), H1 (HTTP) and W1–W2 (WebSocket): each server in its
+//! own process, peers alternated run by run.
 
 pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod servers;
 pub(crate) mod tls;
+pub(crate) mod ws;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -172,7 +172,7 @@ pub(crate) fn throughput(which: TlsImpl, pki: &Pki) -> Result<(f64, f64), String
 }
 
 /// utime + stime of process `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
+pub(crate) fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command (which may hold spaces) end with ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
