@@ -10,6 +10,8 @@
 //! `docs/distributed.md`.
 
 mod client;
+mod handle;
+mod link;
 pub mod remote;
 mod subject;
 mod wire;
@@ -19,7 +21,8 @@ use std::fmt;
 use bytes::Bytes;
 use tasktonic_core::{Ctx, Tonic};
 
-pub use self::client::{Nats, NatsClient, Subscription};
+pub use self::client::NatsClient;
+pub use self::handle::{Nats, Subscription};
 pub use self::wire::{NatsMsg, NatsWire, ServerInfo};
 
 impl NatsMsg {

@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tasktonic_core::{AskError, Ctx, Handle, Receive, Timer, TimerEvent, Tonic};
 
-use super::client::random;
+use super::handle::random;
 use super::{Nats, NatsError, NatsEvents, NatsMsg, RequestError, Subscription};
 
 const SVC: &str = "tasktonic.svc.";
@@ -357,8 +357,12 @@ impl Remote {
             };
             give(outcome);
         };
-        self.nats
-            .request_with(&self.subject.clone(), payload, timeout, Box::new(reply));
+        self.nats.request_with(
+            &self.subject.clone(),
+            payload,
+            timeout,
+            super::handle::Replier::new(reply),
+        );
     }
 }
 

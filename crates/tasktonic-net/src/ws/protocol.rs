@@ -696,7 +696,7 @@ mod tests {
     fn unmask_matches_the_rfc() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
         for n in 0..40 {
-            let plain: Vec<u8> = (0..n).map(|i| (i * 13 + 5) as u8).collect();
+            let plain: Vec<u8> = (0..n).map(|i: u32| (i * 13 + 5).to_le_bytes()[0]).collect();
             let mut data: Vec<u8> = plain
                 .iter()
                 .enumerate()
