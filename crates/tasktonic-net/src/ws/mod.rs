@@ -4,7 +4,8 @@
 //! to through a [`Ws`] handle.
 //!
 //! The frame protocol is tungstenite's `WebSocketContext`, driven from the connection's own
-//! buffers (one frame at a time, so nothing is held past a message); the connection layers
+//! buffers (one frame at a time, so nothing is held past a message; the common frame is cut without
+//! it, `ws/frame.rs`); the connection layers
 //! give it back-pressure, TLS, liveness and hand-back of unsent messages as on any TCP
 //! connection. Text and binary messages, fragmentation both ways, pings answered by the
 //! protocol, the close handshake both ways with codes and reasons, UTF-8 validation, the
@@ -45,7 +46,9 @@
 
 mod client;
 mod config;
+mod dial;
 mod events;
+mod frame;
 mod gate;
 mod handle;
 mod message;

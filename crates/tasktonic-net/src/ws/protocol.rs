@@ -20,28 +20,22 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{
-    SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
-};
-use http::{HeaderMap, StatusCode, Uri};
+use http::{HeaderMap, Uri};
 use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Error as TError, Message};
 
+use super::dial::Dialling;
+use super::frame::{Fast, fast_frame, put_header};
 use super::gate::FrameGate;
-use super::message::{Utf8Bytes, WsClose, WsMessage};
+use super::message::{WsClose, WsMessage};
 use super::{WsConfig, WsInfo};
 use crate::codec::CodecError;
-use crate::http::HttpLimits;
-use crate::http::head::{connection_lists, head_end, parse_response, put_headers};
 use crate::protocol::{Protocol, ProtocolIo};
 
 /// Payloads this long or longer leave by the connection's vectored write (not copied).
 const VECTORED_MIN: usize = 1024;
-
-/// The largest handshake response a client reads.
-const MAX_HANDSHAKE: usize = 16 * 1024;
 
 /// One message of a WebSocket connection, both ways (opaque: users see
 /// [`WsMessage`]s and [`Ws`](super::Ws) events).
@@ -95,15 +89,6 @@ pub(crate) struct DialSpec {
     pub(crate) host: String,
     pub(crate) protocols: Vec<String>,
     pub(crate) headers: HeaderMap,
-}
-
-/// A client connection waiting for the server's `101`.
-struct Dialling {
-    key: String,
-    /// Bytes of the buffer searched for the head's end already.
-    scanned: usize,
-    /// Frames the base sent before the handshake completed (sent right after it).
-    early: BytesMut,
 }
 
 /// Our buffers as the stream tungstenite reads and writes.
@@ -297,207 +282,6 @@ impl WsProtocol {
     }
 }
 
-/// A frame header without a mask (a server's), written in one piece.
-fn put_header(dst: &mut BytesMut, fin: bool, opcode: u8, len: usize) {
-    let mut h = [0u8; 10];
-    h[0] = if fin { 0x80 } else { 0 } | opcode;
-    let n = if let Ok(small @ 0..126) = u8::try_from(len) {
-        h[1] = small;
-        2
-    } else if let Ok(medium) = u16::try_from(len) {
-        h[1] = 126;
-        h[2..4].copy_from_slice(&medium.to_be_bytes());
-        4
-    } else {
-        h[1] = 127;
-        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        10
-    };
-    dst.extend_from_slice(&h[..n]);
-}
-
-/// What the fast path made of the front of the buffer.
-enum Fast {
-    /// A whole message, taken.
-    Message(WsMessage),
-    /// A message frame whose rest has not arrived: wait (nothing taken).
-    Wait,
-    /// Not a frame the fast path takes (a control frame, a fragment, an error, one over a
-    /// limit): tungstenite's.
-    No,
-    /// A text message that is not UTF-8 (taken).
-    BadText(TError),
-}
-
-/// XOR `data` with the 4-byte mask `key`, eight bytes at a time.
-fn unmask(data: &mut [u8], key: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ wide).to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
-    }
-}
-
-/// The common case without tungstenite: a whole, unfragmented text or binary frame, with
-/// no reserved bit, masked as the side requires, within the limits, at a message boundary.
-/// Everything else goes to tungstenite, which enforces the rest of the protocol.
-fn fast_frame(role: Role, config: &WsConfig, src: &mut BytesMut) -> Fast {
-    let [b0, b1, ..] = src[..] else {
-        return Fast::Wait;
-    };
-    let opcode = b0 & 0x0F;
-    let masked = b1 & 0x80 != 0;
-    if b0 & 0xF0 != 0x80 || !(opcode == 1 || opcode == 2) || masked != (role == Role::Server) {
-        return Fast::No;
-    }
-    let ext = match b1 & 0x7F {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    let header = 2 + ext + if masked { 4 } else { 0 };
-    if src.len() < header {
-        return Fast::Wait;
-    }
-    let len = match ext {
-        2 => u64::from(u16::from_be_bytes([src[2], src[3]])),
-        8 => {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&src[2..10]);
-            u64::from_be_bytes(b)
-        }
-        _ => u64::from(b1 & 0x7F),
-    };
-    let Ok(len) = usize::try_from(len) else {
-        return Fast::No;
-    };
-    if len > config.max_frame || len > config.max_message {
-        return Fast::No; // tungstenite refuses it (1009)
-    }
-    if src.len() < header + len {
-        return Fast::Wait;
-    }
-    let mut frame = src.split_to(header + len);
-    let key = masked.then(|| {
-        [
-            frame[header - 4],
-            frame[header - 3],
-            frame[header - 2],
-            frame[header - 1],
-        ]
-    });
-    let _ = frame.split_to(header);
-    if let Some(key) = key {
-        unmask(&mut frame, key);
-    }
-    let payload = frame.freeze();
-    if opcode == 2 {
-        return Fast::Message(WsMessage::Binary(payload));
-    }
-    match Utf8Bytes::try_from(payload) {
-        Ok(text) => Fast::Message(WsMessage::Text(text)),
-        Err(e) => Fast::BadText(TError::Utf8(e.to_string())),
-    }
-}
-
-impl Dialling {
-    /// The request that opens the session.
-    fn put_request(&mut self, spec: &DialSpec, dst: &mut BytesMut) {
-        self.key = tungstenite::handshake::client::generate_key();
-        let target = spec.uri.path_and_query().map_or("/", |p| p.as_str());
-        dst.extend_from_slice(b"GET ");
-        dst.extend_from_slice(target.as_bytes());
-        dst.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        dst.extend_from_slice(spec.host.as_bytes());
-        dst.extend_from_slice(
-            b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
-        );
-        dst.extend_from_slice(self.key.as_bytes());
-        dst.extend_from_slice(b"\r\n");
-        if !spec.protocols.is_empty() {
-            dst.extend_from_slice(b"Sec-WebSocket-Protocol: ");
-            dst.extend_from_slice(spec.protocols.join(", ").as_bytes());
-            dst.extend_from_slice(b"\r\n");
-        }
-        put_headers(dst, &spec.headers);
-        dst.extend_from_slice(b"\r\n");
-    }
-
-    /// The server's answer, once whole: the session's description, or why it is refused.
-    fn read_response(
-        &mut self,
-        spec: &DialSpec,
-        src: &mut BytesMut,
-    ) -> Result<Option<WsInfo>, CodecError> {
-        let Some(end) = head_end(src, self.scanned) else {
-            if src.len() > MAX_HANDSHAKE {
-                return Err(CodecError::FrameTooLarge {
-                    len: src.len() as u64,
-                    max: MAX_HANDSHAKE,
-                });
-            }
-            self.scanned = src.len();
-            return Ok(None);
-        };
-        let head = src.split_to(end).freeze();
-        let response = parse_response(&head, &HttpLimits::default())
-            .map_err(|e| CodecError::malformed("the handshake's response", e))?;
-        let refuse = |why: String| {
-            Err(CodecError::malformed_msg(format!(
-                "websocket handshake: {why}"
-            )))
-        };
-        if response.status != StatusCode::SWITCHING_PROTOCOLS {
-            return refuse(format!(
-                "the server answered {} instead of 101 Switching Protocols",
-                response.status
-            ));
-        }
-        let headers = response.headers;
-        let upgrade = headers
-            .get(UPGRADE)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-        if !upgrade || !connection_lists(&headers, b"upgrade") {
-            return refuse("the 101 lacks `Upgrade: websocket` / `Connection: Upgrade`".into());
-        }
-        let expected = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
-        if headers
-            .get(SEC_WEBSOCKET_ACCEPT)
-            .map(http::HeaderValue::as_bytes)
-            != Some(expected.as_bytes())
-        {
-            return refuse("Sec-WebSocket-Accept does not match the key".into());
-        }
-        if headers.contains_key(SEC_WEBSOCKET_EXTENSIONS) {
-            return refuse("the server chose an extension that was not offered".into());
-        }
-        let protocol = match headers.get(SEC_WEBSOCKET_PROTOCOL) {
-            None => None,
-            Some(v) => {
-                let chosen = v.to_str().unwrap_or_default().trim().to_string();
-                if !spec.protocols.contains(&chosen) {
-                    return refuse(format!(
-                        "the server chose the subprotocol {chosen:?}, not offered"
-                    ));
-                }
-                Some(chosen)
-            }
-        };
-        Ok(Some(WsInfo {
-            uri: spec.uri.clone(),
-            headers,
-            protocol,
-        }))
-    }
-}
-
 impl Protocol for WsProtocol {
     type Message = WsWire;
 
@@ -685,82 +469,5 @@ impl Protocol for WsProtocol {
         }
         let ping = WsWire(Wire::Ping(Bytes::new()));
         self.encode_vectored(&ping, dst).is_ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unmask_matches_the_rfc() {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        for n in 0..40 {
-            let plain: Vec<u8> = (0..n).map(|i: u32| (i * 13 + 5).to_le_bytes()[0]).collect();
-            let mut data: Vec<u8> = plain
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ key[i % 4])
-                .collect();
-            unmask(&mut data, key);
-            assert_eq!(data, plain);
-        }
-    }
-
-    #[test]
-    fn the_fast_path_takes_only_whole_plain_messages() {
-        let config = WsConfig::default();
-        // RFC 6455 §5.7: a masked "Hello" from a client.
-        let hello = [
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
-        let mut src = BytesMut::from(&hello[..]);
-        match fast_frame(Role::Server, &config, &mut src) {
-            Fast::Message(m) => assert_eq!(m, WsMessage::from("Hello")),
-            _ => panic!("not taken"),
-        }
-        assert!(src.is_empty());
-        // Half of it: wait, take nothing.
-        let mut src = BytesMut::from(&hello[..7]);
-        assert!(matches!(
-            fast_frame(Role::Server, &config, &mut src),
-            Fast::Wait
-        ));
-        assert_eq!(src.len(), 7);
-        // Unmasked to a server, a fragment, a ping, a reserved bit: tungstenite's.
-        for frame in [
-            &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o'][..],
-            &hello_with(0x01),
-            &hello_with(0x89),
-            &hello_with(0xC1),
-        ] {
-            let mut src = BytesMut::from(frame);
-            assert!(matches!(
-                fast_frame(Role::Server, &config, &mut src),
-                Fast::No
-            ));
-            assert_eq!(src.len(), frame.len(), "nothing taken");
-        }
-        // The client side takes unmasked frames only.
-        let mut src = BytesMut::from(&[0x82, 0x02, 1, 2][..]);
-        match fast_frame(Role::Client, &config, &mut src) {
-            Fast::Message(m) => assert_eq!(m, WsMessage::from(vec![1u8, 2])),
-            _ => panic!("not taken"),
-        }
-        // Over the limit: tungstenite's (it answers 1009).
-        let small = WsConfig::default().max_message(3);
-        let mut src = BytesMut::from(&hello[..]);
-        assert!(matches!(
-            fast_frame(Role::Server, &small, &mut src),
-            Fast::No
-        ));
-    }
-
-    fn hello_with(b0: u8) -> Vec<u8> {
-        let mut v = vec![
-            b0, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
-        v[0] = b0;
-        v
     }
 }
