@@ -511,6 +511,49 @@ fn a_two_server_cluster_carries_messages_and_survives_a_server() {
 }
 
 #[test]
+fn a_server_that_stops_answering_pings_is_replaced() {
+    use std::io::{BufRead, BufReader, Write};
+    // A fake server: INFO, answers the handshake's PING, then never another. The client
+    // pings every 30 ms, declares the connection stale after two unanswered, and dials
+    // again.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (accepted, connections) = unbounded();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            accepted.send(n).ok();
+            let info = "INFO {\"server_id\":\"fake\",\"max_payload\":1048576,\"headers\":true}\r\n";
+            stream.write_all(info.as_bytes()).ok();
+            std::thread::spawn(move || {
+                let mut answered = false;
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line.starts_with("PING") && !answered {
+                        stream.write_all(b"PONG\r\n").ok();
+                        answered = true;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    let tuned: Tune = Box::new(|c| c.ping_interval(Duration::from_millis(30), 2));
+    let n = node_with(&format!("nats://127.0.0.1:{port}"), Some(tuned));
+    assert_eq!(connections.recv_timeout(LIMIT), Ok(0));
+    n.until(|e| *e == Nev::Status(NatsStatus::Connected));
+    n.until(|e| *e == Nev::Status(NatsStatus::Reconnecting));
+    assert_eq!(
+        connections.recv_timeout(LIMIT),
+        Ok(1),
+        "no second connection"
+    );
+    n.until(|e| *e == Nev::Status(NatsStatus::Connected));
+    n.stop().expect("stops");
+}
+
+#[test]
 fn credentials_are_checked() {
     if !have_nats_server() {
         return;

@@ -246,13 +246,20 @@ impl NatsClient {
         self
     }
 
-    /// Speak TLS (after the server's `INFO`, as NATS does), verifying servers with
-    /// `connector`. Without this, TLS is used when a server requires it, verified with the
-    /// web's roots.
+    /// Verify servers with `connector` (your own CA, say) whenever TLS is spoken: when a
+    /// server requires it (its `INFO` says `tls_required`), or always with
+    /// [`require_tls`](Self::require_tls) or a `tls://` URL. Without this, servers are
+    /// verified with the web's roots. TLS starts after the server's `INFO`, as NATS does.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, connector: &TlsConnector) -> Self {
-        self.tls = true;
         self.connector = Some(connector.clone());
+        self
+    }
+
+    /// Speak TLS with every server, whether it requires it or not (as a `tls://` URL
+    /// does): a server that cannot is not used.
+    pub fn require_tls(mut self, yes: bool) -> Self {
+        self.tls = yes;
         self
     }
 
