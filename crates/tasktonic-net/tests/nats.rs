@@ -554,6 +554,78 @@ fn a_server_that_stops_answering_pings_is_replaced() {
 }
 
 #[test]
+fn publishes_not_written_when_a_connection_drops_go_out_on_the_next() {
+    use std::io::{BufRead, BufReader, Write};
+    if !have_nats_server() {
+        return;
+    }
+    // The client dials a fake server first: it completes the handshake, then reads nothing
+    // more, so the client's queue fills; then it drops the connection. What the client had
+    // written is lost (at most once); what it had only accepted must reach the real server
+    // (the next in its list) after the reconnect: a gap-free, ordered run up to the last.
+    let real = NatsServer::start(&[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let fake = listener.local_addr().expect("addr").port();
+    let (hang_up, hung_up) = unbounded::<()>();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let info = "INFO {\"server_id\":\"fake\",\"max_payload\":1048576,\"headers\":true}\r\n";
+        stream.write_all(info.as_bytes()).ok();
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.starts_with("PING") {
+                stream.write_all(b"PONG\r\n").ok();
+                break;
+            }
+            line.clear();
+        }
+        hung_up.recv().ok(); // reading nothing more until told
+        drop(reader);
+        drop(stream); // unread data: the client sees a reset
+    });
+    let sub = node(&real.url());
+    subscribe(&sub, "seq", None);
+    let urls = format!("nats://127.0.0.1:{fake}, {}", real.url());
+    let client = node_with(&urls, None);
+    client.until(|e| *e == Nev::Status(NatsStatus::Connected));
+    let pc = nats(&client);
+    let mut accepted = 0u32;
+    loop {
+        let mut payload = accepted.to_be_bytes().to_vec();
+        payload.resize(1024, 0);
+        match pc.publish("seq", payload) {
+            Ok(()) => accepted += 1,
+            Err(NatsError::Backpressure(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    hang_up.send(()).expect("the fake listens");
+    client.until(|e| *e == Nev::Status(NatsStatus::Reconnecting));
+    client.until(|e| *e == Nev::Status(NatsStatus::Connected));
+    let mut got = Vec::new();
+    while got.last() != Some(&(accepted - 1)) {
+        let (_, p) = msgs(&sub, 1).remove(0);
+        got.push(u32::from_be_bytes([p[0], p[1], p[2], p[3]]));
+    }
+    let first = got[0];
+    assert!(
+        got.len() > 100,
+        "only {} of {accepted} were held and sent again",
+        got.len()
+    );
+    assert_eq!(
+        got,
+        (first..accepted).collect::<Vec<_>>(),
+        "not a gap-free run"
+    );
+    sub.stop().expect("stops");
+    client.stop().expect("stops");
+}
+
+#[test]
 fn credentials_are_checked() {
     if !have_nats_server() {
         return;
