@@ -36,6 +36,15 @@ impl RemoteAsk for Sum {
     type Reply = u64;
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct Boom;
+impl RemoteMessage for Boom {
+    const NAME: &'static str = "boom";
+}
+impl RemoteAsk for Boom {
+    type Reply = u64;
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Nev {
     Status(NatsStatus),
@@ -48,11 +57,14 @@ enum Nev {
 }
 
 type Tune = Box<dyn FnOnce(NatsClient) -> NatsClient + Send>;
+/// Run right after `start`, before the link is up.
+type Early = Box<dyn FnOnce(&Nats, &mut Ctx<Node>) + Send>;
 
 /// A process's tonic: connects, reports everything, answers `echo.*` requests, counts `Add`.
 struct Node {
     url: String,
     tune: Option<Tune>,
+    early: Option<Early>,
     nats: Option<Nats>,
     total: u64,
     out: Sender<Nev>,
@@ -72,6 +84,9 @@ impl Tonic for Node {
             client = tune(client);
         }
         let nats = client.start(ctx).expect("a selector");
+        if let Some(early) = self.early.take() {
+            early(&nats, ctx);
+        }
         nats.watch_status(ctx);
         self.nats = Some(nats);
         self.addr.send((local(), ctx.handle())).ok();
@@ -104,6 +119,12 @@ impl Respond<Sum> for Node {
     }
 }
 
+impl Respond<Boom> for Node {
+    fn respond(&mut self, _: &mut Ctx<Self>, _: Boom) -> u64 {
+        panic!("the responder fails on purpose");
+    }
+}
+
 impl PresenceEvents for Node {
     fn on_peer_up(&mut self, _: &mut Ctx<Self>, peer: &Peer) {
         self.out.send(Nev::Up(peer.name.clone())).ok();
@@ -114,11 +135,16 @@ impl PresenceEvents for Node {
 }
 
 fn node_with(url: &str, tune: Option<Tune>) -> Running<Nev, Node> {
+    node_early(url, tune, None)
+}
+
+fn node_early(url: &str, tune: Option<Tune>, early: Option<Early>) -> Running<Nev, Node> {
     let (out, events) = unbounded();
     let (addr, addr_rx) = unbounded();
     let node = Node {
         url: url.to_string(),
         tune,
+        early,
         nats: None,
         total: 0,
         out,
@@ -623,6 +649,111 @@ fn publishes_not_written_when_a_connection_drops_go_out_on_the_next() {
     );
     sub.stop().expect("stops");
     client.stop().expect("stops");
+}
+
+#[test]
+fn flush_and_presence_right_after_start_wait_for_the_link() {
+    if !have_nats_server() {
+        return;
+    }
+    let server = NatsServer::start(&[]);
+    let b = node(&server.url());
+    on(&b, |t, ctx| {
+        let nats = t.nats.clone().expect("nats");
+        nats.watch_presence(ctx, "b", Duration::from_millis(50))
+            .expect("watching");
+    });
+    // Asked before the link is up: they wait for it, and the link still comes up.
+    let early: Early = Box::new(|nats, ctx| {
+        nats.flush(ctx, |t: &mut Node, _, ok| {
+            t.out.send(Nev::Flushed(ok)).ok();
+        });
+        nats.watch_presence(ctx, "a", Duration::from_millis(50))
+            .expect("watching");
+    });
+    let a = node_early(&server.url(), None, Some(early));
+    // In any order: the flush answered true, the link up, and b seen.
+    let (mut flushed, mut connected, mut up) = (None, false, false);
+    while flushed.is_none() || !connected || !up {
+        match a.next() {
+            Nev::Flushed(ok) => flushed = Some(ok),
+            Nev::Status(NatsStatus::Connected) => connected = true,
+            Nev::Up(name) => up = name == "b",
+            _ => {}
+        }
+    }
+    assert_eq!(flushed, Some(true));
+    a.stop().expect("a stops");
+    b.stop().expect("b stops");
+}
+
+#[test]
+fn odd_headers_from_another_publisher_do_not_cost_the_connection() {
+    use std::io::{BufRead, BufReader, Write};
+    if !have_nats_server() {
+        return;
+    }
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url());
+    subscribe(&a, "odd.>", None);
+    // A raw publisher: a header line without a colon, and a subject that is not UTF-8.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    raw.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let mut reader = BufReader::new(raw.try_clone().expect("clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("INFO");
+    raw.write_all(
+        b"CONNECT {\"headers\":true,\"verbose\":false}\r\n\
+          HPUB odd.h 21 23\r\nNATS/1.0\r\nnocolon\r\n\r\nhi\r\n\
+          PUB odd.\xff 2\r\nyo\r\nPING\r\n",
+    )
+    .expect("write");
+    line.clear();
+    reader.read_line(&mut line).expect("PONG");
+    assert_eq!(line, "PONG\r\n");
+    let got = msgs(&a, 2);
+    assert_eq!(got[0], ("odd.h".into(), Bytes::from_static(b"hi")));
+    assert_eq!(got[1].1, Bytes::from_static(b"yo"));
+    // Still connected: nothing but the two messages happened to the link.
+    nats(&a)
+        .publish("odd.after", "still")
+        .expect("still connected");
+    assert_eq!(msgs(&a, 1)[0].1, Bytes::from_static(b"still"));
+    a.stop().expect("a stops");
+}
+
+#[test]
+fn a_responder_that_fails_is_no_answer_at_once() {
+    if !have_nats_server() {
+        return;
+    }
+    let server = NatsServer::start(&[]);
+    let responder = node(&server.url());
+    on(&responder, |t, ctx| {
+        let nats = t.nats.clone().expect("nats");
+        nats.expose("fragile", &ctx.handle())
+            .ask::<Boom>()
+            .start()
+            .expect("exposed");
+        nats.flush(ctx, |t: &mut Node, _, ok| {
+            t.out.send(Nev::Flushed(ok)).ok();
+        });
+    });
+    responder.until(|e| matches!(e, Nev::Flushed(true)));
+    let asker = node(&server.url());
+    on(&asker, |t, ctx| {
+        let remote = t.nats.clone().expect("nats").remote("fragile");
+        // A long timeout: a Timeout here would mean the failure went unanswered.
+        remote.ask(ctx, Boom, Duration::from_secs(600), |t: &mut Node, _, r| {
+            t.out.send(Nev::Asked(r)).ok();
+        });
+    });
+    assert_eq!(
+        asker.until(|e| matches!(e, Nev::Asked(_))),
+        Nev::Asked(Err(AskError::NoAnswer))
+    );
+    asker.stop().expect("stops");
+    let _ = responder.stop(); // it failed on purpose
 }
 
 #[test]

@@ -17,8 +17,14 @@ use crate::transport::TlsConnector;
 /// user with no password), and whether it asks for TLS.
 pub(super) struct ServerUrl {
     pub(super) server: Server,
-    pub(super) auth: Option<(String, String)>,
+    pub(super) auth: Option<Credentials>,
     pub(super) tls: bool,
+}
+
+/// Credentials in a URL: `user:password@` (the password may be empty) or `token@`.
+pub(super) enum Credentials {
+    UserPassword(String, String),
+    Token(String),
 }
 
 /// A server to dial.
@@ -66,8 +72,8 @@ impl Server {
             None => 4222,
         };
         let auth = auth.map(|a| match a.split_once(':') {
-            Some((u, p)) => (u.to_string(), p.to_string()),
-            None => (a.to_string(), String::new()), // a token
+            Some((u, p)) => Credentials::UserPassword(u.to_string(), p.to_string()),
+            None => Credentials::Token(a.to_string()),
         });
         Ok(ServerUrl {
             server: Server { host, port },
@@ -130,23 +136,30 @@ impl fmt::Debug for Auth {
 ///
 /// ```no_run
 /// use tasktonic_core::{App, Ctx, Tonic};
-/// use tasktonic_net::nats::{Nats, NatsClient, NatsEvents, NatsMsg};
+/// use tasktonic_net::nats::{Nats, NatsClient, NatsEvents, NatsMsg, NatsStatus};
 ///
-/// struct Sensor;
+/// struct Sensor(Option<Nats>);
 /// impl Tonic for Sensor {
 ///     type State = ();
 ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
 ///         let nats = NatsClient::new("nats://127.0.0.1:4222").expect("a URL").start(ctx).expect("a selector");
 ///         nats.subscribe(ctx, "sensors.*.temp", None).expect("a subject");
-///         nats.publish("sensors.kitchen.temp", "21.5").ok();
+///         nats.watch_status(ctx);
+///         self.0 = Some(nats);
 ///     }
 /// }
 /// impl NatsEvents for Sensor {
+///     fn on_nats_status(&mut self, _: &mut Ctx<Self>, status: NatsStatus) {
+///         // Publishes are refused (handed back) until the link is up.
+///         if let (NatsStatus::Connected, Some(nats)) = (status, &self.0) {
+///             nats.publish("sensors.kitchen.temp", "21.5").ok();
+///         }
+///     }
 ///     fn on_nats_message(&mut self, _: &mut Ctx<Self>, msg: NatsMsg) {
 ///         println!("{}: {:?}", msg.subject, msg.payload);
 ///     }
 /// }
-/// App::new("doc").tonic(Sensor).run()?;
+/// App::new("doc").tonic(Sensor(None)).run()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct NatsClient {
@@ -161,6 +174,7 @@ pub struct NatsClient {
     pub(super) max_pings_out: u32,
     pub(super) config: TcpConfig,
     pub(super) selector: Option<String>,
+    pub(super) sub_capacity: usize,
 }
 
 impl fmt::Debug for NatsClient {
@@ -197,6 +211,7 @@ impl NatsClient {
             max_pings_out: 2,
             config: TcpConfig::default(),
             selector: None,
+            sub_capacity: 65_536,
         };
         for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             client = client.server(url)?;
@@ -214,11 +229,10 @@ impl NatsClient {
     /// `InvalidInput` for a URL that does not parse.
     pub fn server(mut self, url: &str) -> io::Result<NatsClient> {
         let ServerUrl { server, auth, tls } = Server::parse(url)?;
-        if let Some((user, pass)) = auth {
-            self.auth = if pass.is_empty() {
-                Auth::Token(user)
-            } else {
-                Auth::UserPassword(user, pass)
+        if let Some(credentials) = auth {
+            self.auth = match credentials {
+                Credentials::UserPassword(u, p) => Auth::UserPassword(u, p),
+                Credentials::Token(t) => Auth::Token(t),
             };
         }
         self.tls |= tls;
@@ -275,6 +289,16 @@ impl NatsClient {
     pub fn ping_interval(mut self, every: Duration, max_out: u32) -> Self {
         self.ping_interval = every.max(Duration::from_millis(10));
         self.max_pings_out = max_out.max(1);
+        self
+    }
+
+    /// How many messages a subscription (or exposure) may have been handed and not yet
+    /// taken (default 65,536, as the official clients). Past it, messages are dropped and
+    /// counted — a slow consumer — and the subscriber hears how many
+    /// ([`NatsEvents::on_nats_dropped`](super::NatsEvents::on_nats_dropped)): memory stays
+    /// bounded whatever a publisher does.
+    pub fn subscription_capacity(mut self, messages: usize) -> Self {
+        self.sub_capacity = messages.max(1);
         self
     }
 

@@ -2,6 +2,7 @@
 //! [`Subscription`]. Publishing writes from the calling thread straight into the
 //! connection's queue; subscriptions, requests and flushes go to the link tonic.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tasktonic_core::{Ctx, Handle, Timer, Tonic};
+use tasktonic_core::{Ctx, Handle, Tonic};
 
 use super::link::{Link, Pending, Route, Watcher};
 use super::subject::{check_publish, check_subscribe};
@@ -38,6 +39,10 @@ pub(super) struct Shared {
     pub(super) next_sid: AtomicU64,
     pub(super) next_token: AtomicU64,
     pub(super) max_payload: AtomicUsize,
+    /// Requests waiting for their reply, by token.
+    pub(super) requests: Mutex<HashMap<u64, Pending>>,
+    /// How many messages a subscription may have delivered and not yet taken.
+    pub(super) sub_capacity: usize,
     /// This client's inbox prefix (`_INBOX.<random>.`): replies to its requests.
     pub(super) inbox: String,
     pub(super) link: Mutex<Option<Handle<Link>>>,
@@ -154,6 +159,14 @@ impl Nats {
         if let Some(r) = reply {
             check_publish(r)?;
         }
+        for (k, v) in headers {
+            let bad_name = k.is_empty()
+                || k.bytes()
+                    .any(|b| b == b':' || b.is_ascii_whitespace() || b.is_ascii_control());
+            if bad_name || v.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(NatsError::Header(format!("{k:?}: {v:?}")));
+            }
+        }
         let headers = (!headers.is_empty()).then(|| {
             let mut h = BytesMut::from(&b"NATS/1.0\r\n"[..]);
             for (k, v) in headers {
@@ -204,10 +217,20 @@ impl Nats {
         queue: Option<&str>,
     ) -> Result<Subscription, NatsError> {
         let handle = ctx.handle();
+        let gauge = Arc::new(Gauge::new(self.shared.sub_capacity));
         self.subscribe_with(subject, queue, move |msg| {
-            handle
-                .sparkle_named("on_nats_message", move |t, ctx| t.on_nats_message(ctx, msg))
-                .is_ok()
+            if !gauge.take_one(&msg.subject) {
+                return true;
+            }
+            let g = gauge.clone();
+            let sent = handle.sparkle_named("on_nats_message", move |t, ctx| {
+                let dropped = g.taken();
+                if dropped > 0 {
+                    t.on_nats_dropped(ctx, msg.sid, dropped);
+                }
+                t.on_nats_message(ctx, msg);
+            });
+            gauge.delivered(sent)
         })
     }
 
@@ -281,24 +304,29 @@ impl Nats {
             headers: None,
             payload,
         };
-        // Registered before the request leaves, so the reply always finds it.
-        let nats = self.clone();
-        let sent = self.to_link(move |link, ctx| {
-            let timer = ctx.timer(Timer::once(timeout).named("nats request"));
-            link.timers.insert(timer, token);
-            link.requests.insert(token, Pending { timer, reply });
-            if let Err(e) = nats.send(p) {
-                let why = match e {
-                    NatsError::NotConnected(_) | NatsError::Backpressure(_) => {
-                        RequestError::NotConnected
-                    }
-                    other => RequestError::Refused(other.to_string()),
-                };
-                link.resolve(ctx, token, Err(why));
+        // Registered before the request leaves, so the reply always finds it; published
+        // from the calling thread, so it keeps its place among the caller's publishes.
+        self.shared
+            .requests
+            .lock()
+            .insert(token, Pending { reply, timer: None });
+        if let Err(e) = self.send(p) {
+            let why = match e {
+                NatsError::NotConnected(_) | NatsError::Backpressure(_) => {
+                    RequestError::NotConnected
+                }
+                other => RequestError::Refused(other.to_string()),
+            };
+            let pending = self.shared.requests.lock().remove(&token);
+            if let Some(p) = pending {
+                p.reply.give(Err(why));
             }
-        });
-        if !sent {
-            log::debug!("nats: the link is gone; a request to {subject} is refused");
+            return;
+        }
+        let armed = self.to_link(move |link, ctx| link.arm_request(ctx, token, timeout));
+        if !armed {
+            let pending = self.shared.requests.lock().remove(&token);
+            drop(pending); // answered NotConnected as it drops
         }
     }
 
@@ -340,6 +368,67 @@ impl Nats {
     /// closed.
     pub fn close(&self) {
         self.to_link(|_, ctx| ctx.finish());
+    }
+}
+
+/// How many messages a receiver has been handed and not yet taken, and how many were
+/// dropped because it fell that far behind (a slow consumer): memory stays bounded and no
+/// drop is silent.
+pub(crate) struct Gauge {
+    pending: AtomicUsize,
+    capacity: usize,
+    dropped: AtomicU64,
+    dropping: std::sync::atomic::AtomicBool,
+}
+
+impl Gauge {
+    pub(crate) fn new(capacity: usize) -> Gauge {
+        Gauge {
+            pending: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+            dropping: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Room for one more? If not, it is counted as dropped (and the first of a run logged).
+    pub(crate) fn take_one(&self, subject: &str) -> bool {
+        if self.pending.load(Ordering::Acquire) < self.capacity {
+            self.pending.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        self.dropped.fetch_add(1, Ordering::AcqRel);
+        if !self.dropping.swap(true, Ordering::AcqRel) {
+            log::warn!(
+                "nats: a slow consumer on {subject}: {} messages wait; dropping until it catches up",
+                self.capacity
+            );
+        }
+        false
+    }
+
+    /// The receiver took one; returns the drops to report to it (0 if none since the last).
+    pub(crate) fn taken(&self) -> u64 {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        if self.dropped.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        self.dropping.store(false, Ordering::Release);
+        self.dropped.swap(0, Ordering::AcqRel)
+    }
+
+    /// The hand-over's outcome: false when the receiver is gone for good. A full mailbox
+    /// (a bounded one that rejects) is a drop, counted, not the end of the subscription.
+    pub(crate) fn delivered<F>(&self, sent: Result<(), tasktonic_core::SendError<F>>) -> bool {
+        match sent {
+            Ok(()) => true,
+            Err(tasktonic_core::SendError::Full(_)) => {
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+                self.dropped.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+            Err(tasktonic_core::SendError::Completed(_)) => false,
+        }
     }
 }
 
@@ -385,5 +474,29 @@ impl Drop for Flushed {
         if let Some(f) = self.0.take() {
             f(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gauge_bounds_and_counts() {
+        let g = Gauge::new(2);
+        assert!(g.take_one("s"));
+        assert!(g.take_one("s"));
+        // Full: the next three are dropped and counted.
+        assert!(!g.take_one("s"));
+        assert!(!g.take_one("s"));
+        assert!(!g.take_one("s"));
+        // The receiver takes one: it hears of the three drops, once.
+        assert_eq!(g.taken(), 3);
+        assert!(g.take_one("s"));
+        assert_eq!(g.taken(), 0);
+        // A full mailbox is a counted drop, not the end; a completed tonic is the end.
+        assert!(g.delivered::<()>(Err(tasktonic_core::SendError::Full(()))));
+        assert!(!g.delivered::<()>(Err(tasktonic_core::SendError::Completed(()))));
+        assert_eq!(g.taken(), 1);
     }
 }

@@ -8,6 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -39,6 +40,8 @@ pub(super) fn start<T: Tonic>(cfg: NatsClient, ctx: &mut Ctx<T>) -> io::Result<N
         next_token: AtomicU64::new(1),
         max_payload: AtomicUsize::new(1024 * 1024),
         inbox: format!("_INBOX.{:016x}.", random()),
+        requests: Mutex::new(HashMap::new()),
+        sub_capacity: cfg.sub_capacity,
         link: Mutex::new(None),
     });
     let link = Link {
@@ -50,8 +53,8 @@ pub(super) fn start<T: Tonic>(cfg: NatsClient, ctx: &mut Ctx<T>) -> io::Result<N
         conn: None,
         phase: Phase::Down,
         subs: HashMap::new(),
-        requests: HashMap::new(),
         timers: HashMap::new(),
+        deferred: Vec::new(),
         held: Vec::new(),
         pongs: VecDeque::new(),
         pings_out: 0,
@@ -77,7 +80,8 @@ pub(super) struct Route {
 }
 
 pub(super) struct Pending {
-    pub(super) timer: TimerId,
+    /// Armed by the link once the request left.
+    pub(super) timer: Option<TimerId>,
     pub(super) reply: Replier,
 }
 
@@ -110,8 +114,9 @@ pub(super) struct Link {
     conn: Option<Conn<NatsWire>>,
     phase: Phase,
     subs: HashMap<u64, Route>,
-    pub(super) requests: HashMap<u64, Pending>,
     pub(super) timers: HashMap<TimerId, u64>,
+    /// Flushes asked for before a connection took `CONNECT`: sent behind it.
+    deferred: Vec<Flushed>,
     /// Publishes accepted but not written when the connection dropped: sent after the
     /// next handshake.
     held: Vec<NatsWire>,
@@ -142,6 +147,7 @@ impl Tonic for Link {
     }
 
     fn on_finishing(&mut self, _: &mut Ctx<Self>) {
+        self.drop_held("the client closed while the link was down");
         self.set_status(NatsStatus::Closed);
         *self.shared.conn.lock() = None;
         if let Some(conn) = &self.conn {
@@ -193,12 +199,25 @@ impl Link {
         self.attempt += 1;
         if !self.cfg.reconnect.allows(self.attempt) {
             log::warn!("nats: giving up after {} attempts", self.attempt);
+            self.drop_held("the reconnect policy gave up");
             self.set_status(NatsStatus::Closed);
             self.fail_pending(RequestError::NotConnected);
             return ctx.finish();
         }
         let delay = self.cfg.reconnect.delay(self.attempt - 1, random());
         ctx.timer(Timer::once(delay).named("nats reconnect"));
+    }
+
+    /// Publishes held for the next connection that will never come: said, not dropped in
+    /// silence.
+    fn drop_held(&mut self, why: &str) {
+        if !self.held.is_empty() {
+            log::warn!(
+                "nats: {} accepted publishes were never sent: {why}",
+                self.held.len()
+            );
+            self.held.clear();
+        }
     }
 
     fn send_op(&self, op: Op) {
@@ -338,6 +357,10 @@ impl Link {
         }
         self.pongs.push_back(PongFor::Handshake);
         self.send_op(Op::Ping);
+        for done in std::mem::take(&mut self.deferred) {
+            self.pongs.push_back(PongFor::Flush(done));
+            self.send_op(Op::Ping);
+        }
     }
 
     fn on_pong(&mut self, ctx: &mut Ctx<Self>) {
@@ -390,11 +413,15 @@ impl Link {
     }
 
     pub(super) fn flush(&mut self, done: Flushed) {
-        if self.phase == Phase::Down || self.conn.is_none() {
-            return done.give(false);
+        match self.phase {
+            Phase::Handshake | Phase::Ready => {
+                self.pongs.push_back(PongFor::Flush(done));
+                self.send_op(Op::Ping);
+            }
+            // Not connected yet: behind the coming CONNECT (and its subscriptions).
+            Phase::Connecting if self.conn.is_some() => self.deferred.push(done),
+            _ => done.give(false),
         }
-        self.pongs.push_back(PongFor::Flush(done));
-        self.send_op(Op::Ping);
     }
 
     pub(super) fn add_sub(&mut self, sid: u64, route: Route) {
@@ -441,28 +468,51 @@ impl Link {
         }
     }
 
+    /// A request left: its timeout starts (unless its reply came first).
+    pub(super) fn arm_request(&mut self, ctx: &mut Ctx<Self>, token: u64, timeout: Duration) {
+        let mut requests = self.shared.requests.lock();
+        if let Some(p) = requests.get_mut(&token) {
+            let timer = ctx.timer(Timer::once(timeout).named("nats request"));
+            p.timer = Some(timer);
+            self.timers.insert(timer, token);
+        }
+    }
+
     pub(super) fn resolve(
         &mut self,
         ctx: &mut Ctx<Self>,
         token: u64,
         outcome: Result<NatsMsg, RequestError>,
     ) {
-        if let Some(p) = self.requests.remove(&token) {
-            self.timers.remove(&p.timer);
-            ctx.cancel_timer(p.timer);
+        let pending = self.shared.requests.lock().remove(&token);
+        if let Some(p) = pending {
+            if let Some(timer) = p.timer {
+                self.timers.remove(&timer);
+                ctx.cancel_timer(timer);
+            }
             p.reply.give(outcome);
         }
     }
 
     fn fail_pending(&mut self, why: RequestError) {
         self.timers.clear();
-        for (_, p) in self.requests.drain() {
+        let pending: Vec<Pending> = self
+            .shared
+            .requests
+            .lock()
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        for p in pending {
             p.reply.give(Err(why.clone()));
         }
         for pong in self.pongs.drain(..) {
             if let PongFor::Flush(done) = pong {
                 done.give(false);
             }
+        }
+        for done in self.deferred.drain(..) {
+            done.give(false);
         }
     }
 }
@@ -495,6 +545,11 @@ impl TcpEvents<NatsWire> for Link {
             Op::Err(e) => {
                 log::warn!("nats: {} says: {e}", self.server_name);
                 self.set_status(NatsStatus::Error);
+                if self.phase == Phase::Ready {
+                    // Not fatal when the server keeps the connection (a permission
+                    // violation): back to Connected. A fatal one closes it next.
+                    self.set_status(NatsStatus::Connected);
+                }
             }
             Op::Ping => self.send_op(Op::Pong),
             _ => {}
@@ -536,8 +591,13 @@ impl TcpEvents<NatsWire> for Link {
         log::info!("nats: {} lost: {why}", self.server_name);
         // Publishes that never left go out on the next connection (nothing accepted is
         // dropped here); protocol operations are made afresh.
-        self.held
-            .extend(unsent.into_iter().filter(|w| matches!(w.0, Op::Pub(_))));
+        // A request's publish is not: its asker was told NotConnected just below, and must
+        // not see the work done behind its back.
+        let inbox = self.shared.inbox.clone();
+        self.held.extend(unsent.into_iter().filter(|w| match &w.0 {
+            Op::Pub(p) => !p.reply.as_deref().is_some_and(|r| r.starts_with(&inbox)),
+            _ => false,
+        }));
         self.fail_pending(RequestError::NotConnected);
         self.pings_out = 0;
         if ctx.lifecycle() != tasktonic_core::Lifecycle::Sparkling {

@@ -85,6 +85,8 @@ pub enum NatsError {
     Encode(String),
     /// A helper tonic could not be spawned (its owner is finishing).
     Spawn(String),
+    /// A header field that cannot be sent (a name with `:` or whitespace, a line break).
+    Header(String),
 }
 
 impl NatsError {
@@ -114,6 +116,7 @@ impl fmt::Display for NatsError {
             NatsError::Subject(why) => write!(f, "invalid subject: {why}"),
             NatsError::Encode(why) => write!(f, "cannot serialize: {why}"),
             NatsError::Spawn(why) => write!(f, "cannot spawn: {why}"),
+            NatsError::Header(why) => write!(f, "invalid header field: {why}"),
         }
     }
 }
@@ -154,6 +157,11 @@ pub trait NatsEvents: Tonic {
     /// A message on one of this tonic's subscriptions ([`NatsMsg::sid`] says which).
     /// Default: does nothing.
     fn on_nats_message(&mut self, ctx: &mut Ctx<Self>, msg: NatsMsg) {}
+
+    /// `dropped` messages of subscription `sid` were dropped because this tonic fell more
+    /// than [`NatsClient::subscription_capacity`] behind (told before the next message it
+    /// gets). Default: does nothing (the first drop of a run is logged).
+    fn on_nats_dropped(&mut self, ctx: &mut Ctx<Self>, sid: u64, dropped: u64) {}
 
     /// The link changed state. Default: does nothing.
     fn on_nats_status(&mut self, ctx: &mut Ctx<Self>, status: NatsStatus) {}

@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tasktonic_core::{AskError, Ctx, Handle, Receive, Timer, TimerEvent, Tonic};
 
-use super::handle::random;
+use super::handle::{Gauge, random};
 use super::{Nats, NatsError, NatsEvents, NatsMsg, RequestError, Subscription};
 
 const SVC: &str = "tasktonic.svc.";
@@ -172,6 +172,38 @@ pub struct Exposure<T: Tonic> {
     name: String,
     handle: Handle<T>,
     entries: HashMap<&'static str, Entry>,
+    /// Messages handed to the tonic and not yet taken (every type together).
+    gauge: Arc<Gauge>,
+}
+
+/// A question's reply subject, answered with an error if the answer is never given (the
+/// responder failed while answering).
+struct Owed {
+    nats: Nats,
+    reply: Option<String>,
+}
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            self.nats
+                .publish(&reply, reply_err("the responder failed before answering"))
+                .ok();
+        }
+    }
+}
+
+/// The exposed tonic's name, for the log.
+fn name_for<T: Tonic>(ctx: &Ctx<T>) -> String {
+    ctx.name().to_string()
+}
+
+/// Say (log) how many messages an exposed tonic lost by falling behind, once it catches up.
+fn report_drops(gauge: &Gauge, who: &str) {
+    let dropped = gauge.taken();
+    if dropped > 0 {
+        log::warn!("nats: {who} fell behind: {dropped} remote messages were dropped");
+    }
 }
 
 impl<T: Tonic> fmt::Debug for Exposure<T> {
@@ -191,8 +223,19 @@ impl<T: Tonic> Exposure<T> {
     {
         let handle = self.handle.clone();
         let name = self.name.clone();
-        let entry: Entry = Box::new(move |_msg, body| match rmp_serde::from_slice::<M>(body) {
-            Ok(m) => handle.send(m).is_ok(),
+        let gauge = self.gauge.clone();
+        let entry: Entry = Box::new(move |msg, body| match rmp_serde::from_slice::<M>(body) {
+            Ok(m) => {
+                if !gauge.take_one(&msg.subject) {
+                    return true;
+                }
+                let g = gauge.clone();
+                let sent = handle.sparkle_named(M::NAME, move |t, ctx| {
+                    report_drops(&g, &name_for(ctx));
+                    t.receive(ctx, m);
+                });
+                gauge.delivered(sent)
+            }
             Err(e) => {
                 log::warn!("nats: {name}: a {} that does not decode: {e}", M::NAME);
                 true
@@ -210,6 +253,7 @@ impl<T: Tonic> Exposure<T> {
         let handle = self.handle.clone();
         let nats = self.nats.clone();
         let name = self.name.clone();
+        let gauge = self.gauge.clone();
         let entry: Entry = Box::new(move |msg, body| {
             let Some(reply) = msg.reply.clone() else {
                 log::warn!("nats: {name}: a {} asked without a reply subject", Q::NAME);
@@ -217,15 +261,28 @@ impl<T: Tonic> Exposure<T> {
             };
             match rmp_serde::from_slice::<Q>(body) {
                 Ok(q) => {
-                    let nats = nats.clone();
-                    handle
-                        .sparkle_named("respond", move |t, ctx| {
-                            let answer = t.respond(ctx, q);
-                            if let Err(e) = nats.publish(&reply, reply_ok(&answer)) {
-                                log::warn!("nats: an answer was not sent: {e}");
-                            }
-                        })
-                        .is_ok()
+                    if !gauge.take_one(&msg.subject) {
+                        nats.publish(&reply, reply_err("the responder is overloaded"))
+                            .ok();
+                        return true;
+                    }
+                    let g = gauge.clone();
+                    // Answers with an error if the responder fails (panics) before answering:
+                    // the asker hears at once, as from a local ask, not at its timeout.
+                    let mut owed = Owed {
+                        nats: nats.clone(),
+                        reply: Some(reply),
+                    };
+                    let sent = handle.sparkle_named("respond", move |t, ctx| {
+                        report_drops(&g, &name_for(ctx));
+                        let answer = t.respond(ctx, q);
+                        if let Some(reply) = owed.reply.take()
+                            && let Err(e) = owed.nats.publish(&reply, reply_ok(&answer))
+                        {
+                            log::warn!("nats: an answer was not sent: {e}");
+                        }
+                    });
+                    gauge.delivered(sent)
                 }
                 Err(e) => {
                     let why = format!("a {} that does not decode: {e}", Q::NAME);
@@ -379,6 +436,7 @@ impl Nats {
             name: name.to_string(),
             handle: handle.clone(),
             entries: HashMap::new(),
+            gauge: Arc::new(Gauge::new(self.shared.sub_capacity)),
         }
     }
 

@@ -17,8 +17,11 @@ use serde::Deserialize;
 use crate::codec::CodecError;
 use crate::protocol::{Protocol, ProtocolIo};
 
-/// The longest control line read (the server's default `max_control_line`).
+/// The longest control line a client sends (the server's default `max_control_line`).
 pub(crate) const MAX_CONTROL_LINE: usize = 4096;
+
+/// The longest line read from a server: `INFO` carries the cluster's URLs and may be long.
+const MAX_SERVER_LINE: usize = 64 * 1024;
 
 /// The payload limit before the server's `INFO` says.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
@@ -173,38 +176,37 @@ fn number(arg: &[u8], what: &str) -> Result<u64, CodecError> {
         .ok_or_else(|| malformed(format!("{what} is out of range")))
 }
 
-fn text(arg: &[u8], what: &str) -> Result<String, CodecError> {
-    std::str::from_utf8(arg)
-        .map(str::to_string)
-        .map_err(|_| malformed(format!("{what} is not UTF-8")))
+/// A subject from the server. NATS subjects are bytes; one that is not UTF-8 (any client
+/// may publish to a wildcard we hear) is delivered with its bad bytes replaced, never a
+/// reason to drop the connection.
+fn text(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).into_owned()
 }
 
 /// A message's status and header fields.
 type Headers = (Option<u16>, Vec<(String, String)>);
 
-/// The header block of an `HMSG`: the status line, then `Key: Value` lines.
-fn parse_headers(block: &[u8]) -> Result<Headers, CodecError> {
-    let block = std::str::from_utf8(block).map_err(|_| malformed("headers are not UTF-8"))?;
+/// The header block of an `HMSG`: the status line, then `Key: Value` lines. Its size came
+/// with the message, so whatever the block holds, the stream stays in step: a block that is
+/// not what NATS writes is read as far as it makes sense (a line without a colon is
+/// skipped, bad bytes replaced) and the message is still delivered — one publisher's odd
+/// headers must not cost every subscriber its connection.
+fn parse_headers(block: &[u8]) -> Headers {
+    let block = String::from_utf8_lossy(block);
     let mut lines = block.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let Some(rest) = status_line.strip_prefix("NATS/1.0") else {
-        return Err(malformed(format!(
-            "a header block starting {status_line:?}"
-        )));
-    };
-    let status = rest
-        .split_whitespace()
+    let status = lines
         .next()
-        .map(|s| s.parse::<u16>().map_err(|_| malformed("a header status")))
-        .transpose()?;
+        .and_then(|l| l.strip_prefix("NATS/1.0"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse::<u16>().ok());
     let mut headers = Vec::new();
     for line in lines.filter(|l| !l.is_empty()) {
-        let Some((k, v)) = line.split_once(':') else {
-            return Err(malformed(format!("a header line {line:?}")));
-        };
-        headers.push((k.trim().to_string(), v.trim().to_string()));
+        match line.split_once(':') {
+            Some((k, v)) => headers.push((k.trim().to_string(), v.trim().to_string())),
+            None => log::debug!("nats: a header line without a colon skipped: {line:?}"),
+        }
     }
-    Ok((status, headers))
+    (status, headers)
 }
 
 impl NatsProtocol {
@@ -297,8 +299,8 @@ impl NatsProtocol {
         let total = usize::try_from(total).unwrap_or(usize::MAX);
         self.head = Some(Box::new(Head {
             msg: NatsMsg {
-                subject: text(subject, "a subject")?,
-                reply: reply.map(|r| text(r, "a reply subject")).transpose()?,
+                subject: text(subject),
+                reply: reply.map(|r| text(r)),
                 headers: Vec::new(),
                 status: None,
                 payload: Bytes::new(),
@@ -324,7 +326,7 @@ impl NatsProtocol {
             body.truncate(head.total);
             if head.header_len > 0 {
                 let block = body.split_to(head.header_len);
-                let (status, headers) = parse_headers(&block)?;
+                let (status, headers) = parse_headers(&block);
                 head.msg.status = status;
                 head.msg.headers = headers;
             }
@@ -333,10 +335,10 @@ impl NatsProtocol {
         }
         let from = self.scanned;
         let Some(at) = src[from..].windows(2).position(|w| w == b"\r\n") else {
-            if src.len() > MAX_CONTROL_LINE {
+            if src.len() > MAX_SERVER_LINE {
                 return Err(CodecError::FrameTooLarge {
                     len: src.len() as u64,
-                    max: MAX_CONTROL_LINE,
+                    max: MAX_SERVER_LINE,
                 });
             }
             self.scanned = src.len().saturating_sub(1);
@@ -344,10 +346,10 @@ impl NatsProtocol {
         };
         let end = from + at;
         self.scanned = 0;
-        if end > MAX_CONTROL_LINE {
+        if end > MAX_SERVER_LINE {
             return Err(CodecError::FrameTooLarge {
                 len: end as u64,
-                max: MAX_CONTROL_LINE,
+                max: MAX_SERVER_LINE,
             });
         }
         let line = src.split_to(end + 2);
@@ -562,7 +564,7 @@ mod tests {
             decode(too_big, &[]),
             Err(CodecError::FrameTooLarge { len: 1_048_577, .. })
         ));
-        let long_line = vec![b'x'; MAX_CONTROL_LINE + 10];
+        let long_line = vec![b'x'; MAX_SERVER_LINE + 10];
         assert!(matches!(
             decode(&long_line, &[]),
             Err(CodecError::FrameTooLarge { .. })
@@ -573,7 +575,6 @@ mod tests {
             b"MSG a b c d e f\r\n",
             b"MSG a 1 -5\r\n",
             b"HMSG a 1 9 5\r\n",
-            b"HMSG a 1 5 5\r\nHTTP/\r\n",
             b"INFO {not json\r\n",
         ] {
             assert!(
@@ -582,6 +583,15 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn odd_content_from_another_publisher_is_delivered_not_fatal() {
+        let input = b"MSG a.\xff 1 2\r\nhi\r\nHMSG b 2 21 23\r\nNATS/1.0\r\nnocolon\r\n\r\nhi\r\n";
+        let (ops, _) = decode(input, &[]).expect("decodes");
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert!(ops[0].starts_with("MSG a.\u{fffd} 1"), "{ops:?}");
+        assert_eq!(ops[1], "MSG b 2 None None [] hi");
     }
 
     #[test]
