@@ -128,6 +128,16 @@ pub trait Protocol: Send + 'static {
         false
     }
 
+    /// False while the protocol is not ready for the base's messages: a client handshake
+    /// in progress (a WebSocket client waiting for its `101`). Meanwhile the protocol's own
+    /// bytes go out but messages wait in the queue — handed back if the connection is lost,
+    /// kept by a client that re-sends — and a client's connect timeout keeps running, so
+    /// the handshake is bounded by it and an attempt counts as failed until it completes.
+    /// The connection asks again after every decode. Default: ready.
+    fn ready(&self) -> bool {
+        true
+    }
+
     /// Wrap bytes this protocol wrote to the peer itself ([`ProtocolIo::reply`]) as a
     /// message, so that they can wait in the outbound queue behind what the base sent
     /// before. The connection asks when such bytes come while earlier messages are still

@@ -176,6 +176,8 @@ fn is_closed(e: &Wev) -> bool {
 /// `sessions` sessions closed.
 struct Peer {
     client: Option<WsClient>,
+    /// Sent as soon as the client starts (before any session is open).
+    send_at_start: Vec<WsMessage>,
     send: Vec<WsMessage>,
     close_after: Option<usize>,
     received: usize,
@@ -188,7 +190,10 @@ impl Tonic for Peer {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
         if let Some(client) = self.client.take() {
-            client.start(ctx).expect("a selector");
+            let ws = client.start(ctx).expect("a selector");
+            for m in self.send_at_start.drain(..) {
+                ws.send(m).expect("queued while down (resend)");
+            }
         }
         self.addr.send((local(), ctx.handle())).ok();
     }
@@ -255,6 +260,7 @@ fn peer_sessions(
     let (addr, addr_rx) = unbounded();
     let tonic = Peer {
         client: Some(client),
+        send_at_start: Vec::new(),
         send,
         close_after,
         received: 0,
@@ -407,6 +413,51 @@ fn a_refused_handshake_is_an_error_for_the_client() {
     }
     assert!(is_closed(&p.next()));
     p.join().expect("client app");
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn a_refused_upgrade_hands_the_queued_messages_back_and_counts_as_a_failed_attempt() {
+    let server = site(None);
+    // Messages sent before any session: they wait for the 101 (never written before it).
+    // Every attempt is refused (403): the reconnect policy gives up after two, and the
+    // messages come back whole in the last on_ws_closed.
+    let client = WsClient::new(&url(server.addr, "/ws/private"))
+        .expect("url")
+        .resend(true)
+        .reconnect(Reconnect::fixed(std::time::Duration::from_millis(10)).max_attempts(2));
+    let (out, events) = unbounded();
+    let (addr, addr_rx) = unbounded();
+    let tonic = Peer {
+        client: Some(client),
+        send_at_start: vec!["one".into(), "two".into(), WsMessage::Binary(big(5000))],
+        send: vec![],
+        close_after: None,
+        received: 0,
+        sessions: usize::MAX,
+        out,
+        addr,
+    };
+    let p = run_app(App::new("ws-peer").tonic(tonic), addr_rx, events);
+    let mut refusals = 0;
+    let unsent = loop {
+        match p.next() {
+            Wev::Error(e) => {
+                assert!(e.contains("403"), "{e}");
+                refusals += 1;
+            }
+            Wev::Closed(_, unsent) if unsent > 0 => break unsent,
+            Wev::Closed(..) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(unsent, 3, "the three queued messages, handed back");
+    assert!((2..=3).contains(&refusals), "{refusals} attempts");
+    assert!(
+        matches!(p.events.try_recv(), Err(_)),
+        "no attempt after giving up"
+    );
+    p.stop().expect("client app");
     server.stop().expect("clean stop");
 }
 

@@ -21,8 +21,6 @@ pub(super) struct Dialling {
     pub(super) key: String,
     /// Bytes of the buffer searched for the head's end already.
     pub(super) scanned: usize,
-    /// Frames the base sent before the handshake completed (sent right after it).
-    pub(super) early: BytesMut,
 }
 
 impl Dialling {

@@ -141,7 +141,6 @@ impl WsProtocol {
             Box::new(Dialling {
                 key: String::new(),
                 scanned: 0,
-                early: BytesMut::new(),
             })
         });
         WsProtocol {
@@ -305,7 +304,6 @@ impl Protocol for WsProtocol {
             let Some(info) = dialling.read_response(spec, src)? else {
                 return Ok(0);
             };
-            io.reply(&dialling.early);
             self.dialling = None;
             each(WsWire(Wire::Opened(Box::new(info))));
             handed = 1;
@@ -385,6 +383,12 @@ impl Protocol for WsProtocol {
         src: &mut BytesMut,
         _io: &mut ProtocolIo<'_>,
     ) -> Result<Option<WsWire>, CodecError> {
+        if self.dialling.is_some() {
+            return Err(CodecError::malformed_msg(
+                "websocket handshake: the server ended the connection without a 101 \
+                 (does it speak TLS, or not WebSocket?)",
+            ));
+        }
         if src.is_empty() && self.gate.at_message_boundary() {
             return Ok(None);
         }
@@ -406,15 +410,9 @@ impl Protocol for WsProtocol {
                 if self.role == Role::Server {
                     return Ok(self.put_server_message(msg, dst));
                 }
-                match self.dialling.take() {
-                    Some(mut dialling) => {
-                        // Before the handshake completes: held, sent right after it.
-                        let r = self.put_client_message(msg, &mut dialling.early);
-                        self.dialling = Some(dialling);
-                        r
-                    }
-                    None => self.put_client_message(msg, dst),
-                }
+                // Never before the handshake completes: messages wait in the connection's
+                // queue until then (`ready`).
+                self.put_client_message(msg, dst)
             }
             Wire::Ping(payload) => {
                 let mut gate = FrameGate::default();
@@ -450,6 +448,10 @@ impl Protocol for WsProtocol {
             Ok(()) | Err(TError::ConnectionClosed) => Ok(None),
             Err(e) => Err(CodecError::unencodable(format!("websocket: {e}"), e)),
         }
+    }
+
+    fn ready(&self) -> bool {
+        self.dialling.is_none()
     }
 
     fn on_open(&mut self, io: &mut ProtocolIo<'_>) {

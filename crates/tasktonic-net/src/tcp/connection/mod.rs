@@ -122,6 +122,8 @@ pub struct TcpConnection<P: Protocol, B: TcpEvents<P::Message>> {
     tls: Option<Box<Tls>>,
     /// A TLS handshake is under way and not yet reported to the base.
     securing: bool,
+    /// Connected, waiting for the protocol's handshake (`Protocol::ready`).
+    awaiting_ready: bool,
     /// Plaintext read and not yet cut into messages.
     inbuf: BytesMut,
     /// Bytes to write before any further message: what a short write left over, then what
@@ -214,6 +216,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             transport: Transport::Plain,
             tls: tls.map(Box::new),
             securing: false,
+            awaiting_ready: false,
             inbuf: BytesMut::new(),
             out: BytesMut::new(),
             inflight: VecDeque::new(),
@@ -310,6 +313,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         };
         let addr = client.addr;
         self.protocol = (client.fresh)();
+        self.awaiting_ready = false;
         log::debug!(
             "{}: connecting to {addr} (attempt {})",
             self.conn.id(),
@@ -371,8 +375,14 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
 
     /// Connected, and secured if TLS: messages flow. The caller reads (or is reading).
     fn up(&mut self, ctx: &mut Ctx<Self>, peer: SocketAddr) {
-        self.clear_phase_timer(ctx);
-        self.attempts = 0;
+        if self.protocol.ready() {
+            self.clear_phase_timer(ctx);
+            self.attempts = 0;
+        } else {
+            // The protocol's own handshake follows (`Protocol::ready`): the connect timer
+            // bounds it too, and the attempt counts once it completes.
+            self.awaiting_ready = true;
+        }
         self.go(ctx, ConnState::Connected);
         self.event("on_connected", move |b, ctx, conn| {
             b.on_connected(ctx, conn, peer)
@@ -638,6 +648,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> Tonic for TcpConnection<P, B> {
                 self.phase = None;
                 let what = if self.securing {
                     "TLS handshake timed out"
+                } else if self.awaiting_ready {
+                    "the protocol's handshake timed out"
                 } else {
                     "connect timed out"
                 };

@@ -318,6 +318,16 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 self.batch_hint = batch.len().min(BATCH_HINT_MAX);
             }
             self.deliver(ctx, batch, decoded.pause);
+            if self.awaiting_ready && self.protocol.ready() {
+                // The protocol's handshake completed: the attempt succeeded, and the
+                // messages that waited go out.
+                self.awaiting_ready = false;
+                self.clear_phase_timer(ctx);
+                self.attempts = 0;
+                if self.flushable() {
+                    self.flush(ctx);
+                }
+            }
             if !self.out.is_empty() && self.flushable() {
                 // The protocol answered the peer itself (a status byte, a pong).
                 self.flush(ctx);

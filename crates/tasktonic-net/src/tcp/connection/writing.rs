@@ -39,6 +39,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
             return;
         }
+        if !self.protocol.ready() {
+            return self.flush_own(ctx);
+        }
         let mut pending = self.conn.take_outbox(std::mem::take(&mut self.spare));
         if pending.is_empty() && self.out.is_empty() {
             // Nothing to write (a writable edge after everything went out): the transport's
@@ -88,6 +91,18 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             self.inflight = VecDeque::new();
         }
         self.after_flush(ctx);
+    }
+
+    /// The protocol's handshake is in progress: only its own bytes go, messages wait.
+    fn flush_own(&mut self, ctx: &mut Ctx<Self>) {
+        if !self.out.is_empty()
+            && let Err(e) = self.write_out()
+        {
+            return self.lost(ctx, CloseReason::Io(e));
+        }
+        if self.transport.wants_write() {
+            self.push_transport(ctx);
+        }
     }
 
     /// What waits for a flush to end: a graceful close's shutdown once everything accepted
