@@ -141,6 +141,22 @@ impl WsEvents for Checker {
         }
     }
 
+    fn on_ws_close(&mut self, ctx: &mut Ctx<Self>, _: &Ws, close: Option<&WsClose>) {
+        if self.received < self.o.count {
+            let why = match close {
+                Some(c) => format!("the server closed the session: {c}"),
+                None => "the server closed the session".to_string(),
+            };
+            self.done(
+                ctx,
+                Err(format!(
+                    "{why} after {} of {} echoes",
+                    self.received, self.o.count
+                )),
+            );
+        }
+    }
+
     fn on_ws_error(&mut self, ctx: &mut Ctx<Self>, _: &Ws, error: &CodecError) {
         self.done(ctx, Err(format!("protocol error: {error}")));
     }

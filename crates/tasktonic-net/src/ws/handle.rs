@@ -91,15 +91,23 @@ impl Ws {
             })
     }
 
-    /// Begin the close handshake with `close` (its code and reason), after the messages
-    /// queued before it: the peer answers, then the connection closes and
+    /// Begin the close handshake with `close` (its code and reason; a code the RFC does not
+    /// allow on the wire, such as 1005, 1006 or 1015, is sent as 1000), after the messages
+    /// queued before it — even at the high watermark: the peer answers, then the connection
+    /// closes and
     /// [`on_ws_closed`](super::WsEvents::on_ws_closed) follows. Messages received
     /// meanwhile are still delivered. Does nothing on a closed session.
     pub fn close(&self, close: WsClose) {
-        if self.conn.send(WsWire(Wire::Close(Some(close)))).is_err() {
-            // Closed already, or at the watermark: a graceful close of the connection
-            // writes what is queued and ends it.
-            self.conn.close();
+        // One per session, so past the high watermark too: the close handshake is never
+        // skipped because the queue is full.
+        let frame = WsWire(Wire::Close(Some(close)));
+        let queued = if self.conn.state() == ConnState::Connected {
+            self.conn.send_unbounded(frame)
+        } else {
+            self.conn.send(frame) // a session still being switched to queues it
+        };
+        if let Err(e) = queued {
+            log::debug!("{self}: close on a closed session ({e})");
         }
     }
 

@@ -130,8 +130,17 @@ impl WsClose {
         while !self.reason.is_char_boundary(end) {
             end -= 1;
         }
+        let code = if self.code.is_allowed() {
+            self.code
+        } else {
+            log::warn!(
+                "close code {} may not be sent; 1000 is",
+                u16::from(self.code)
+            );
+            CloseCode::Normal
+        };
         tungstenite::protocol::CloseFrame {
-            code: self.code,
+            code,
             reason: Utf8Bytes::from(self.reason[..end].to_string()),
         }
     }
