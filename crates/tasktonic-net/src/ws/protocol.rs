@@ -158,6 +158,22 @@ impl WsProtocol {
             .get_or_insert_with(|| WebSocketContext::new(role, Some(frames)))
     }
 
+    /// Write through the context into `out`: a client's masked frames, a ping, a close.
+    fn write_frames(
+        &mut self,
+        out: &mut BytesMut,
+        f: impl FnOnce(&mut WebSocketContext, &mut Feed<'_>) -> Result<(), TError>,
+    ) -> Result<(), TError> {
+        let mut gate = FrameGate::default();
+        let mut none = BytesMut::new();
+        let mut feed = Feed {
+            gate: &mut gate,
+            src: &mut none,
+            out,
+        };
+        f(self.context(), &mut feed)
+    }
+
     /// True unless a close frame was sent or received.
     fn can_write(&self) -> bool {
         self.ctx.as_ref().is_none_or(WebSocketContext::can_write)
@@ -198,15 +214,7 @@ impl WsProtocol {
             WsMessage::Binary(b) => (Data::Binary, b.clone()),
         };
         let fragment = self.settings.config.fragment_size;
-        let mut gate = FrameGate::default();
-        let mut none = BytesMut::new();
-        let ctx = self.context();
-        let mut feed = Feed {
-            gate: &mut gate,
-            src: &mut none,
-            out: dst,
-        };
-        match fragment {
+        self.write_frames(dst, |ctx, feed| match fragment {
             Some(size) if payload.len() > size => {
                 let pieces = payload.len().div_ceil(size);
                 for i in 0..pieces {
@@ -217,19 +225,19 @@ impl WsProtocol {
                         OpCode::Data(Data::Continue)
                     };
                     let frame = Frame::message(piece, code, i + 1 == pieces);
-                    ctx.write(&mut feed, Message::Frame(frame))?;
+                    ctx.write(feed, Message::Frame(frame))?;
                 }
-                ctx.flush(&mut feed)
+                ctx.flush(feed)
             }
             _ => {
                 let m = match op {
                     Data::Text => Message::Text(msg.as_text().unwrap_or_default().into()),
                     _ => Message::Binary(payload),
                 };
-                ctx.write(&mut feed, m)?;
-                ctx.flush(&mut feed)
+                ctx.write(feed, m)?;
+                ctx.flush(feed)
             }
-        }
+        })
     }
 
     /// The peer broke the protocol: answer with a close frame carrying the code, and turn
@@ -267,14 +275,7 @@ impl WsProtocol {
             code,
             reason: reason.into(),
         };
-        let mut none = BytesMut::new();
-        let mut gate = FrameGate::default();
-        let mut feed = Feed {
-            gate: &mut gate,
-            src: &mut none,
-            out,
-        };
-        if let Err(e) = self.context().close(&mut feed, Some(frame)) {
+        if let Err(e) = self.write_frames(out, |ctx, feed| ctx.close(feed, Some(frame))) {
             log::debug!("websocket: the close frame after an error: {e}");
         }
         error
@@ -414,33 +415,13 @@ impl Protocol for WsProtocol {
                 // queue until then (`ready`).
                 self.put_client_message(msg, dst)
             }
-            Wire::Ping(payload) => {
-                let mut gate = FrameGate::default();
-                let mut none = BytesMut::new();
-                let mut feed = Feed {
-                    gate: &mut gate,
-                    src: &mut none,
-                    out: dst,
-                };
-                let ctx = self.ctx.get_or_insert_with(|| {
-                    WebSocketContext::new(self.role, Some(self.settings.frames))
-                });
-                ctx.write(&mut feed, Message::Ping(payload.clone()))
-                    .and_then(|()| ctx.flush(&mut feed))
-            }
+            Wire::Ping(payload) => self.write_frames(dst, |ctx, feed| {
+                ctx.write(feed, Message::Ping(payload.clone()))
+                    .and_then(|()| ctx.flush(feed))
+            }),
             Wire::Close(close) => {
                 let frame = close.as_ref().map(WsClose::frame);
-                let mut gate = FrameGate::default();
-                let mut none = BytesMut::new();
-                let mut feed = Feed {
-                    gate: &mut gate,
-                    src: &mut none,
-                    out: dst,
-                };
-                let ctx = self.ctx.get_or_insert_with(|| {
-                    WebSocketContext::new(self.role, Some(self.settings.frames))
-                });
-                ctx.close(&mut feed, frame)
+                self.write_frames(dst, |ctx, feed| ctx.close(feed, frame))
             }
             Wire::Opened(_) => return Err(CodecError::unencodable_msg("not an outbound message")),
         };
