@@ -10,6 +10,7 @@
 //! tasktonic-bench serve-tls ours DIR & tasktonic-bench load-tls ADDR DIR # (T1, TLS; see net/tls.rs)
 //! tasktonic-bench serve-http ours|hyper & wrk -t1 -c64 -d5s http://ADDR/  # (H1; see net/http.rs)
 //! tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned & tasktonic-bench load-ws w1|w2 ADDR # (W1, W2; net/ws.rs)
+//! tasktonic-bench nats-client pub|sub|respond|request IMPL URL [N]  # (NP, NR: one NATS client; net/nats.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -467,8 +468,9 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
         "h1p" => one(h1(true, runs)),
         "w1" => one(w1(runs)),
         "w2" => one(w2(runs)),
+        "np" | "nr" | "q1" => net::nats::rows(which, runs),
         other => Err(format!(
-            "unknown workload {other:?} (all, l1..l4, n1..n5, t1, h1, h1p, w1, w2)"
+            "unknown workload {other:?} (all, l1..l4, n1..n5, t1, h1, h1p, w1, w2, np, nr, q1)"
         )),
     }
 }
@@ -502,6 +504,10 @@ fn main() {
             std::process::exit(2);
         };
         net::http::serve(which);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("nats-client") {
+        net::nats::client_main(&args[1..]);
         return;
     }
     if args.first().map(String::as_str) == Some("serve-ws") {
@@ -647,7 +653,7 @@ fn main() {
             "all" => workloads.extend(
                 [
                     "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1", "h1", "h1p", "w1",
-                    "w2",
+                    "w2", "np", "nr",
                 ]
                 .map(String::from),
             ),
@@ -656,7 +662,7 @@ fn main() {
     }
     if workloads.is_empty() {
         eprintln!(
-            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 h1 h1p w1 w2 [--runs N] [--chart PATH]"
+            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 h1 h1p w1 w2 np nr [--runs N] [--chart PATH]"
         );
         std::process::exit(2);
     }

@@ -1,8 +1,9 @@
-//! Network workloads N1–N5, T1 (TLS), H1 (HTTP) and W1–W2 (WebSocket): each server in its
-//! own process, peers alternated run by run.
+//! Network workloads N1–N5, T1 (TLS), H1 (HTTP), W1–W2 (WebSocket) and NP–NR (NATS): each
+//! server in its own process, peers alternated run by run.
 
 pub(crate) mod http;
 pub(crate) mod load;
+pub(crate) mod nats;
 pub(crate) mod servers;
 pub(crate) mod tls;
 pub(crate) mod ws;
