@@ -461,7 +461,14 @@ fn async_nats_client(role: Role, url: &str, expect: u64, multi: bool) -> Result<
     });
     rt.block_on(async move {
         let err = |e: &dyn std::fmt::Display| e.to_string();
-        let client = async_nats::connect(url).await.map_err(|e| err(&e))?;
+        // A subscriber's channel holds every message of a sample, as ours (whose deliveries
+        // queue without a bound) does: with the default (65,536) the current-thread form
+        // dropped messages as a slow consumer (client-side: the server cut nobody).
+        let client = async_nats::ConnectOptions::new()
+            .subscription_capacity(usize::try_from(expect).unwrap_or(usize::MAX).max(1 << 16))
+            .connect(url)
+            .await
+            .map_err(|e| err(&e))?;
         let payload = Bytes::from_static(&PAYLOAD);
         match role {
             Role::Pub => {
