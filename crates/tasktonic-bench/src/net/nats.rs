@@ -45,13 +45,13 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
 use futures::StreamExt;
-use tasktonic_core::{App, Ctx, Timer, TimerEvent, Tonic, TonicRef};
+use tasktonic_core::{App, Ctx, Tonic, TonicRef};
 use tasktonic_net::Selector;
 use tasktonic_net::nats::{Nats, NatsClient, NatsError, NatsEvents, NatsMsg, NatsStatus};
 
@@ -67,7 +67,7 @@ pub(crate) const NR_COUNT: u64 = 40_000;
 const NR_WARMUP: u64 = 2_000;
 const NP_SUBJECT: &str = "bench.np";
 const NR_SUBJECT: &str = "bench.nr";
-/// A subscriber that saw messages and then none for this long reports what it has.
+/// After the publisher is done, a subscriber whose count stays put this long lost messages.
 const QUIET: Duration = Duration::from_secs(3);
 /// The longest any step of a sample may take.
 const STEP: Duration = Duration::from_secs(120);
@@ -152,17 +152,21 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Read the parent's commands (`go N`) on a thread; `command(Some(n))` per command,
-/// `command(None)` at the end of stdin (the parent is done with us).
-fn read_commands(command: impl Fn(Option<u64>) + Send + 'static) {
+/// Read the parent's commands on a thread: `go N` calls `go(n)`; `count` is answered here
+/// with `count N` from `count` (a subscriber's messages so far: the parent asks when they
+/// stop coming, so that no client runs a timer of the bench's while measured). The end of
+/// stdin (the parent is done with us) ends the process.
+fn read_commands(count: Arc<AtomicU64>, go: impl Fn(u64) + Send + 'static) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
             if let Some(n) = line.strip_prefix("go ").and_then(|n| n.trim().parse().ok()) {
-                command(Some(n));
+                go(n);
+            } else if line.trim() == "count" {
+                say(&format!("count {}", count.load(Ordering::Relaxed)));
             }
         }
-        command(None);
+        std::process::exit(0);
     });
 }
 
@@ -205,14 +209,13 @@ struct OursClient {
     done: u64,
     start_ns: u64,
     started: Option<Instant>,
-    /// sub: messages expected, received, of the wrong size; first and last receive.
+    /// sub: messages expected, received (also in `shared`, for `read_commands`), of the
+    /// wrong size; the first receive.
     expect: u64,
     count: u64,
+    shared: Arc<AtomicU64>,
     bad: u64,
     first_ns: u64,
-    /// sub: the count at the last quiet check, and whether the result was said.
-    seen: u64,
-    reported: bool,
 }
 
 impl Tonic for OursClient {
@@ -231,30 +234,9 @@ impl Tonic for OursClient {
         nats.watch_status(ctx);
         self.nats = Some(nats);
         let handle = ctx.handle();
-        read_commands(move |command| match command {
-            Some(n) => {
-                let _ = handle.sparkle(move |c: &mut OursClient, ctx| c.go(ctx, n));
-            }
-            None => std::process::exit(0),
+        read_commands(self.shared.clone(), move |n| {
+            let _ = handle.sparkle(move |c: &mut OursClient, ctx| c.go(ctx, n));
         });
-        if self.role == Role::Sub {
-            ctx.timer(Timer::repeat(QUIET).named("quiet"));
-        }
-    }
-
-    fn on_timer(&mut self, _: &mut Ctx<Self>, _: &TimerEvent) {
-        // The subscriber: messages came, then none for a while: some were lost.
-        if self.count > 0 && self.count == self.seen && !self.reported {
-            self.reported = true;
-            say(&format!(
-                "done first_ns={} last_ns={} count={} bad={} quiet",
-                self.first_ns,
-                now_ns(),
-                self.count,
-                self.bad
-            ));
-        }
-        self.seen = self.count;
     }
 }
 
@@ -294,11 +276,11 @@ impl NatsEvents for OursClient {
             self.bad += 1;
         }
         self.count += 1;
+        self.shared.store(self.count, Ordering::Relaxed);
         if self.count == 1 {
             self.first_ns = now_ns();
         }
-        if self.count == self.expect && !self.reported {
-            self.reported = true;
+        if self.count == self.expect {
             say(&format!(
                 "done first_ns={} last_ns={} count={} bad={}",
                 self.first_ns,
@@ -423,10 +405,9 @@ fn ours(role: Role, url: &str, expect: u64, colocated: bool) -> Result<(), Strin
         started: None,
         expect,
         count: 0,
+        shared: Arc::new(AtomicU64::new(0)),
         bad: 0,
         first_ns: 0,
-        seen: 0,
-        reported: false,
     };
     App::new("bench-nats")
         .log_level(log::LevelFilter::Error)
@@ -453,11 +434,9 @@ fn async_nats_client(role: Role, url: &str, expect: u64, multi: bool) -> Result<
     }
     .map_err(|e| e.to_string())?;
     let (commands, mut go) = futures::channel::mpsc::unbounded();
-    read_commands(move |command| match command {
-        Some(n) => {
-            let _ = commands.unbounded_send(n);
-        }
-        None => std::process::exit(0),
+    let count = Arc::new(AtomicU64::new(0));
+    read_commands(count.clone(), move |n| {
+        let _ = commands.unbounded_send(n);
     });
     rt.block_on(async move {
         let err = |e: &dyn std::fmt::Display| e.to_string();
@@ -492,43 +471,20 @@ fn async_nats_client(role: Role, url: &str, expect: u64, multi: bool) -> Result<
             Role::Sub => {
                 let mut subscriber = client.subscribe(NP_SUBJECT).await.map_err(|e| err(&e))?;
                 client.flush().await.map_err(|e| err(&e))?;
-                let count = Arc::new(AtomicU64::new(0));
-                let first = Arc::new(AtomicU64::new(0));
-                let reported = Arc::new(AtomicBool::new(false));
-                // Messages came, then none for a while: some were lost (a slow consumer).
-                let (c, f, r) = (count.clone(), first.clone(), reported.clone());
-                tokio::spawn(async move {
-                    let mut seen = 0;
-                    let mut every = tokio::time::interval(QUIET);
-                    every.tick().await;
-                    loop {
-                        every.tick().await;
-                        let now = c.load(Ordering::Relaxed);
-                        if now > 0 && now == seen && !r.swap(true, Ordering::Relaxed) {
-                            say(&format!(
-                                "done first_ns={} last_ns={} count={now} bad=0 quiet",
-                                f.load(Ordering::Relaxed),
-                                now_ns()
-                            ));
-                        }
-                        seen = now;
-                    }
-                });
                 say("ready");
-                let (mut n, mut bad) = (0u64, 0u64);
+                let (mut n, mut bad, mut first_ns) = (0u64, 0u64, 0);
                 while let Some(message) = subscriber.next().await {
                     if message.payload.len() != SIZE {
                         bad += 1;
                     }
                     n += 1;
-                    if n == 1 {
-                        first.store(now_ns(), Ordering::Relaxed);
-                    }
                     count.store(n, Ordering::Relaxed);
-                    if n == expect && !reported.swap(true, Ordering::Relaxed) {
+                    if n == 1 {
+                        first_ns = now_ns();
+                    }
+                    if n == expect {
                         say(&format!(
-                            "done first_ns={} last_ns={} count={n} bad={bad}",
-                            first.load(Ordering::Relaxed),
+                            "done first_ns={first_ns} last_ns={} count={n} bad={bad}",
                             now_ns()
                         ));
                     }
@@ -716,10 +672,46 @@ impl ClientProc {
     }
 
     fn go(&mut self, n: u64) -> Result<(), String> {
+        self.tell(&format!("go {n}"))
+    }
+
+    fn tell(&mut self, line: &str) -> Result<(), String> {
         let stdin = self.stdin.as_mut().ok_or("no stdin")?;
-        writeln!(stdin, "go {n}")
+        writeln!(stdin, "{line}")
             .and_then(|()| stdin.flush())
             .map_err(|e| format!("{}: {e}", self.what))
+    }
+
+    /// A subscriber's `done` report, or (`Err`) its count once it has not moved for `QUIET`.
+    fn done_or_stalled(&mut self) -> Result<Result<Vec<(String, String)>, u64>, String> {
+        let mut seen = None;
+        let deadline = Instant::now() + STEP;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(QUIET) {
+                Ok(line) if line.starts_with("done") => {
+                    let kv = line
+                        .split_whitespace()
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    return Ok(Ok(kv));
+                }
+                Ok(line) => {
+                    let Some(n) = line.strip_prefix("count ").and_then(|n| n.parse().ok()) else {
+                        return Err(format!("{}: {line:?}", self.what));
+                    };
+                    if seen == Some(n) {
+                        return Ok(Err(n));
+                    }
+                    seen = Some(n);
+                }
+                Err(RecvTimeoutError::Timeout) => self.tell("count")?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("{}: the client ended", self.what));
+                }
+            }
+        }
+        Err(format!("{}: no result within {STEP:?}", self.what))
     }
 
     fn pid(&self) -> u32 {
@@ -807,12 +799,14 @@ pub(crate) fn np(which: NatsImpl, n: u64) -> Result<NpFigures, String> {
     let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
     publisher.go(n)?;
     let published = publisher.expect("done")?;
-    let received = sub.expect("done")?;
+    let received = sub.done_or_stalled()?;
     let after: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
     let (start, end) = (field(&published, "start_ns")?, field(&published, "end_ns")?);
-    let last = field(&received, "last_ns")?;
-    let (count, bad) = (field(&received, "count")?, field(&received, "bad")?);
     let slow = server.slow.load(Ordering::Relaxed);
+    let (count, bad) = match &received {
+        Ok(kv) => (field(kv, "count")?, field(kv, "bad")?),
+        Err(count) => (*count, 0),
+    };
     if count != n || bad != 0 {
         return Err(format!(
             "NP {}: the subscriber received {count} of {n} messages ({bad} of the wrong size; \
@@ -820,6 +814,10 @@ pub(crate) fn np(which: NatsImpl, n: u64) -> Result<NpFigures, String> {
             which.name()
         ));
     }
+    let last = match received {
+        Ok(kv) => field(&kv, "last_ns")?,
+        Err(_) => 0,
+    };
     let cpu = cpu_us(&before, &after, n);
     Ok(NpFigures {
         msgs_per_s: n as f64 / (last.saturating_sub(start).max(1) as f64 / 1e9),
