@@ -35,6 +35,12 @@
 //! - `async_nats_current_thread`: the same code on a current-thread runtime (one thread per
 //!   process, as ours has its selector thread).
 //!
+//! Both kinds of subscriber may hold a whole sample of messages not yet taken
+//! (`subscription_capacity`: ours `NatsClient::subscription_capacity`, async-nats
+//! `ConnectOptions::subscription_capacity`; both default to 65,536, and at that the
+//! async-nats current-thread subscriber drops messages as a slow consumer in NP — the
+//! environment variable `TT_NATS_CAP` sets another capacity for both, for such checks).
+//!
 //! Ratios are given against each async-nats form, and against the faster of the two
 //! (`best_async_nats`), on which the claims rest.
 //!
@@ -139,6 +145,19 @@ impl Role {
     }
 }
 
+/// A subscriber's capacity (messages handed to it and not yet taken; past it a client drops
+/// them as a slow consumer): a whole sample, for ours and async-nats alike (both default to
+/// 65,536, and at that the async-nats current-thread subscriber dropped messages in NP).
+fn capacity(expect: u64) -> usize {
+    if let Some(c) = std::env::var("TT_NATS_CAP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return c;
+    }
+    usize::try_from(expect).unwrap_or(usize::MAX).max(1 << 16)
+}
+
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -215,6 +234,8 @@ struct OursClient {
     count: u64,
     shared: Arc<AtomicU64>,
     bad: u64,
+    /// Messages the client dropped as a slow consumer (`on_nats_dropped`).
+    dropped: u64,
     first_ns: u64,
 }
 
@@ -222,9 +243,11 @@ impl Tonic for OursClient {
     type State = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let nats = match NatsClient::new(&self.url)
-            .and_then(|c| c.name(format!("bench-{}", self.role.name())).start(ctx))
-        {
+        let nats = match NatsClient::new(&self.url).and_then(|c| {
+            c.name(format!("bench-{}", self.role.name()))
+                .subscription_capacity(capacity(self.expect))
+                .start(ctx)
+        }) {
             Ok(n) => n,
             Err(e) => {
                 say(&format!("failed {e}"));
@@ -260,6 +283,10 @@ impl NatsEvents for OursClient {
         nats.flush(ctx, |_: &mut OursClient, _, ok| {
             say(if ok { "ready" } else { "failed flush" });
         });
+    }
+
+    fn on_nats_dropped(&mut self, _: &mut Ctx<Self>, _: u64, dropped: u64) {
+        self.dropped += dropped;
     }
 
     fn on_nats_message(&mut self, ctx: &mut Ctx<Self>, msg: NatsMsg) {
@@ -407,6 +434,7 @@ fn ours(role: Role, url: &str, expect: u64, colocated: bool) -> Result<(), Strin
         count: 0,
         shared: Arc::new(AtomicU64::new(0)),
         bad: 0,
+        dropped: 0,
         first_ns: 0,
     };
     App::new("bench-nats")
@@ -440,11 +468,8 @@ fn async_nats_client(role: Role, url: &str, expect: u64, multi: bool) -> Result<
     });
     rt.block_on(async move {
         let err = |e: &dyn std::fmt::Display| e.to_string();
-        // A subscriber's channel holds every message of a sample, as ours (whose deliveries
-        // queue without a bound) does: with the default (65,536) the current-thread form
-        // dropped messages as a slow consumer (client-side: the server cut nobody).
         let client = async_nats::ConnectOptions::new()
-            .subscription_capacity(usize::try_from(expect).unwrap_or(usize::MAX).max(1 << 16))
+            .subscription_capacity(capacity(expect))
             .connect(url)
             .await
             .map_err(|e| err(&e))?;
