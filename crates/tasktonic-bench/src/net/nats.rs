@@ -31,7 +31,8 @@
 //!   `examples/pub.rs`); subscriber `subscriber.next().await` in a loop (`examples/sub.rs`);
 //!   requester `client.request(subject, payload).await` in a loop; responder
 //!   `subscriber.next().await` + `client.publish(reply, payload).await`
-//!   (`examples/docs_request_reply_basic.rs`). Default `ConnectOptions`.
+//!   (`examples/docs_request_reply_basic.rs`). Default `ConnectOptions` but the capacity
+//!   below.
 //! - `async_nats_current_thread`: the same code on a current-thread runtime (one thread per
 //!   process, as ours has its selector thread).
 //!
@@ -41,12 +42,17 @@
 //! async-nats current-thread subscriber drops messages as a slow consumer in NP — the
 //! environment variable `TT_NATS_CAP` sets another capacity for both, for such checks).
 //!
-//! Ratios are given against each async-nats form, and against the faster of the two
-//! (`best_async_nats`), on which the claims rest.
+//! Ratios are given against each async-nats form, and against the faster of the two by
+//! median (`best_async_nats`), on which the claims rest.
 //!
 //! ```text
 //! tasktonic-bench nats-client sub|pub|respond|request IMPL nats://127.0.0.1:PORT [N]
 //! ```
+//!
+//! A client prints `ready` once connected (and subscribed), then takes `go N` on its stdin
+//! (a publisher publishes N, a requester makes N round trips) and answers with a `done
+//! key=value…` line; a subscriber (expecting N) prints `done …` on its N-th message and
+//! answers `count` with `count C`. The end of its stdin ends it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
