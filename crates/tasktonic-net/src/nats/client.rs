@@ -316,7 +316,7 @@ impl NatsClient {
 
     /// Start the link (an infusion of the calling tonic, on the selector catalyst; finishing
     /// the caller closes it) and return the handle. The connection comes up in the
-    /// background: until it is up, publishes are refused ([`NatsError::NotConnected`]) and
+    /// background: until it is up, publishes are refused ([`NatsError::NotConnected`](super::NatsError::NotConnected)) and
     /// subscriptions wait.
     ///
     /// # Errors
