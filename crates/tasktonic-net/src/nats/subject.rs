@@ -11,8 +11,9 @@ fn check(subject: &str, wildcards: bool) -> Result<(), NatsError> {
     if subject.len() > super::wire::MAX_CONTROL_LINE / 2 {
         return bad("too long");
     }
-    let tokens: Vec<&str> = subject.split('.').collect();
-    for (i, t) in tokens.iter().enumerate() {
+    let mut tokens = subject.split('.').peekable();
+    while let Some(t) = tokens.next() {
+        let last = tokens.peek().is_none();
         if t.is_empty() {
             return bad("an empty token");
         }
@@ -21,14 +22,14 @@ fn check(subject: &str, wildcards: bool) -> Result<(), NatsError> {
         {
             return bad("whitespace or a control character");
         }
-        let wild = *t == "*" || *t == ">";
+        let wild = t == "*" || t == ">";
         if !wildcards && (t.contains('*') || t.contains('>')) {
             return bad("a wildcard where none is allowed");
         }
         if wildcards && !wild && (t.contains('*') || t.contains('>')) {
             return bad("a wildcard inside a token");
         }
-        if *t == ">" && i + 1 != tokens.len() {
+        if t == ">" && !last {
             return bad("`>` before the last token");
         }
     }

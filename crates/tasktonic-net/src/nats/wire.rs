@@ -224,13 +224,35 @@ impl NatsProtocol {
             Some(i) => (&line[..i], &line[i + 1..]),
             None => (line, &[][..]),
         };
-        let args: Vec<&[u8]> = rest
+        // No allocation per line: at most six arguments (more is malformed for every
+        // operation that has them; INFO's JSON is not split into them), the operation's name
+        // upper-cased on the stack.
+        let mut slots: [&[u8]; 6] = [&[]; 6];
+        let mut count = 0;
+        for a in rest
             .split(|b| *b == b' ' || *b == b'\t')
             .filter(|a| !a.is_empty())
-            .collect();
-        match op.to_ascii_uppercase().as_slice() {
+        {
+            if count == slots.len() {
+                count += 1;
+                break;
+            }
+            slots[count] = a;
+            count += 1;
+        }
+        let args = slots.get(..count).unwrap_or(&[]);
+        let mut name = [0u8; 8];
+        let upper = match op.len() {
+            n @ 1..=8 => {
+                name[..n].copy_from_slice(op);
+                name[..n].make_ascii_uppercase();
+                &name[..n]
+            }
+            _ => op,
+        };
+        match upper {
             b"MSG" => {
-                let (subject, sid, reply, size) = match args.as_slice() {
+                let (subject, sid, reply, size) = match args {
                     [s, i, n] => (s, i, None, n),
                     [s, i, r, n] => (s, i, Some(r), n),
                     _ => return Err(malformed("MSG needs 3 or 4 arguments")),
@@ -239,7 +261,7 @@ impl NatsProtocol {
                 Ok(None)
             }
             b"HMSG" => {
-                let (subject, sid, reply, hsize, size) = match args.as_slice() {
+                let (subject, sid, reply, hsize, size) = match args {
                     [s, i, h, n] => (s, i, None, h, n),
                     [s, i, r, h, n] => (s, i, Some(r), h, n),
                     _ => return Err(malformed("HMSG needs 4 or 5 arguments")),
