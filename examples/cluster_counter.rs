@@ -14,6 +14,8 @@
 //! default 5000) and 2 on a usage error. Messages from one worker arrive in order, so the
 //! total it is told includes all of its own increments.
 
+mod support;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -262,20 +264,7 @@ fn main() {
             },
         )
     };
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("cluster_counter: cannot handle signals: {e}"),
-    }
+    support::stop_on_signals(&app, "cluster_counter");
     if let Err(e) = app.run() {
         eprintln!("cluster_counter: {e}");
         std::process::exit(1);

@@ -16,11 +16,13 @@
 //! handlers on the selector — the TaskTonic way; `colocated` puts the echo tonic on the selector
 //! catalyst too, so a message never changes threads.
 
+mod support;
+
 use std::io::Write;
 use std::net::SocketAddr;
 
 use tasktonic::net::codec::{Codec, LengthDelimited, Lines, MsgPack, RawBytes};
-use tasktonic::net::{Conn, Selector, TcpConfig, TcpEvents, TcpServer, TlsAcceptor};
+use tasktonic::net::{Conn, TcpConfig, TcpEvents, TcpServer, TlsAcceptor};
 use tasktonic::prelude::*;
 
 struct Options {
@@ -126,38 +128,6 @@ impl<C: Codec> TcpEvents<C::Message> for Echo<C> {
     }
 }
 
-/// Places the echo tonic: on main (seed) or on the selector catalyst (colocated).
-struct Launcher<C: Codec> {
-    server: Option<TcpServer<C>>,
-    colocated: bool,
-}
-
-impl<C: Codec> Tonic for Launcher<C> {
-    type State = ();
-    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let echo = Echo {
-            server: self.server.take(),
-        };
-        let spawned = if self.colocated {
-            match Selector::default_for(ctx) {
-                Ok(selector) => ctx.infusion(echo).catalyst(selector.catalyst()).spawn(),
-                Err(e) => {
-                    eprintln!("echo_server: no selector: {e}");
-                    return ctx.stop_app();
-                }
-            }
-        } else {
-            ctx.infusion(echo).spawn()
-        };
-        if spawned.is_err() {
-            ctx.stop_app();
-        }
-    }
-    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
-        ctx.finish();
-    }
-}
-
 fn serve<C: Codec>(app: App, o: &Options, codec: C, tls: Option<&TlsAcceptor>) -> App {
     let config = TcpConfig {
         message_timeout: o.idle_timeout,
@@ -170,10 +140,13 @@ fn serve<C: Codec>(app: App, o: &Options, codec: C, tls: Option<&TlsAcceptor>) -
     }
     app.tonic_named(
         "launcher",
-        Launcher {
-            server: Some(server),
-            colocated: o.colocated,
-        },
+        support::Launcher::new(
+            "echo_server",
+            Echo {
+                server: Some(server),
+            },
+            o.colocated,
+        ),
     )
 }
 
@@ -208,20 +181,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("echo_server: cannot handle signals: {e}"),
-    }
+    support::stop_on_signals(&app, "echo_server");
     if let Err(e) = app.run() {
         eprintln!("echo_server: {e}");
         std::process::exit(1);

@@ -9,10 +9,11 @@
 //!
 //! Prints `listening on 127.0.0.1:P` once bound; exits 0 on SIGINT or SIGTERM.
 
+mod support;
+
 use std::io::Write;
 use std::net::SocketAddr;
 
-use tasktonic::net::Selector;
 use tasktonic::net::http::{
     HeaderValue, HttpHandler, HttpServer, Method, Request, Responder, Response,
 };
@@ -57,31 +58,6 @@ impl Hello {
 
 impl HttpHandler for Hello {}
 
-/// Places `Hello` on the selector catalyst and ends the app when it ends.
-struct Launcher {
-    port: u16,
-}
-
-impl Tonic for Launcher {
-    type State = ();
-    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let hello = Hello { port: self.port };
-        let spawned = match Selector::default_for(ctx) {
-            Ok(selector) => ctx.infusion(hello).catalyst(selector.catalyst()).spawn(),
-            Err(e) => {
-                eprintln!("http_hello: no selector: {e}");
-                return ctx.stop_app();
-            }
-        };
-        if spawned.is_err() {
-            ctx.stop_app();
-        }
-    }
-    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
-        ctx.finish();
-    }
-}
-
 fn parse() -> Result<u16, String> {
     let mut port = 0;
     let mut args = std::env::args().skip(1);
@@ -109,21 +85,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let app = App::new("http_hello").tonic_named("launcher", Launcher { port });
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("http_hello: cannot handle signals: {e}"),
-    }
+    let app = App::new("http_hello").tonic_named(
+        "launcher",
+        support::Launcher::new("http_hello", Hello { port }, true),
+    );
+    support::stop_on_signals(&app, "http_hello");
     if let Err(e) = app.run() {
         eprintln!("http_hello: {e}");
         std::process::exit(1);

@@ -10,6 +10,8 @@
 //! Prints `listening on 127.0.0.1:P` once bound; on SIGINT or SIGTERM it stops accepting,
 //! lets the sessions finish what they owe, and exits 0.
 
+mod support;
+
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -110,20 +112,7 @@ fn main() {
         None => None,
     };
     let app = App::new("http_webhook").tonic_named("webhook", Webhook { port: o.port, tls });
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("http_webhook: cannot handle signals: {e}"),
-    }
+    support::stop_on_signals(&app, "http_webhook");
     if let Err(e) = app.run() {
         eprintln!("http_webhook: {e}");
         std::process::exit(1);

@@ -21,6 +21,8 @@
 //! main catalyst and the socket on the selector; `colocated` puts the tonic on the selector
 //! catalyst too, so a datagram never changes threads.
 
+mod support;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tasktonic::net::codec::RawDatagrams;
-use tasktonic::net::{Selector, SendToError, Udp, UdpEvents, UdpSocket};
+use tasktonic::net::{SendToError, Udp, UdpEvents, UdpSocket};
 use tasktonic::prelude::*;
 
 /// The command line.
@@ -272,38 +274,6 @@ impl UdpEvents<Bytes> for Pinger {
 
 // ----- both ---------------------------------------------------------------------------------
 
-/// Places its tonic: on main (seed) or on the selector catalyst (colocated).
-struct Launcher<T> {
-    tonic: Option<T>,
-    colocated: bool,
-}
-
-impl<T: Tonic> Tonic for Launcher<T> {
-    type State = ();
-    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let Some(tonic) = self.tonic.take() else {
-            return;
-        };
-        let spawned = if self.colocated {
-            match Selector::default_for(ctx) {
-                Ok(selector) => ctx.infusion(tonic).catalyst(selector.catalyst()).spawn(),
-                Err(e) => {
-                    eprintln!("udp_ping: no selector: {e}");
-                    return ctx.stop_app();
-                }
-            }
-        } else {
-            ctx.infusion(tonic).spawn()
-        };
-        if spawned.is_err() {
-            ctx.stop_app();
-        }
-    }
-    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
-        ctx.finish();
-    }
-}
-
 fn serve(o: &Options) -> Result<(), String> {
     let failed = Arc::new(AtomicBool::new(false));
     let echo = Echo {
@@ -312,25 +282,9 @@ fn serve(o: &Options) -> Result<(), String> {
     };
     let app = App::new("udp_ping").tonic_named(
         "launcher",
-        Launcher {
-            tonic: Some(echo),
-            colocated: o.colocated,
-        },
+        support::Launcher::new("udp_ping", echo, o.colocated),
     );
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("udp_ping: cannot handle signals: {e}"),
-    }
+    support::stop_on_signals(&app, "udp_ping");
     app.run().map_err(|e| e.to_string())?;
     if failed.load(Ordering::SeqCst) {
         return Err("the server did not start".into());
@@ -357,10 +311,7 @@ fn ping(o: &Options) -> Result<Vec<Duration>, String> {
     App::new("udp_ping")
         .tonic_named(
             "launcher",
-            Launcher {
-                tonic: Some(pinger),
-                colocated: o.colocated,
-            },
+            support::Launcher::new("udp_ping", pinger, o.colocated),
         )
         .run()
         .map_err(|e| e.to_string())?;

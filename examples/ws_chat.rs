@@ -11,6 +11,8 @@
 //! that stops reading (its queue reaches the high watermark) is dropped rather than
 //! buffered for without bound; texts over 4 KiB are refused with close code 1009.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -145,20 +147,7 @@ fn main() {
         members: BTreeMap::new(),
     };
     let app = App::new("ws_chat").tonic_named("chat", chat);
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("ws_chat: cannot handle signals: {e}"),
-    }
+    support::stop_on_signals(&app, "ws_chat");
     if let Err(e) = app.run() {
         eprintln!("ws_chat: {e}");
         std::process::exit(1);

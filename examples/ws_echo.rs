@@ -8,14 +8,15 @@
 //! ```
 //!
 //! `--tls CERT.pem KEY.pem` serves `wss://`; `--max-message BYTES` raises the frame and
-//! message limit (default 8 MiB; the Autobahn suite sends 16 MiB messages). Prints `listening on 127.0.0.1:P` once bound;
-//! exits 0 on SIGINT or SIGTERM.
+//! message limit (default 8 MiB; the Autobahn suite sends 16 MiB messages). Prints
+//! `listening on 127.0.0.1:P` once bound; exits 0 on SIGINT or SIGTERM.
+
+mod support;
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use tasktonic::net::Selector;
 use tasktonic::net::TlsAcceptor;
 use tasktonic::net::http::{HttpHandler, HttpServer};
 use tasktonic::net::http::{Request, Response};
@@ -67,31 +68,6 @@ impl WsEvents for Echo {
             log::warn!("{ws}: echo not sent ({e}); closing");
             ws.abort();
         }
-    }
-}
-
-/// Places `Echo` on the selector catalyst and ends the app when it ends.
-struct Launcher {
-    echo: Option<Echo>,
-}
-
-impl Tonic for Launcher {
-    type State = ();
-    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let Some(echo) = self.echo.take() else { return };
-        let spawned = match Selector::default_for(ctx) {
-            Ok(selector) => ctx.infusion(echo).catalyst(selector.catalyst()).spawn(),
-            Err(e) => {
-                eprintln!("ws_echo: no selector: {e}");
-                return ctx.stop_app();
-            }
-        };
-        if spawned.is_err() {
-            ctx.stop_app();
-        }
-    }
-    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
-        ctx.finish();
     }
 }
 
@@ -147,21 +123,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let app = App::new("ws_echo").tonic_named("launcher", Launcher { echo: Some(echo) });
-    let stopper = app.stopper();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    stopper.stop();
-                }
-            });
-        }
-        Err(e) => eprintln!("ws_echo: cannot handle signals: {e}"),
-    }
+    let app =
+        App::new("ws_echo").tonic_named("launcher", support::Launcher::new("ws_echo", echo, true));
+    support::stop_on_signals(&app, "ws_echo");
     if let Err(e) = app.run() {
         eprintln!("ws_echo: {e}");
         std::process::exit(1);
