@@ -58,27 +58,8 @@ impl Hello {
 
 impl HttpHandler for Hello {}
 
-fn parse() -> Result<u16, String> {
-    let mut port = 0;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--port" => {
-                port = args
-                    .next()
-                    .ok_or("--port needs a value")?
-                    .parse()
-                    .map_err(|e| format!("--port: {e}"))?
-            }
-            "-h" | "--help" => return Err("usage: http_hello --port P".into()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(port)
-}
-
 fn main() {
-    let port = match parse() {
+    let port = match support::port_only("http_hello") {
         Ok(p) => p,
         Err(e) => {
             eprintln!("http_hello: {e}");

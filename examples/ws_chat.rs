@@ -114,27 +114,8 @@ impl WsEvents for Chat {
     }
 }
 
-fn parse() -> Result<u16, String> {
-    let mut port = 0;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--port" => {
-                port = args
-                    .next()
-                    .ok_or("--port needs a value")?
-                    .parse()
-                    .map_err(|e| format!("--port: {e}"))?
-            }
-            "-h" | "--help" => return Err("usage: ws_chat --port P".into()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(port)
-}
-
 fn main() {
-    let port = match parse() {
+    let port = match support::port_only("ws_chat") {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ws_chat: {e}");

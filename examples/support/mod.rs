@@ -24,6 +24,27 @@ pub(crate) fn stop_on_signals(app: &App, name: &str) {
     }
 }
 
+/// The arguments of an example that takes only `--port P` (default 0: a free port); a
+/// usage error says how to call `name`.
+pub(crate) fn port_only(name: &str) -> Result<u16, String> {
+    let mut port = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--port" => {
+                port = args
+                    .next()
+                    .ok_or("--port needs a value")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?;
+            }
+            "-h" | "--help" => return Err(format!("usage: {name} --port P")),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(port)
+}
+
 /// Places its tonic on the selector catalyst (co-located: a connection's messages reach it
 /// without crossing threads) or on the main catalyst (the seed layout), and ends the app
 /// when that tonic ends.
