@@ -459,6 +459,49 @@ fn a_refused_upgrade_hands_the_queued_messages_back_and_counts_as_a_failed_attem
 }
 
 #[test]
+fn a_refusal_over_keep_alive_ends_the_attempt_at_once() {
+    use std::io::{BufRead, BufReader};
+    // A server that refuses the upgrade with a keep-alive 403 and keeps its side open: the
+    // client ends its side at once (the server sees EOF) and reports — not after the
+    // linger, which is set far beyond the test's bound.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (saw_eof, eof) = unbounded();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        stream
+            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            .ok();
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest); // until the client's end
+        saw_eof.send(()).ok();
+    });
+    let config = tasktonic_net::tcp::TcpConfig {
+        close_linger: std::time::Duration::from_secs(600),
+        ..tasktonic_net::tcp::TcpConfig::default()
+    };
+    let client = WsClient::new(&url(addr, "/ws"))
+        .expect("url")
+        .config(config);
+    let p = peer(client, vec![], None);
+    match p.next() {
+        Wev::Error(e) => assert!(e.contains("403"), "{e}"),
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+    assert!(is_closed(&p.next()));
+    eof.recv_timeout(LIMIT)
+        .expect("the server saw the client's end");
+    p.join().expect("client app");
+}
+
+#[test]
 fn client_urls_are_checked() {
     for bad in ["http://x/", "ws://", "not a url", "ws:///path"] {
         assert!(WsClient::new(bad).is_err(), "{bad} accepted");

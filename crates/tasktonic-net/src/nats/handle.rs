@@ -218,8 +218,9 @@ impl Nats {
     ) -> Result<Subscription, NatsError> {
         let handle = ctx.handle();
         let gauge = Arc::new(Gauge::new(self.shared.sub_capacity));
+        let pattern = subject.to_string();
         self.subscribe_with(subject, queue, move |msg| {
-            if !gauge.take_one(&msg.subject) {
+            if !gauge.take_one(&pattern) {
                 return true;
             }
             let g = gauge.clone();
@@ -230,7 +231,7 @@ impl Nats {
                 }
                 t.on_nats_message(ctx, msg);
             });
-            gauge.delivered(sent)
+            gauge.delivered(&pattern, sent)
         })
     }
 
@@ -397,14 +398,19 @@ impl Gauge {
             self.pending.fetch_add(1, Ordering::AcqRel);
             return true;
         }
+        self.dropped_one(subject, "messages wait");
+        false
+    }
+
+    /// Count a drop; the first of a run is logged.
+    fn dropped_one(&self, subject: &str, why: &str) {
         self.dropped.fetch_add(1, Ordering::AcqRel);
         if !self.dropping.swap(true, Ordering::AcqRel) {
             log::warn!(
-                "nats: a slow consumer on {subject}: {} messages wait; dropping until it catches up",
+                "nats: a slow consumer on {subject}: {} {why}; dropping until it catches up",
                 self.capacity
             );
         }
-        false
     }
 
     /// The receiver took one; returns the drops to report to it (0 if none since the last).
@@ -419,12 +425,16 @@ impl Gauge {
 
     /// The hand-over's outcome: false when the receiver is gone for good. A full mailbox
     /// (a bounded one that rejects) is a drop, counted, not the end of the subscription.
-    pub(crate) fn delivered<F>(&self, sent: Result<(), tasktonic_core::SendError<F>>) -> bool {
+    pub(crate) fn delivered<F>(
+        &self,
+        subject: &str,
+        sent: Result<(), tasktonic_core::SendError<F>>,
+    ) -> bool {
         match sent {
             Ok(()) => true,
             Err(tasktonic_core::SendError::Full(_)) => {
                 self.pending.fetch_sub(1, Ordering::AcqRel);
-                self.dropped.fetch_add(1, Ordering::AcqRel);
+                self.dropped_one(subject, "or fewer messages wait, its mailbox is full");
                 true
             }
             Err(tasktonic_core::SendError::Completed(_)) => false,
@@ -495,8 +505,8 @@ mod tests {
         assert!(g.take_one("s"));
         assert_eq!(g.taken(), 0);
         // A full mailbox is a counted drop, not the end; a completed tonic is the end.
-        assert!(g.delivered::<()>(Err(tasktonic_core::SendError::Full(()))));
-        assert!(!g.delivered::<()>(Err(tasktonic_core::SendError::Completed(()))));
+        assert!(g.delivered::<()>("s", Err(tasktonic_core::SendError::Full(()))));
+        assert!(!g.delivered::<()>("s", Err(tasktonic_core::SendError::Completed(()))));
         assert_eq!(g.taken(), 1);
     }
 }

@@ -234,7 +234,7 @@ impl<T: Tonic> Exposure<T> {
                     report_drops(&g, &name_for(ctx));
                     t.receive(ctx, m);
                 });
-                gauge.delivered(sent)
+                gauge.delivered(&msg.subject, sent)
             }
             Err(e) => {
                 log::warn!("nats: {name}: a {} that does not decode: {e}", M::NAME);
@@ -282,7 +282,7 @@ impl<T: Tonic> Exposure<T> {
                             log::warn!("nats: an answer was not sent: {e}");
                         }
                     });
-                    gauge.delivered(sent)
+                    gauge.delivered(&msg.subject, sent)
                 }
                 Err(e) => {
                     let why = format!("a {} that does not decode: {e}", Q::NAME);

@@ -2,9 +2,9 @@
 //! `PING`, `PONG`, `+OK`, `-ERR`), client operations out (`CONNECT`, `PUB`, `HPUB`, `SUB`,
 //! `UNSUB`, `PING`, `PONG`).
 //!
-//! A control line is at most `max_control_line` bytes (the server's own default, 4 KiB); a
-//! message's payload at most the server's `max_payload` from `INFO` (1 MiB until `INFO`
-//! says otherwise). A server `PING` is answered `PONG` by the protocol itself. Anything else
+//! A line from the server is at most 64 KiB (`INFO` carries the cluster's URLs; a client's
+//! own lines stay within the server's `max_control_line`, 4 KiB); a message's payload at
+//! most the server's `max_payload` from `INFO` (1 MiB until `INFO` says otherwise). A server `PING` is answered `PONG` by the protocol itself. Anything else
 //! — an unknown operation, a malformed argument, a payload not followed by CRLF — is a
 //! codec error and the connection closes (the stream cannot be trusted any more).
 
@@ -225,8 +225,8 @@ impl NatsProtocol {
             None => (line, &[][..]),
         };
         // No allocation per line: at most six arguments (more is malformed for every
-        // operation that has them; INFO's JSON is not split into them), the operation's name
-        // upper-cased on the stack.
+        // operation that takes them; INFO and -ERR read `rest` whole and ignore them), the
+        // operation's name upper-cased on the stack.
         let mut slots: [&[u8]; 6] = [&[]; 6];
         let mut count = 0;
         for a in rest

@@ -307,6 +307,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 Err(e) => {
                     // Messages before the bad frame arrive before its error event.
                     self.deliver(ctx, batch, false);
+                    self.note_ready(ctx);
                     if !self.codec_error(ctx, e) {
                         return false;
                     }
@@ -318,16 +319,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 self.batch_hint = batch.len().min(BATCH_HINT_MAX);
             }
             self.deliver(ctx, batch, decoded.pause);
-            if self.awaiting_ready && self.protocol.ready() {
-                // The protocol's handshake completed: the attempt succeeded, and the
-                // messages that waited go out.
-                self.awaiting_ready = false;
-                self.clear_phase_timer(ctx);
-                self.attempts = 0;
-                if self.flushable() {
-                    self.flush(ctx);
-                }
-            }
+            self.note_ready(ctx);
             if !self.out.is_empty() && self.flushable() {
                 // The protocol answered the peer itself (a status byte, a pong).
                 self.flush(ctx);
@@ -360,6 +352,20 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
         }
         true
+    }
+
+    /// If the protocol's own handshake just completed (`Protocol::ready`): the attempt
+    /// succeeded (its timer goes, the attempts count restarts) and the messages that waited
+    /// go out.
+    fn note_ready(&mut self, ctx: &mut Ctx<Self>) {
+        if self.awaiting_ready && self.protocol.ready() {
+            self.awaiting_ready = false;
+            self.clear_phase_timer(ctx);
+            self.attempts = 0;
+            if self.flushable() {
+                self.flush(ctx);
+            }
+        }
     }
 
     /// The protocol answered the peer itself (`out` from `from` on): that is the peer's

@@ -93,15 +93,22 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.after_flush(ctx);
     }
 
-    /// The protocol's handshake is in progress: only its own bytes go, messages wait.
+    /// The protocol's handshake is in progress: only its own bytes go, messages wait. A
+    /// connection closing meanwhile ends its side as soon as those bytes are out: the
+    /// waiting messages can never be written (they are handed back), and a peer that keeps
+    /// its side open (a refused upgrade over keep-alive HTTP) then sees our end at once
+    /// instead of after the linger.
     fn flush_own(&mut self, ctx: &mut Ctx<Self>) {
         if !self.out.is_empty()
             && let Err(e) = self.write_out()
         {
             return self.lost(ctx, CloseReason::Io(e));
         }
-        if self.transport.wants_write() {
-            self.push_transport(ctx);
+        if self.transport.wants_write() && !self.push_transport(ctx) {
+            return;
+        }
+        if self.closing.is_some() && self.out.is_empty() {
+            self.shut_down_write(ctx);
         }
     }
 
