@@ -165,7 +165,13 @@ pub(crate) fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
 
 /// A `Connection` field lists `token` (in any field, anywhere in its list, any case).
 pub(crate) fn connection_lists(headers: &HeaderMap, token: &[u8]) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
+    field_lists(headers, &CONNECTION, token)
+}
+
+/// A field `name` whose value is a comma-separated list (`Connection`, `Upgrade`) lists
+/// `token` (in any of its fields, anywhere in the list, any case).
+pub(crate) fn field_lists(headers: &HeaderMap, name: &HeaderName, token: &[u8]) -> bool {
+    headers.get_all(name).iter().any(|v| {
         v.as_bytes()
             .split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))

@@ -44,6 +44,7 @@ pub(super) fn start<T: Tonic>(cfg: NatsClient, ctx: &mut Ctx<T>) -> io::Result<N
         sub_capacity: cfg.sub_capacity,
         link: Mutex::new(None),
     });
+    let cfg_first_server = cfg.servers[0].clone();
     let link = Link {
         cfg: Box::new(cfg),
         shared: shared.clone(),
@@ -60,7 +61,7 @@ pub(super) fn start<T: Tonic>(cfg: NatsClient, ctx: &mut Ctx<T>) -> io::Result<N
         pings_out: 0,
         ping_timer: None,
         watchers: Vec::new(),
-        server_name: String::new(),
+        server: cfg_first_server,
     };
     let handle = ctx
         .infusion(link)
@@ -124,7 +125,8 @@ pub(super) struct Link {
     pings_out: u32,
     ping_timer: Option<TimerId>,
     pub(super) watchers: Vec<Watcher>,
-    server_name: String,
+    /// The server dialled last (for the TLS name and the log).
+    server: Server,
 }
 
 impl Tonic for Link {
@@ -182,12 +184,12 @@ impl Link {
                 return self.retry(ctx);
             }
         };
-        self.server_name = server.to_string();
+        self.server = server;
         let client = TcpClient::new(addr, NatsProtocol::new()).config(self.cfg.config.clone());
         match client.start(ctx) {
             Ok(conn) => self.conn = Some(conn),
             Err(e) => {
-                log::warn!("nats: cannot dial {server}: {e}");
+                log::warn!("nats: cannot dial {}: {e}", self.server);
                 self.retry(ctx);
             }
         }
@@ -247,7 +249,7 @@ impl Link {
             }
         }
         if info.ldm {
-            log::info!("nats: {} is going away (lame duck mode)", self.server_name);
+            log::info!("nats: {} is going away (lame duck mode)", self.server);
         }
         if self.phase != Phase::Connecting {
             return; // an update (new cluster members)
@@ -263,8 +265,7 @@ impl Link {
                     .connector
                     .clone()
                     .unwrap_or_else(TlsConnector::with_web_roots);
-                let host = self.server_name.rsplit_once(':').map_or("", |(h, _)| h);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let host = self.server.host.as_str();
                 match Tls::client(&connector, host) {
                     Ok(tls) => {
                         if let Err(e) = conn.upgrade_tls(tls, None) {
@@ -384,7 +385,7 @@ impl Link {
             }
         }
         *self.shared.conn.lock() = self.conn.clone();
-        log::info!("nats: connected to {}", self.server_name);
+        log::info!("nats: connected to {}", self.server);
         if self.ping_timer.is_none() {
             let every = self.cfg.ping_interval;
             self.ping_timer = Some(ctx.timer(Timer::repeat(every).named("nats ping")));
@@ -399,7 +400,7 @@ impl Link {
         if self.pings_out >= self.cfg.max_pings_out {
             log::warn!(
                 "nats: {} answered none of {} pings; the connection is stale",
-                self.server_name,
+                self.server,
                 self.pings_out
             );
             if let Some(conn) = &self.conn {
@@ -543,7 +544,7 @@ impl TcpEvents<NatsWire> for Link {
             Op::Pong => self.on_pong(ctx),
             Op::Info(info) => self.on_info(&info),
             Op::Err(e) => {
-                log::warn!("nats: {} says: {e}", self.server_name);
+                log::warn!("nats: {} says: {e}", self.server);
                 self.set_status(NatsStatus::Error);
                 if self.phase == Phase::Ready {
                     // Not fatal when the server keeps the connection (a permission
@@ -562,7 +563,7 @@ impl TcpEvents<NatsWire> for Link {
         _: &Conn<NatsWire>,
         e: &crate::codec::CodecError,
     ) {
-        log::warn!("nats: {}: {e}", self.server_name);
+        log::warn!("nats: {}: {e}", self.server);
     }
 
     fn on_unencodable(
@@ -588,7 +589,7 @@ impl TcpEvents<NatsWire> for Link {
         *self.shared.conn.lock() = None;
         self.conn = None;
         let was_ready = self.phase == Phase::Ready;
-        log::info!("nats: {} lost: {why}", self.server_name);
+        log::info!("nats: {} lost: {why}", self.server);
         // Publishes that never left go out on the next connection (nothing accepted is
         // dropped here); protocol operations are made afresh.
         // A request's publish is not: its asker was told NotConnected just below, and must

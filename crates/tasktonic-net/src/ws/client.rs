@@ -192,22 +192,19 @@ impl WsClient {
                     format!("{}: no address", self.host),
                 )
             })?;
+        // The Host field: the host (an IPv6 literal in brackets), and the port unless it is
+        // the scheme's; never user information.
         let default_port = if self.secure { 443 } else { 80 };
-        let authority = self
-            .uri
-            .authority()
-            .map_or(self.host.as_str(), |a| a.as_str());
-        let host = match self.uri.port_u16() {
-            Some(p) if p == default_port => authority
-                .rsplit_once(':')
-                .map_or(authority, |(h, _)| h)
-                .to_string(),
-            _ => authority.to_string(),
+        let name = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
         };
-        // No user information in the Host field.
-        let host = host
-            .rsplit_once('@')
-            .map_or(host.clone(), |(_, h)| h.to_string());
+        let host = if self.port == default_port {
+            name
+        } else {
+            format!("{name}:{}", self.port)
+        };
         let spec = DialSpec {
             uri: self.uri.clone(),
             host,

@@ -11,16 +11,8 @@ use tungstenite::protocol::Role;
 
 use super::protocol::{WsProtocol, WsSettings};
 use super::{Ws, WsEvents, WsInfo};
-use crate::http::head::put_headers;
+use crate::http::head::{connection_lists, field_lists, put_headers};
 use crate::http::{HttpHandler, Responder};
-
-/// True if the comma-separated list in `name`'s fields holds `token` (any case).
-fn lists(request: &Request<Bytes>, name: &http::HeaderName, token: &str) -> bool {
-    request.headers().get_all(name).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
-}
 
 /// A `Sec-WebSocket-Key`: the base64 form of 16 bytes (24 characters, two of padding).
 fn valid_key(key: &[u8]) -> bool {
@@ -53,7 +45,9 @@ fn check(request: &Request<Bytes>) -> Result<&[u8], Response<Bytes>> {
             "a WebSocket handshake is a GET in HTTP/1.1",
         ));
     }
-    if !lists(request, &UPGRADE, "websocket") || !lists(request, &CONNECTION, "upgrade") {
+    if !field_lists(request.headers(), &UPGRADE, b"websocket")
+        || !connection_lists(request.headers(), b"upgrade")
+    {
         return Err(refusal(
             StatusCode::UPGRADE_REQUIRED,
             "this resource speaks WebSocket only",
