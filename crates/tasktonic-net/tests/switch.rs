@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Sender, unbounded};
-use tasktonic_core::{App, Ctx, Handle, Tonic};
+use tasktonic_core::{App, Ctx, Handle, Receive, Tonic};
 use tasktonic_net::codec::{CodecError, Decoder, LengthDelimited, Lines};
 use tasktonic_net::protocol::{Protocol, ProtocolIo};
-use tasktonic_net::tcp::{CloseReason, Conn, TcpClient, TcpEvents, TcpServer};
-use util::{Running, connect, frame, local, read_frame, run_app};
+use tasktonic_net::tcp::{CloseReason, Conn, ConnEnded, TcpClient, TcpEvents, TcpServer};
+use util::{LIMIT, Running, connect, frame, local, read_frame, run_app};
 
 /// Lines, pausing after `BINARY` (as an HTTP protocol pauses after a request that upgrades):
 /// what follows it is left undecoded for the next protocol.
@@ -74,6 +74,8 @@ enum Sev {
     /// Which side ("lines" or "frames") went down, and why.
     Down(&'static str, String),
     FramesUp,
+    /// A watcher's notice of the connection's end: why, and the connection.
+    Ended(String, tasktonic_net::tcp::ConnId),
 }
 
 enum Start<P> {
@@ -91,6 +93,8 @@ struct Switcher<P: Protocol<Message = String> + Clone> {
     /// Frames a client sends once switched.
     frames: Vec<Bytes>,
     framed: Option<Conn<Bytes>>,
+    /// Watch the line connection (a server), to hear of the session's end.
+    watch: bool,
     out: Sender<Sev>,
     addr: Sender<(SocketAddr, Handle<Switcher<P>>)>,
 }
@@ -114,7 +118,10 @@ impl<P: Protocol<Message = String> + Clone> Tonic for Switcher<P> {
 }
 
 impl<P: Protocol<Message = String> + Clone> TcpEvents<String> for Switcher<P> {
-    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<String>, _: SocketAddr) {
+    fn on_connected(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<String>, _: SocketAddr) {
+        if self.watch {
+            conn.watch(&ctx.handle());
+        }
         for line in self.greet.drain(..) {
             conn.send(line).ok();
         }
@@ -174,10 +181,27 @@ impl<P: Protocol<Message = String> + Clone> TcpEvents<Bytes> for Switcher<P> {
     }
 }
 
+impl<P: Protocol<Message = String> + Clone> Receive<ConnEnded> for Switcher<P> {
+    fn receive(&mut self, _: &mut Ctx<Self>, ended: ConnEnded) {
+        self.out
+            .send(Sev::Ended(ended.reason.to_string(), ended.conn))
+            .ok();
+    }
+}
+
 fn run<P: Protocol<Message = String> + Clone>(
     start: Start<P>,
     server: bool,
     frames: Vec<Bytes>,
+) -> Running<Sev, Switcher<P>> {
+    run_watching(start, server, frames, false)
+}
+
+fn run_watching<P: Protocol<Message = String> + Clone>(
+    start: Start<P>,
+    server: bool,
+    frames: Vec<Bytes>,
+    watch: bool,
 ) -> Running<Sev, Switcher<P>> {
     let (out, events) = unbounded();
     let (addr, addr_rx) = unbounded();
@@ -187,6 +211,7 @@ fn run<P: Protocol<Message = String> + Clone>(
         greet: Vec::new(),
         frames,
         framed: None,
+        watch,
         out,
         addr,
     };
@@ -201,10 +226,12 @@ fn read_line(r: &mut impl BufRead) -> String {
 
 #[test]
 fn lines_hand_the_connection_to_frames_with_the_bytes_already_sent() {
-    let server = run(
+    // The server also watches the line connection: its watchers follow the session.
+    let server = run_watching(
         Start::Serve(TcpServer::bind(local(), PausingLines(Lines::new()))),
         true,
         Vec::new(),
+        true,
     );
     let mut s = connect(server.addr);
     // One write: two lines, then a frame for the protocol that comes after `BINARY`.
@@ -222,16 +249,39 @@ fn lines_hand_the_connection_to_frames_with_the_bytes_already_sent() {
     assert_eq!(p, b"right behind");
     s.write_all(&frame(b"and after")).expect("write");
     assert_eq!(read_frame(&mut s), b"and after");
+    // Every notice the watcher gets on the way is kept, whatever is waited for.
+    let mut notices = Vec::new();
+    let mut until = |want: &dyn Fn(&Sev) -> bool| loop {
+        let e = server.next();
+        if matches!(e, Sev::Ended(..)) {
+            notices.push(e.clone());
+        }
+        if want(&e) {
+            return e;
+        }
+    };
     // The line connection ended as switched, the frame connection is up.
     assert_eq!(
-        server.until(|e| matches!(e, Sev::Down(..))),
+        until(&|e| matches!(e, Sev::Down(..))),
         Sev::Down("lines", "handed to another protocol".into())
     );
     drop((s, r));
     assert!(matches!(
-        server.until(|e| matches!(e, Sev::Down(..))),
+        until(&|e| matches!(e, Sev::Down(..))),
         Sev::Down("frames", _)
     ));
+    until(&|e| matches!(e, Sev::Ended(..)));
+    // One notice, of the session's end under the new protocol (not of the switch), for the
+    // frame connection.
+    let framed = server
+        .hub
+        .ask_blocking(LIMIT, |t, _| t.framed.as_ref().map(Conn::id))
+        .expect("asked")
+        .expect("switched");
+    assert_eq!(
+        notices,
+        vec![Sev::Ended("closed by the peer".into(), framed)]
+    );
     server.stop().expect("stopped");
 }
 

@@ -9,9 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+use super::ended::{ConnEnded, Watcher, Watchers};
 use super::outbox::{Outbox, PendingSwitch, Poke, PokeFn};
 use super::switch::{Switch, ToProtocol, UpgradeError};
-use super::{ConnId, ConnState, TcpEvents, TcpSendError};
+use super::{CloseReason, ConnId, ConnState, TcpEvents, TcpSendError};
 use crate::protocol::Protocol;
 #[cfg(feature = "tls")]
 use crate::transport::Tls;
@@ -47,6 +48,8 @@ pub(crate) struct ConnShared<M> {
     pause: AtomicU8,
     /// Set once the connection tonic exists (right after it is spawned).
     poke: OnceLock<PokeFn>,
+    /// Tonics told when the connection goes down ([`Conn::watch`]); none for most.
+    watchers: Mutex<Option<Box<Watchers>>>,
 }
 
 /// No pause, or a pause the base has not resumed while the delivery ran.
@@ -116,6 +119,7 @@ impl<M: Send + 'static> Conn<M> {
                 tls: AtomicBool::new(false),
                 pause: AtomicU8::new(PAUSE_NONE),
                 poke: OnceLock::new(),
+                watchers: Mutex::new(None),
             }),
         }
     }
@@ -164,6 +168,99 @@ impl<M: Send + 'static> Conn<M> {
             msg
         };
         self.send_locked(msg)
+    }
+
+    /// Tell `watcher` when this connection goes down (Kamaelia's `signal` outbox), as a
+    /// [`ConnEnded`] message on its own catalyst: when, why, and whether a reconnect follows.
+    /// Any tonic may watch, as many as like; the base needs not (it has
+    /// [`on_disconnected`](super::TcpEvents::on_disconnected), which alone gets the unsent
+    /// messages). A connection that has already ended for good tells a new watcher at once.
+    /// Watching twice changes nothing; a watcher that completes is forgotten. Watchers follow
+    /// the session through [`switch_protocol`](Conn::switch_protocol): they hear of the new
+    /// protocol's end, not of the switch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tasktonic_core::{Ctx, Receive, Tonic};
+    /// use tasktonic_net::tcp::ConnEnded;
+    ///
+    /// /// Counts the connections that went down, and why.
+    /// struct Monitor {
+    ///     ended: Vec<String>,
+    /// }
+    /// impl Tonic for Monitor {
+    ///     type State = ();
+    /// }
+    /// impl Receive<ConnEnded> for Monitor {
+    ///     fn receive(&mut self, _ctx: &mut Ctx<Self>, ended: ConnEnded) {
+    ///         self.ended.push(ended.to_string());
+    ///     }
+    /// }
+    /// // In the base, when a connection comes up: `conn.watch(&monitor)`.
+    /// ```
+    pub fn watch<T: tasktonic_core::Receive<ConnEnded>>(
+        &self,
+        watcher: &tasktonic_core::Handle<T>,
+    ) {
+        self.shared
+            .watchers
+            .lock()
+            .get_or_insert_with(Box::default)
+            .add(watcher);
+    }
+
+    /// Stop telling the tonic with this id of this connection's end; true if it was watching.
+    pub fn unwatch(&self, watcher: tasktonic_core::TonicId) -> bool {
+        self.shared
+            .watchers
+            .lock()
+            .as_mut()
+            .is_some_and(|w| w.remove(watcher))
+    }
+
+    /// The connection went down: tell its watchers.
+    pub(crate) fn tell_watchers(
+        &self,
+        reason: &std::sync::Arc<CloseReason>,
+        peer: Option<SocketAddr>,
+        reconnecting: bool,
+    ) {
+        let mut watchers = self.shared.watchers.lock();
+        if !reconnecting {
+            // Late watchers hear of the end at once: keep it even with nobody watching yet.
+            watchers.get_or_insert_with(Box::default);
+        }
+        if let Some(w) = watchers.as_mut() {
+            w.tell(&ConnEnded {
+                conn: self.id(),
+                peer,
+                reason: reason.clone(),
+                at: std::time::SystemTime::now(),
+                reconnecting,
+            });
+        }
+    }
+
+    /// Take this connection's watchers away (a protocol switch: they go to the new one).
+    pub(crate) fn take_watchers(&self) -> Vec<Watcher> {
+        self.shared
+            .watchers
+            .lock()
+            .as_mut()
+            .map(|w| w.take())
+            .unwrap_or_default()
+    }
+
+    /// Watchers moved here from the connection this one replaced.
+    pub(crate) fn adopt_watchers(&self, moved: Vec<Watcher>) {
+        if !moved.is_empty() {
+            self.shared
+                .watchers
+                .lock()
+                .get_or_insert_with(Box::default)
+                .adopt(moved);
+        }
     }
 
     /// Close gracefully: stop reading, write everything accepted so far, shut down, then close.

@@ -6,6 +6,7 @@
 mod client;
 mod conn;
 mod connection;
+mod ended;
 mod events;
 mod listener;
 mod outbox;
@@ -25,6 +26,7 @@ use crate::transport::TlsError;
 pub use self::client::TcpClient;
 pub use self::conn::Conn;
 pub use self::connection::TcpConnection;
+pub use self::ended::ConnEnded;
 pub use self::events::TcpEvents;
 pub use self::listener::{Listening, TcpServer};
 pub use self::policy::Reconnect;

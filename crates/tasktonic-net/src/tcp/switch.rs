@@ -76,6 +76,8 @@ pub(crate) struct Parts {
     pub(crate) inbuf: BytesMut,
     pub(crate) config: Arc<TcpConfig>,
     pub(crate) peer: SocketAddr,
+    /// The old connection's watchers: the session goes on under the new protocol.
+    pub(crate) watchers: Vec<super::ended::Watcher>,
 }
 
 /// A protocol switch, type-erased: the old connection does not know the new types.
@@ -111,6 +113,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> Handoff for ToProtocol<P, B> {
             tune(&mut config);
             parts.config = Arc::new(config);
         }
+        conn.adopt_watchers(std::mem::take(&mut parts.watchers));
         let adopter = base.clone();
         let failed = conn.clone();
         // The new base adopts the connection as its infusion, on the selector catalyst. If it
@@ -138,8 +141,10 @@ impl<P: Protocol, B: TcpEvents<P::Message>> Handoff for ToProtocol<P, B> {
         let ToProtocol { base, conn, .. } = *self;
         conn.set_state(ConnState::Closed);
         let unsent: Vec<_> = conn.close_outbox().into_iter().collect();
+        let reason = Arc::new(CloseReason::SwitchFailed(why));
+        conn.tell_watchers(&reason, None, false);
         let _ = base.sparkle_named("on_disconnected", move |b, ctx| {
-            b.on_disconnected(ctx, &conn, &CloseReason::SwitchFailed(why), unsent);
+            b.on_disconnected(ctx, &conn, &reason, unsent);
         });
     }
 }

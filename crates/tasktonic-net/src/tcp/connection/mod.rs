@@ -522,6 +522,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.say_goodbye(&reason);
         let inflight = self.teardown(ctx);
         self.attempts += 1;
+        let peer = self.conn.peer();
         self.conn.set_peer(None);
         let unsent = if resend {
             self.conn.requeue_front(inflight.into_iter());
@@ -533,7 +534,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         };
         // Publish the state first: the base may send as soon as it hears of the loss.
         self.go(ctx, ConnState::WaitForRetry);
-        self.hand_back(reason, unsent);
+        self.hand_back(reason, unsent, peer, true);
         self.set_phase_timer(ctx, TimerKind::Retry, delay);
     }
 
@@ -577,8 +578,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         let mut unsent = self.teardown(ctx);
         unsent.extend(self.conn.close_outbox());
         self.conn.end_upgrade();
+        let peer = self.conn.peer();
         self.go(ctx, ConnState::Closed);
-        self.hand_back(reason, unsent);
+        self.hand_back(reason, unsent, peer, false);
         ctx.finish();
         if self.holding {
             self.holding = false;
@@ -586,7 +588,15 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         }
     }
 
-    fn hand_back(&mut self, reason: CloseReason, unsent: Vec<P::Message>) {
+    /// Tell the base (with what was not written) and the watchers (without) that the
+    /// connection went down.
+    fn hand_back(
+        &mut self,
+        reason: CloseReason,
+        unsent: Vec<P::Message>,
+        peer: Option<SocketAddr>,
+        reconnecting: bool,
+    ) {
         if self.conn.dequeued(unsent.len()) {
             self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
         }
@@ -596,9 +606,12 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
             _ => log::info!("{} ({:?}): {reason}", self.conn.id(), self.conn.peer()),
         }
+        let reason = Arc::new(reason);
+        let told = reason.clone();
         self.event("on_disconnected", move |b, ctx, conn| {
-            b.on_disconnected(ctx, conn, &reason, unsent)
+            b.on_disconnected(ctx, conn, &told, unsent)
         });
+        self.conn.tell_watchers(&reason, peer, reconnecting);
     }
 }
 
@@ -761,6 +774,7 @@ where
         inbuf,
         config,
         peer,
+        watchers: _, // adopted by the new `Conn` already
     } = parts;
     conn.set_peer(Some(peer));
     conn.set_tls(transport.is_tls());

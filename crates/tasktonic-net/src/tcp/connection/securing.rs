@@ -189,6 +189,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             inbuf: std::mem::take(&mut self.inbuf),
             config: self.config.clone(),
             peer,
+            watchers: self.conn.take_watchers(),
         });
         log::debug!("{}: handed to another protocol", self.conn.id());
         self.set_final();
