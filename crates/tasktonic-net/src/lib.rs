@@ -29,8 +29,8 @@ pub mod ws;
 pub use crate::protocol::{Protocol, ProtocolIo};
 pub use crate::selector::Selector;
 pub use crate::tcp::{
-    CloseReason, Conn, ConnId, ConnState, Listening, OnMalformed, Reconnect, TcpClient, TcpConfig,
-    TcpEvents, TcpSendError, TcpServer, UpgradeError,
+    CloseReason, Conn, ConnEnded, ConnId, ConnState, Listening, OnMalformed, Reconnect, TcpClient,
+    TcpConfig, TcpEvents, TcpSendError, TcpServer, UpgradeError,
 };
 #[cfg(feature = "tls")]
 pub use crate::transport::{Tls, TlsAcceptor, TlsConnector, TlsError, TlsSession};
@@ -44,8 +44,8 @@ pub mod prelude {
     };
     pub use crate::protocol::{Protocol, ProtocolIo};
     pub use crate::tcp::{
-        CloseReason, Conn, ConnId, ConnState, Listening, OnMalformed, Reconnect, TcpClient,
-        TcpConfig, TcpEvents, TcpSendError, TcpServer,
+        CloseReason, Conn, ConnEnded, ConnId, ConnState, Listening, OnMalformed, Reconnect,
+        TcpClient, TcpConfig, TcpEvents, TcpSendError, TcpServer,
     };
     #[cfg(feature = "tls")]
     pub use crate::transport::{Tls, TlsAcceptor, TlsConnector, TlsError, TlsSession};
