@@ -5,11 +5,28 @@
 //! sparkles; both sign the `Guestbook` service. In `ending` the parent finishes its child, then
 //! itself; the service finishes with its last base, and the program exits 0.
 //!
-//! Run: `cargo run --example hello_world`
+//! Run: `cargo run --example hello_world [-- --log-to HOST:PORT [--log-wait SECS]]`
+//!
+//! Every line it prints is also logged (`log::info!`, with the tonic that said it). With
+//! `--log-to`, the records stream to a remote log viewer (`cargo run --example log_viewer --
+//! --port PORT`; MessagePack frames, see `docs/interop.md`): the viewer may start later — the
+//! records wait (up to 10 000) and are delivered once it is up; at the end the program waits
+//! at most `--log-wait` seconds (default 10) for the viewer to take them, then reports on
+//! stderr what was delivered, dropped or left.
 
 use std::time::Duration;
 
+use tasktonic::net::remote_log::RemoteLog;
 use tasktonic::prelude::*;
+
+/// Print a line, and log it (shipped to the viewer with `--log-to`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        log::info!("{line}");
+    }};
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Greeting {
@@ -31,7 +48,7 @@ struct Sign(String);
 impl Tonic for Guestbook {
     type State = ();
     fn on_finished(&mut self, ctx: &mut Ctx<Self>) {
-        println!(
+        say!(
             "[{}] closed with {} entries: {:?}",
             ctx.name(),
             self.entries.len(),
@@ -67,11 +84,11 @@ struct Reply(String);
 impl Tonic for Echo {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        println!("[{}] started on catalyst {:?}", ctx.name(), ctx.catalyst());
+        say!("[{}] started on catalyst {:?}", ctx.name(), ctx.catalyst());
         self.guestbook = Some(ctx.service::<Guestbook>());
     }
     fn on_finished(&mut self, ctx: &mut Ctx<Self>) {
-        println!("[{}] finished by its parent", ctx.name());
+        say!("[{}] finished by its parent", ctx.name());
     }
 }
 
@@ -94,7 +111,7 @@ impl Tonic for HelloWorld {
     type State = Greeting;
 
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        println!("[{}] started on catalyst {:?}", ctx.name(), ctx.catalyst());
+        say!("[{}] started on catalyst {:?}", ctx.name(), ctx.catalyst());
         self.guestbook = Some(ctx.service::<Guestbook>());
         let echo = Echo { guestbook: None };
         self.echo = Some(
@@ -117,7 +134,7 @@ impl Tonic for HelloWorld {
     }
 
     fn on_enter(&mut self, ctx: &mut Ctx<Self>, state: &Greeting) {
-        println!("[{}] entering {state:?}", ctx.name());
+        say!("[{}] entering {state:?}", ctx.name());
         let text = match state {
             Greeting::Hello => "hello",
             Greeting::Welcome => "welcome",
@@ -143,26 +160,64 @@ impl Tonic for HelloWorld {
     }
 
     fn on_exit(&mut self, ctx: &mut Ctx<Self>, state: &Greeting) {
-        println!("[{}] leaving {state:?}", ctx.name());
+        say!("[{}] leaving {state:?}", ctx.name());
     }
 
     fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, infusion: &TonicRef) {
-        println!("[{}] {} completed; finishing", ctx.name(), infusion.name());
+        say!("[{}] {} completed; finishing", ctx.name(), infusion.name());
         ctx.finish(); // also cancels the walk timer
     }
 
     fn on_finished(&mut self, ctx: &mut Ctx<Self>) {
-        println!("[{}] finished", ctx.name());
+        say!("[{}] finished", ctx.name());
     }
 }
 
 impl Receive<Reply> for HelloWorld {
     fn receive(&mut self, ctx: &mut Ctx<Self>, Reply(text): Reply) {
-        println!("[{}] in {:?} got: {text}", ctx.name(), ctx.state());
+        say!("[{}] in {:?} got: {text}", ctx.name(), ctx.state());
     }
 }
 
+/// `--log-to HOST:PORT` and `--log-wait SECS`.
+fn parse() -> Result<(Option<String>, Duration), String> {
+    let mut log_to = None;
+    let mut wait = Duration::from_secs(10);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--log-to" => log_to = Some(value()?),
+            "--log-wait" => {
+                let secs: f64 = value()?.parse().map_err(|e| format!("--log-wait: {e}"))?;
+                wait = Duration::try_from_secs_f64(secs).map_err(|e| format!("--log-wait: {e}"))?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (usage: hello_world [--log-to HOST:PORT] [--log-wait SECS])"
+                ));
+            }
+        }
+    }
+    Ok((log_to, wait))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (log_to, log_wait) = match parse() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("hello_world: {e}");
+            std::process::exit(2);
+        }
+    };
+    let remote = match log_to {
+        Some(target) => {
+            let remote = RemoteLog::builder(target).project("hello_world").start()?;
+            remote.clone().install()?;
+            Some(remote)
+        }
+        None => None,
+    };
     App::new("hello_world")
         .catalyst("echo")
         .tonic_named(
@@ -173,6 +228,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         )
         .run()?;
-    println!("all tonics completed");
+    say!("all tonics completed");
+    if let Some(remote) = remote {
+        eprintln!("hello_world: {}", remote.close(log_wait));
+    }
     Ok(())
 }

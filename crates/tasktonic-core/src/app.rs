@@ -45,7 +45,8 @@ type ParkerFactory = Box<dyn FnOnce() -> Box<dyn Parker> + Send>;
 pub struct App {
     project: String,
     settings: Settings,
-    level: log::LevelFilter,
+    /// `None`: install no logger at all.
+    level: Option<log::LevelFilter>,
     catalysts: Vec<(String, Option<ParkerFactory>)>,
     starters: Vec<Starter>,
     stopper: Stopper,
@@ -70,7 +71,7 @@ impl App {
         App {
             project,
             settings,
-            level: log::LevelFilter::Warn,
+            level: Some(log::LevelFilter::Warn),
             catalysts: Vec::new(),
             starters: Vec::new(),
             stopper: Stopper::default(),
@@ -86,7 +87,15 @@ impl App {
     /// The log level for the `env_logger` the app installs (default `Warn`; `RUST_LOG` overrides
     /// it). Nothing is installed if the program already set a logger.
     pub fn log_level(mut self, level: log::LevelFilter) -> App {
-        self.level = level;
+        self.level = Some(level);
+        self
+    }
+
+    /// Install no logger, not even when none is installed: for an app that a library runs
+    /// on a thread of its own (a log shipper), which must leave the process's logger to the
+    /// program.
+    pub fn without_logger(mut self) -> App {
+        self.level = None;
         self
     }
 
@@ -149,7 +158,9 @@ impl App {
     /// [`RunError`] listing the tonics that failed (panicked) without a base that handled it
     /// ([`FailureAction::Handled`](crate::FailureAction::Handled)), or that could not be started.
     pub fn run(self) -> Result<(), RunError> {
-        crate::logging::init(self.level);
+        if let Some(level) = self.level {
+            crate::logging::init(level);
+        }
         let runtime = Runtime::new(
             self.project,
             self.settings,

@@ -20,6 +20,7 @@ pub mod codec;
 pub mod http;
 pub mod nats;
 pub mod protocol;
+pub mod remote_log;
 pub mod selector;
 pub mod tcp;
 pub mod transport;
