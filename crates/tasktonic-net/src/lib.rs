@@ -17,6 +17,9 @@
 //! Features: `tls` (on by default) adds TLS with rustls and its ring provider.
 
 pub mod codec;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod nats;
 pub mod protocol;

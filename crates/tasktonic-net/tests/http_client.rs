@@ -18,6 +18,7 @@ use tasktonic_net::http::{
     HeaderName, HeaderValue, HttpClient, HttpClientEvents, HttpLimits, HttpRequest, HttpResult,
     Method, RequestId, Requester,
 };
+use tasktonic_net::tcp::{OnMalformed, TcpConfig};
 use util::LIMIT;
 use util::web::{Hev, SiteOptions, site};
 
@@ -301,6 +302,39 @@ fn a_close_delimited_response_retires_its_connection() {
     let r = client.fetch(HttpRequest::post(&url(server.addr, "/"), "x").expect("a URL"));
     assert_eq!(body(&r), "posted!");
     assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+}
+
+/// Found by the fuzz targets: an oversized head is refused before a byte of it is consumed,
+/// so a client told to skip malformed frames re-read it forever (a spinning selector). The
+/// HTTP client always closes instead: the request fails, and the server that keeps the
+/// connection open is not left with a busy peer.
+#[test]
+fn an_oversized_head_fails_even_when_told_to_skip_malformed_frames() {
+    let config = TcpConfig {
+        on_malformed: OnMalformed::Skip,
+        ..TcpConfig::default()
+    };
+    let client = Client::start(
+        HttpClient::new()
+            .limits(HttpLimits::default().max_head(256))
+            .config(config),
+    );
+    let (gone_tx, gone) = bounded(1);
+    let server = raw_server(1, move |_, s| {
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        read_request(&mut r);
+        let mut w = s;
+        w.write_all(format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(1000)).as_bytes())
+            .ok();
+        // Keep the connection open: only the client can end it; report when it does.
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).ok();
+        gone_tx.send(()).ok();
+    });
+    let r = client.fetch(HttpRequest::get(&url(server.addr, "/")).expect("a URL"));
+    assert!(matches!(r, HttpResult::Failed(_)), "{r:?}");
+    gone.recv_timeout(LIMIT)
+        .expect("the client closed the connection");
 }
 
 #[test]

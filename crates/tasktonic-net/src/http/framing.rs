@@ -283,6 +283,34 @@ fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     Ok(size)
 }
 
+/// Read a chunked body out of `stream`, fed whole or in pieces: the body, or the error, as
+/// text (for the fuzz targets, which compare the two).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_chunked(
+    stream: &[u8],
+    max: usize,
+    mut pieces: Option<crate::fuzzing::Splits>,
+) -> String {
+    let mut reader = ChunkedReader::new(max, max);
+    let mut src = BytesMut::new();
+    let mut fed = 0;
+    while fed < stream.len() {
+        let n = pieces
+            .as_mut()
+            .map_or(stream.len(), |p| p.next_len().min(stream.len() - fed));
+        src.extend_from_slice(&stream[fed..fed + n]);
+        fed += n;
+        match reader.read(&mut src) {
+            Ok(Chunked::Partial) => {}
+            Ok(Chunked::Done(body)) => {
+                return format!("body {body:02x?}, {} left", stream.len() - fed + src.len());
+            }
+            Err(e) => return format!("error {}", e.reason),
+        }
+    }
+    "partial".into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

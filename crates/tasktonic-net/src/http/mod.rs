@@ -54,3 +54,10 @@ pub use self::server::{
 };
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::client::fuzz_protocol as fuzz_client_protocol;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::framing::fuzz_chunked;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::server::fuzz_protocol as fuzz_server_protocol;

@@ -281,3 +281,20 @@ impl TlsStream {
         }
     }
 }
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl TlsStream {
+    /// Move the records rustls holds into `out` (an in-memory peer, for the fuzz targets).
+    pub(crate) fn write_records(&mut self, out: &mut Vec<u8>) {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(out).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Queue plaintext (written as records by [`write_records`](TlsStream::write_records)).
+    pub(crate) fn write_plain(&mut self, data: &[u8]) -> io::Result<()> {
+        self.conn.writer().write_all(data)
+    }
+}

@@ -63,6 +63,8 @@ pub use self::events::WsEvents;
 pub use self::handle::{Ws, WsSendError};
 pub use self::message::{CloseCode, Utf8Bytes, WsClose, WsMessage};
 pub use self::protocol::WsWire;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::protocol::fuzz_protocol;
 
 pub(crate) use self::upgrade::upgrade_route;
 

@@ -354,6 +354,19 @@ impl Protocol for WsProtocol {
             handed += 1;
         };
         if let Err(e) = outcome {
+            // Pongs owed for pings before the bad frame go first: after our close frame
+            // nothing may follow (RFC 6455 §5.5.1), and a peer that split its writes
+            // differently would have had them already.
+            if let Some(ctx) = self.ctx.as_mut() {
+                let mut feed = Feed {
+                    gate: &mut self.gate,
+                    src,
+                    out: io.reply_buf(),
+                };
+                if let Err(e) = ctx.flush(&mut feed) {
+                    log::debug!("websocket: a reply before the error was not written: {e}");
+                }
+            }
             return Err(self.fail(e, io.reply_buf()));
         }
         let Some(ctx) = self.ctx.as_mut() else {
@@ -452,5 +465,70 @@ impl Protocol for WsProtocol {
         }
         let ping = WsWire(Wire::Ping(Bytes::new()));
         self.encode_vectored(&ping, dst).is_ok()
+    }
+}
+
+/// A WebSocket protocol for the fuzz targets: a server (masked frames), or — option bit 0 —
+/// a client that has sent its handshake with RFC 6455's sample key
+/// (`dGhlIHNhbXBsZSBub25jZQ==`, accepted as `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`), so that a run
+/// is the same every time.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_protocol(option: u8) -> FuzzWs {
+    let config = WsConfig {
+        max_message: 4096,
+        max_frame: 1024,
+        ..WsConfig::default()
+    };
+    if option & 1 == 0 {
+        return FuzzWs(WsProtocol::new(WsSettings::new(config, None), Role::Server));
+    }
+    let spec = DialSpec {
+        uri: Uri::from_static("/chat"),
+        host: "example.com".into(),
+        protocols: vec!["chat".into()],
+        headers: HeaderMap::new(),
+    };
+    let mut p = WsProtocol::new(WsSettings::new(config, Some(spec)), Role::Client);
+    if let Some(d) = p.dialling.as_mut() {
+        d.key = "dGhlIHNhbXBsZSBub25jZQ==".into();
+    }
+    FuzzWs(p)
+}
+
+/// [`WsProtocol`] without its opening bytes (the fuzz targets' client has "sent" them).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) struct FuzzWs(WsProtocol);
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl Protocol for FuzzWs {
+    type Message = WsWire;
+
+    fn decode_each<F>(
+        &mut self,
+        src: &mut BytesMut,
+        max: usize,
+        io: &mut ProtocolIo<'_>,
+        each: F,
+    ) -> Result<usize, CodecError>
+    where
+        F: FnMut(WsWire),
+    {
+        self.0.decode_each(src, max, io, each)
+    }
+
+    fn decode_eof(
+        &mut self,
+        src: &mut BytesMut,
+        io: &mut ProtocolIo<'_>,
+    ) -> Result<Option<WsWire>, CodecError> {
+        self.0.decode_eof(src, io)
+    }
+
+    fn encode_vectored<'a>(
+        &mut self,
+        item: &'a WsWire,
+        dst: &mut BytesMut,
+    ) -> Result<Option<&'a [u8]>, CodecError> {
+        self.0.encode_vectored(item, dst)
     }
 }

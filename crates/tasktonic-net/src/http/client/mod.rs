@@ -15,6 +15,8 @@ use std::time::Duration;
 use tasktonic_core::{Ctx, Tonic};
 
 pub use self::protocol::ClientWire;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::protocol::fuzz_protocol;
 pub use self::request::{HttpRequest, HttpResult, RequestId};
 
 use self::pool::Pool;
@@ -135,7 +137,8 @@ impl HttpClient {
         self
     }
 
-    /// Options of the connections (connect timeout, …).
+    /// Options of the connections (connect timeout, …). `on_malformed` is always `Close`: a
+    /// response that breaks HTTP leaves no boundary to skip to.
     pub fn config(mut self, config: TcpConfig) -> Self {
         self.config = config;
         self

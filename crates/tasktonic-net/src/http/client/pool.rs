@@ -230,7 +230,11 @@ impl<B: HttpClientEvents> Pool<B> {
     ) -> Result<Conn<ClientWire>, String> {
         let addr = addrs[0];
         let protocol = ClientProtocol::new(self.settings.limits.clone());
-        let mut client = TcpClient::new(addr, protocol).config(self.settings.config.clone());
+        let mut config = self.settings.config.clone();
+        // A broken response leaves no boundary to skip to: skipping would re-read the same
+        // bytes forever (an oversized head is refused before anything is consumed).
+        config.on_malformed = crate::tcp::OnMalformed::Close;
+        let mut client = TcpClient::new(addr, protocol).config(config);
         if let Some(name) = &self.settings.selector {
             client = client.selector(name.clone());
         }

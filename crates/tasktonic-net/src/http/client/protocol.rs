@@ -240,3 +240,18 @@ impl Protocol for ClientProtocol {
         Ok(Some(&req.body))
     }
 }
+
+/// A client protocol for the fuzz targets, awaiting responses to eight requests: `GET`s, and
+/// a `HEAD` for every bit set in `heads`.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_protocol(limits: HttpLimits, heads: u8) -> ClientProtocol {
+    let mut p = ClientProtocol::new(limits);
+    for bit in 0..8 {
+        p.due.push_back(if heads & (1 << bit) == 0 {
+            Method::GET
+        } else {
+            Method::HEAD
+        });
+    }
+    p
+}

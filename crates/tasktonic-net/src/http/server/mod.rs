@@ -16,6 +16,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use tasktonic_core::{Ctx, Tonic};
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::protocol::fuzz_protocol;
 pub use self::responder::{BodyWriter, Responder, Session};
 pub use self::wire::ServerWire;
 

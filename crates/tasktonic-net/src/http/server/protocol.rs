@@ -450,6 +450,16 @@ fn put_hex(dst: &mut BytesMut, n: usize) {
     }
 }
 
+/// A server protocol for the fuzz targets: no routes (every request goes to the base).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_protocol(limits: HttpLimits) -> ServerProtocol {
+    ServerProtocol::new(Arc::new(Settings {
+        limits,
+        router: Router::default(),
+        webhook: false,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
