@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_client -- --port P --count N --size S [--window W]
-//!     [--codec u32|msgpack|lines|raw] [--tls-ca CA.pem [--tls-name NAME]] [--heartbeat MS]
+//!     [--codec u32|msgpack|lines|raw|tinyproto] [--tls-ca CA.pem [--tls-name NAME]] [--heartbeat MS]
 //! ```
 //!
 //! `--tls-ca CA.pem` speaks TLS and trusts the CA certificates in that file; the server's
@@ -19,14 +19,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tasktonic::net::codec::{Codec, LengthDelimited, Lines, MsgPack, RawBytes};
+use tasktonic::net::codec::{LengthDelimited, Lines, MsgPack, RawBytes};
+use tasktonic::net::protocol::Protocol;
+use tasktonic::net::tinyproto::TinyProto;
 use tasktonic::net::{
     CloseReason, Conn, TcpClient, TcpConfig, TcpEvents, TcpSendError, Tls, TlsConnector,
 };
 use tasktonic::prelude::*;
 
 /// How a codec's messages carry a test payload.
-trait Shape: Codec {
+trait Shape: Protocol + Clone {
     /// Raw streams may merge and split messages: compare the byte stream instead.
     const STREAM: bool = false;
     fn make(payload: Vec<u8>) -> Self::Message;
@@ -34,6 +36,15 @@ trait Shape: Codec {
 }
 
 impl Shape for LengthDelimited {
+    fn make(payload: Vec<u8>) -> Bytes {
+        Bytes::from(payload)
+    }
+    fn bytes(msg: &Bytes) -> Vec<u8> {
+        msg.to_vec()
+    }
+}
+
+impl Shape for TinyProto {
     fn make(payload: Vec<u8>) -> Bytes {
         Bytes::from(payload)
     }
@@ -320,7 +331,7 @@ fn parse() -> Result<Options, String> {
         }
     }
     let usage = "usage: echo_client --port P --count N --size S [--window W] \
-                 [--codec u32|msgpack|lines|raw] [--tls-ca CA.pem [--tls-name NAME]] \
+                 [--codec u32|msgpack|lines|raw|tinyproto] [--tls-ca CA.pem [--tls-name NAME]] \
                  [--heartbeat MS]";
     o.port = port.ok_or(usage)?;
     o.count = count.ok_or(usage)?;
@@ -328,7 +339,7 @@ fn parse() -> Result<Options, String> {
     if o.heartbeat.is_some() && o.size == 0 {
         return Err("--heartbeat needs --size 1 or more (heartbeats are empty frames)".into());
     }
-    if o.heartbeat.is_some() && matches!(o.codec.as_str(), "lines" | "raw") {
+    if o.heartbeat.is_some() && matches!(o.codec.as_str(), "lines" | "raw" | "tinyproto") {
         return Err(format!(
             "--heartbeat: the {} codec has no heartbeat",
             o.codec
@@ -355,7 +366,10 @@ fn main() {
         "msgpack" => run(&o, MsgPack::<rmpv::Value>::with_framing(framing)),
         "lines" => run(&o, Lines::with_max_len(max)),
         "raw" => run(&o, RawBytes::with_max_frame(max)),
-        other => Err(format!("unknown codec {other:?} (u32|msgpack|lines|raw)")),
+        "tinyproto" => run(&o, TinyProto::client().max_size(max)),
+        other => Err(format!(
+            "unknown codec {other:?} (u32|msgpack|lines|raw|tinyproto)"
+        )),
     };
     match result {
         Ok(n) => println!("ok {n}"),

@@ -1,7 +1,7 @@
 //! An echo server: every message on every connection comes straight back.
 //!
 //! ```text
-//! cargo run --release --example echo_server -- --port P [--codec u32|msgpack|lines|raw]
+//! cargo run --release --example echo_server -- --port P [--codec u32|msgpack|lines|raw|tinyproto]
 //!     [--max-frame BYTES] [--layout seed|colocated] [--tls CERT.pem KEY.pem]
 //!     [--idle-timeout SECS]
 //! ```
@@ -21,7 +21,9 @@ mod support;
 use std::io::Write;
 use std::net::SocketAddr;
 
-use tasktonic::net::codec::{Codec, LengthDelimited, Lines, MsgPack, RawBytes};
+use tasktonic::net::codec::{LengthDelimited, Lines, MsgPack, RawBytes};
+use tasktonic::net::protocol::Protocol;
+use tasktonic::net::tinyproto::TinyProto;
 use tasktonic::net::{Conn, TcpConfig, TcpEvents, TcpServer, TlsAcceptor};
 use tasktonic::prelude::*;
 
@@ -83,7 +85,7 @@ fn parse() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: echo_server --port P [--codec u32|msgpack|lines|raw] \
+                    "usage: echo_server --port P [--codec u32|msgpack|lines|raw|tinyproto] \
                             [--max-frame BYTES] [--layout seed|colocated] \
                             [--tls CERT.pem KEY.pem] [--idle-timeout SECS]"
                         .into(),
@@ -96,11 +98,11 @@ fn parse() -> Result<Options, String> {
 }
 
 /// Echoes every message of every connection.
-struct Echo<C: Codec> {
+struct Echo<C: Protocol + Clone> {
     server: Option<TcpServer<C>>,
 }
 
-impl<C: Codec> Tonic for Echo<C> {
+impl<C: Protocol + Clone> Tonic for Echo<C> {
     type State = ();
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
         let Some(server) = self.server.take() else {
@@ -119,7 +121,7 @@ impl<C: Codec> Tonic for Echo<C> {
     }
 }
 
-impl<C: Codec> TcpEvents<C::Message> for Echo<C> {
+impl<C: Protocol + Clone> TcpEvents<C::Message> for Echo<C> {
     fn on_message(&mut self, _ctx: &mut Ctx<Self>, conn: &Conn<C::Message>, msg: C::Message) {
         if let Err(e) = conn.send(msg) {
             // Back-pressure or a closing connection: the client sees its echo missing.
@@ -128,7 +130,7 @@ impl<C: Codec> TcpEvents<C::Message> for Echo<C> {
     }
 }
 
-fn serve<C: Codec>(app: App, o: &Options, codec: C, tls: Option<&TlsAcceptor>) -> App {
+fn serve<C: Protocol + Clone>(app: App, o: &Options, codec: C, tls: Option<&TlsAcceptor>) -> App {
     let config = TcpConfig {
         message_timeout: o.idle_timeout,
         ..TcpConfig::default()
@@ -176,8 +178,9 @@ fn main() {
         "msgpack" => serve(app, &o, MsgPack::<rmpv::Value>::with_framing(framing), tls),
         "lines" => serve(app, &o, Lines::with_max_len(o.max_frame), tls),
         "raw" => serve(app, &o, RawBytes::with_max_frame(o.max_frame), tls),
+        "tinyproto" => serve(app, &o, TinyProto::server().max_size(o.max_frame), tls),
         other => {
-            eprintln!("echo_server: unknown codec {other:?} (u32|msgpack|lines|raw)");
+            eprintln!("echo_server: unknown codec {other:?} (u32|msgpack|lines|raw|tinyproto)");
             std::process::exit(2);
         }
     };

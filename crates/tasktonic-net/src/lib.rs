@@ -26,6 +26,8 @@ pub mod protocol;
 pub mod remote_log;
 pub mod selector;
 pub mod tcp;
+pub mod tinyproto;
+pub mod transform;
 pub mod transport;
 pub mod udp;
 pub mod ws;

@@ -129,13 +129,24 @@ pub trait Protocol: Send + 'static {
     }
 
     /// False while the protocol is not ready for the base's messages: a client handshake
-    /// in progress (a WebSocket client waiting for its `101`). Meanwhile the protocol's own
-    /// bytes go out but messages wait in the queue — handed back if the connection is lost,
-    /// kept by a client that re-sends — and a client's connect timeout keeps running, so
-    /// the handshake is bounded by it and an attempt counts as failed until it completes.
-    /// The connection asks again after every decode. Default: ready.
+    /// in progress (a WebSocket client waiting for its `101`), or — for a half-duplex
+    /// protocol — a transfer under way (tinyproto's sender waiting for the go-ahead).
+    /// Meanwhile the protocol's own bytes go out but messages wait in the queue — handed
+    /// back if the connection is lost, kept by a client that re-sends. During the opening
+    /// handshake a client's connect timeout keeps running, so the handshake is bounded by
+    /// it and an attempt counts as failed until it completes. The connection asks before
+    /// encoding each message (so a protocol that turns unready in `encode_vectored` gets
+    /// one message at a time) and again after every decode. Default: ready.
     fn ready(&self) -> bool {
         true
+    }
+
+    /// The message the protocol holds half-sent — encoded in part, the rest waiting for
+    /// the peer (tinyproto's payload, sent on the go-ahead) — taken when the connection is
+    /// lost, so that it is handed back (or re-sent) like the messages still queued, never
+    /// lost. Default: none.
+    fn take_held(&mut self) -> Option<Self::Message> {
+        None
     }
 
     /// Wrap bytes this protocol wrote to the peer itself ([`ProtocolIo::reply`]) as a

@@ -264,6 +264,28 @@ pub fn msgpack(data: &[u8]) {
     same_either_way(MsgPack::<serde_json::Value>::new, stream, seed, true);
 }
 
+/// tinyproto 3.0: a server (option bit 0 clear) or a client end, with a small maximum; the
+/// stream is the peer's handshake byte, sizes, status bytes and payloads.
+pub fn tinyproto(data: &[u8]) {
+    let Some((option, seed, stream)) = header(data) else {
+        return;
+    };
+    let max = 16 + usize::from(option >> 1) * 16;
+    same_either_way(
+        || {
+            let p = if option & 1 == 0 {
+                crate::tinyproto::TinyProto::server()
+            } else {
+                crate::tinyproto::TinyProto::client()
+            };
+            p.max_size(max)
+        },
+        stream,
+        seed,
+        true,
+    );
+}
+
 /// HTTP/1.1 requests as a server reads them (heads, fixed and chunked bodies, pipelining).
 pub fn http_request(data: &[u8]) {
     let Some((option, seed, stream)) = header(data) else {

@@ -127,6 +127,24 @@ proptest! {
         http_response(&data);
         chunked(&data);
         ws_frames(&data);
+        tinyproto(&data);
+    }
+
+    #[test]
+    fn tinyproto_streams_in_any_split(
+        option in any::<u8>(),
+        seed in any::<u16>(),
+        messages in vec(vec(any::<u8>(), 0..60), 0..6),
+        at in any::<usize>(),
+        mask in prop_oneof![Just(0u8), Just(0u8), any::<u8>()],
+    ) {
+        // The peer's handshake, then its messages, each size followed by its payload.
+        let mut stream = vec![0xFF];
+        for m in &messages {
+            stream.extend_from_slice(&(m.len() as u32).to_be_bytes());
+            stream.extend_from_slice(m);
+        }
+        tinyproto(&input(option, seed, &mutate(stream, at, mask)));
     }
 
     #[test]

@@ -505,7 +505,15 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.fin_signalled = false;
         self.shut_down = false;
         self.closing = None;
-        self.inflight.drain(..).map(|(m, _)| m).collect()
+        // A message the protocol holds half-sent (its rest waiting for the peer) is the last
+        // one encoded: among the in-flight ones if its bytes were not all written, else
+        // handed back from the protocol.
+        let held = self.protocol.take_held();
+        let mut unsent: Vec<P::Message> = self.inflight.drain(..).map(|(m, _)| m).collect();
+        if unsent.is_empty() {
+            unsent.extend(held);
+        }
+        unsent
     }
 
     /// The connection is lost (or failed to connect): reconnect if the policy says so, else close.

@@ -320,8 +320,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
             self.deliver(ctx, batch, decoded.pause);
             self.note_ready(ctx);
-            if !self.out.is_empty() && self.flushable() {
-                // The protocol answered the peer itself (a status byte, a pong).
+            // The protocol answered the peer itself (a status byte, a pong), or a half-duplex
+            // transfer ended and messages wait for their turn (`Protocol::ready`).
+            if (!self.out.is_empty() || (self.conn.queued() > 0 && self.protocol.ready()))
+                && self.flushable()
+            {
                 self.flush(ctx);
             }
             if decoded.close {
@@ -558,6 +561,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
         }
         self.deliver(ctx, batch, false);
+        if !self.protocol.ready() && !self.awaiting_ready {
+            // A half-duplex protocol waits for the peer (tinyproto's go-ahead), which can no
+            // longer come: nothing more can be written, and what waits is handed back now.
+            return self.lost(ctx, CloseReason::PeerClosed);
+        }
         // Half-close: answer what was delivered, then close.
         self.conn.notify_when_drained();
         self.check_peer_closed(ctx);

@@ -107,7 +107,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         if self.transport.wants_write() && !self.push_transport(ctx) {
             return;
         }
-        if self.closing.is_some() && self.out.is_empty() {
+        // Not mid-session (a half-duplex transfer waiting for the peer finishes first).
+        if self.closing.is_some() && self.out.is_empty() && self.awaiting_ready {
             self.shut_down_write(ctx);
         }
     }
@@ -150,7 +151,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         pending: &mut VecDeque<P::Message>,
         scratch: &mut WriteScratch,
     ) -> io::Result<()> {
-        while !pending.is_empty() {
+        // A half-duplex protocol turns unready once a message is encoded (`Protocol::ready`):
+        // the rest wait for its go-ahead.
+        while !pending.is_empty() && self.protocol.ready() {
             scratch.buf.clear();
             scratch.ends.clear();
             let Some(stream) = self.stream.as_mut() else {
@@ -167,6 +170,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 while scratch.ends.len() < pending.len()
                     && total < WRITE_BATCH
                     && payloads.len() < VECTORED_MAX
+                    && self.protocol.ready()
                 {
                     let msg = &pending[scratch.ends.len()];
                     let before = scratch.buf.len();
