@@ -22,6 +22,7 @@ pub mod codec;
 pub mod fuzzing;
 pub mod http;
 pub mod nats;
+pub mod peer;
 pub mod protocol;
 pub mod remote_log;
 pub mod selector;
