@@ -31,23 +31,31 @@ pub fn current_tonic() -> Option<(TonicId, String)> {
     Some((id, name))
 }
 
+/// Write `record` as the app's logger does, one line: `LEVEL [thread] #id name: text` (without
+/// `#id name` when no tonic runs on this thread). For a custom logger that wants the same lines.
+///
+/// # Errors
+///
+/// Writing to `out` failed.
+pub fn write_record(out: &mut dyn Write, record: &log::Record<'_>) -> std::io::Result<()> {
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("?");
+    match current_tonic() {
+        Some((id, name)) => writeln!(
+            out,
+            "{:<5} [{thread}] {id} {name}: {}",
+            record.level(),
+            record.args()
+        ),
+        None => writeln!(out, "{:<5} [{thread}] {}", record.level(), record.args()),
+    }
+}
+
 /// Install `env_logger` at `level` (overridable by `RUST_LOG`), formatted with the running tonic.
 /// Does nothing if a logger is already installed.
 pub(crate) fn init(level: log::LevelFilter) {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level.as_str()));
-    builder.format(|buf, record| {
-        let thread = std::thread::current();
-        let thread = thread.name().unwrap_or("?");
-        match current_tonic() {
-            Some((id, name)) => writeln!(
-                buf,
-                "{:<5} [{thread}] {id} {name}: {}",
-                record.level(),
-                record.args()
-            ),
-            None => writeln!(buf, "{:<5} [{thread}] {}", record.level(), record.args()),
-        }
-    });
+    builder.format(|buf, record| write_record(buf, record));
     let _ = builder.try_init();
 }

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 
 use super::Splits;
-use crate::transport::{Tls, TlsError, TlsStream};
+use crate::transport::{Tls, TlsAcceptor, TlsConnector, TlsError, TlsStream};
 
 /// The two ends' settings: a server's, and a client's that trusts its certificate.
 #[derive(Debug, Clone)]
@@ -13,6 +13,29 @@ pub struct TlsPair {
     pub server: Tls,
     /// The client side.
     pub client: Tls,
+}
+
+impl TlsPair {
+    /// A server with a fresh self-signed certificate for `localhost`, and a client that
+    /// trusts it.
+    ///
+    /// # Panics
+    ///
+    /// If the certificate cannot be made (it always can).
+    pub fn generate() -> TlsPair {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("a certificate");
+        let acceptor = TlsAcceptor::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .expect("an acceptor");
+        let connector = TlsConnector::with_roots_pem(cert.pem().as_bytes()).expect("roots");
+        TlsPair {
+            server: Tls::server(&acceptor),
+            client: Tls::client(&connector, "localhost").expect("a name"),
+        }
+    }
 }
 
 /// Feed `from`'s records to `to` in pieces; the plaintext goes to `plain`.

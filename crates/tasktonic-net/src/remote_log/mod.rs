@@ -364,20 +364,9 @@ impl RemoteLog {
         report
     }
 
-    fn print(&self, record: &Record<'_>) {
-        use std::io::Write;
-        let thread = std::thread::current();
-        let thread = thread.name().unwrap_or("?");
+    fn print(record: &Record<'_>) {
         let mut err = std::io::stderr().lock();
-        let _ = match tasktonic_core::logging::current_tonic() {
-            Some((id, name)) => writeln!(
-                err,
-                "{:<5} [{thread}] {id} {name}: {}",
-                record.level(),
-                record.args()
-            ),
-            None => writeln!(err, "{:<5} [{thread}] {}", record.level(), record.args()),
-        };
+        let _ = tasktonic_core::logging::write_record(&mut err, record);
     }
 }
 
@@ -389,7 +378,7 @@ impl Log for RemoteLog {
 
     fn log(&self, record: &Record<'_>) {
         if self.shared.screen.is_some_and(|s| record.level() <= s) {
-            self.print(record);
+            RemoteLog::print(record);
         }
         if record.level() > self.shared.level || ON_LOG_THREAD.with(std::cell::Cell::get) {
             return;

@@ -247,20 +247,8 @@ impl Protocol for TinyProto {
                 // A refusal (0x00, then the peer ends), or the peer's size: both ends started
                 // a message at once.
                 match self.side {
-                    Side::Server => {
-                        // We yield: answer the client's size; ours waits for its go.
-                        if src.len() < 4 {
-                            break Ok(handed);
-                        }
-                        let size = size_at(src);
-                        src.advance(4);
-                        match self.answer(size, io, &mut each) {
-                            Ok(true) => handed += 1,
-                            Ok(false) => {}
-                            Err(e) => break Err(e),
-                        }
-                        continue;
-                    }
+                    // We yield: the client's size is answered below; ours waits for its go.
+                    Side::Server => {}
                     Side::Client => {
                         // The server yields: its size, then its go for ours.
                         if src.len() < 5 {
@@ -278,19 +266,16 @@ impl Protocol for TinyProto {
                     }
                 }
             }
-            if let Some(size) = self.deferred.take() {
-                match self.answer(size, io, &mut each) {
-                    Ok(true) => handed += 1,
-                    Ok(false) => {}
-                    Err(e) => break Err(e),
+            // The peer's next size: one deferred by a collision, or the next on the wire.
+            let size = match self.deferred.take() {
+                Some(size) => size,
+                None if src.len() < 4 => break Ok(handed),
+                None => {
+                    let size = size_at(src);
+                    src.advance(4);
+                    size
                 }
-                continue;
-            }
-            if src.len() < 4 {
-                break Ok(handed);
-            }
-            let size = size_at(src);
-            src.advance(4);
+            };
             match self.answer(size, io, &mut each) {
                 Ok(true) => handed += 1,
                 Ok(false) => {}
