@@ -135,10 +135,22 @@ pub trait Protocol: Send + 'static {
     /// back if the connection is lost, kept by a client that re-sends. During the opening
     /// handshake a client's connect timeout keeps running, so the handshake is bounded by
     /// it and an attempt counts as failed until it completes. The connection asks before
-    /// encoding each message (so a protocol that turns unready in `encode_vectored` gets
-    /// one message at a time) and again after every decode. Default: ready.
+    /// encoding each message and again after every decode. A protocol that turns unready
+    /// in `encode_vectored` *holds* that message: it gets one message at a time, and the
+    /// message counts as queued (not written) until the protocol releases it
+    /// ([`take_released`](Protocol::take_released)) and its rest is written, or it is taken
+    /// back ([`take_held`](Protocol::take_held)) when the connection is lost. Default: ready.
     fn ready(&self) -> bool {
         true
+    }
+
+    /// True while the protocol's opening handshake is in progress (a WebSocket client's
+    /// `101`, tinyproto's first byte): the connect timeout runs and a graceful close ends
+    /// our side at once, since the waiting messages can never be written. Unready *between*
+    /// transfers (a half-duplex protocol) is not handshaking: there the connection waits
+    /// for the transfer to end. Default: `!self.ready()` (unready only in a handshake).
+    fn handshaking(&self) -> bool {
+        !self.ready()
     }
 
     /// The message the protocol holds half-sent — encoded in part, the rest waiting for
@@ -146,6 +158,14 @@ pub trait Protocol: Send + 'static {
     /// lost, so that it is handed back (or re-sent) like the messages still queued, never
     /// lost. Default: none.
     fn take_held(&mut self) -> Option<Self::Message> {
+        None
+    }
+
+    /// The held message whose rest the protocol has just written (through
+    /// [`ProtocolIo::reply`], in the decode that saw the peer's go-ahead): the connection
+    /// takes it after each decode and counts it written once those bytes are, or hands it
+    /// back if the connection is lost first. Default: none.
+    fn take_released(&mut self) -> Option<Self::Message> {
         None
     }
 

@@ -63,6 +63,12 @@ pub enum CodecError {
         /// The error underneath, if any.
         source: Option<ErrorSource>,
     },
+    /// The peer broke the protocol's rules outside any frame (a wrong handshake or status
+    /// byte): nothing can be skipped, the connection must close.
+    Protocol {
+        /// What the peer did, in a few words.
+        reason: String,
+    },
     /// The stream ended in the middle of a frame; `buffered` bytes were left.
     Truncated {
         /// Bytes of the incomplete frame.
@@ -90,6 +96,7 @@ impl fmt::Display for CodecError {
                 write!(f, "malformed frame: {reason}")?;
                 source.as_ref().map_or(Ok(()), |e| write!(f, ": {e}"))
             }
+            CodecError::Protocol { reason } => write!(f, "protocol error: {reason}"),
             CodecError::Truncated { buffered } => {
                 write!(f, "stream ended inside a frame ({buffered} bytes buffered)")
             }
@@ -140,6 +147,13 @@ impl CodecError {
         CodecError::Malformed {
             reason: reason.into(),
             source: None,
+        }
+    }
+
+    /// [`CodecError::Protocol`]: the peer broke the protocol's rules.
+    pub fn protocol_msg(reason: impl Into<String>) -> CodecError {
+        CodecError::Protocol {
+            reason: reason.into(),
         }
     }
 

@@ -71,6 +71,9 @@ pub struct TinyProto {
     /// Ours, sent as a size, waiting for the peer's go-ahead: the whole message (handed back
     /// if the connection is lost meanwhile).
     awaiting: Option<Bytes>,
+    /// Ours, whose payload went to the reply buffer on the go-ahead: the connection takes
+    /// it (`take_released`) to count it written once the payload is.
+    released: Option<Bytes>,
     /// The server's size that reached a client while it awaited its own go-ahead: answered
     /// once the client's message is through.
     deferred: Option<usize>,
@@ -118,6 +121,7 @@ impl TinyProto {
             shook: false,
             rx: Rx::Idle,
             awaiting: None,
+            released: None,
             deferred: None,
             incoming: false,
         }
@@ -207,12 +211,12 @@ impl Protocol for TinyProto {
                 match b {
                     SC_OK => self.shook = true,
                     SC_CONLIMIT => {
-                        break Err(CodecError::malformed_msg(
+                        break Err(CodecError::protocol_msg(
                             "tinyproto: the server is full (it answered 0xFE)",
                         ));
                     }
                     other => {
-                        break Err(CodecError::malformed_msg(format!(
+                        break Err(CodecError::protocol_msg(format!(
                             "tinyproto: initialisation error (the peer sent {other:#04x}, not 0xff)"
                         )));
                     }
@@ -235,11 +239,11 @@ impl Protocol for TinyProto {
                 if b == SC_OK {
                     src.advance(1);
                     io.reply(payload);
-                    self.awaiting = None;
+                    self.released = self.awaiting.take();
                     continue;
                 }
                 if b > 0xF0 {
-                    break Err(CodecError::malformed_msg(format!(
+                    break Err(CodecError::protocol_msg(format!(
                         "tinyproto: status {b:#04x} for our message of {} bytes",
                         payload.len()
                     )));
@@ -255,9 +259,13 @@ impl Protocol for TinyProto {
                             break Ok(handed);
                         }
                         if src[4] != SC_OK {
-                            break Err(CodecError::malformed_msg(format!(
-                                "tinyproto: status {b:#04x} for our message of {} bytes",
-                                payload.len()
+                            break Err(CodecError::protocol_msg(format!(
+                                "tinyproto: the server's size {:#010x} collided with our \
+                                 message of {} bytes, and was followed by {:#04x}, not its \
+                                 go-ahead",
+                                size_at(src),
+                                payload.len(),
+                                src[4]
                             )));
                         }
                         self.deferred = Some(size_at(src));
@@ -292,14 +300,14 @@ impl Protocol for TinyProto {
         _io: &mut ProtocolIo<'_>,
     ) -> Result<Option<Bytes>, CodecError> {
         if !self.shook {
-            return Err(CodecError::malformed_msg(
+            return Err(CodecError::protocol_msg(
                 "tinyproto: the peer ended the connection before its handshake byte",
             ));
         }
         if let Some(payload) = &self.awaiting
             && src.first() == Some(&SC_GENERIC_ERROR)
         {
-            return Err(CodecError::malformed_msg(format!(
+            return Err(CodecError::protocol_msg(format!(
                 "tinyproto: the peer refused our message of {} bytes (over its maximum)",
                 payload.len()
             )));
@@ -352,7 +360,16 @@ impl Protocol for TinyProto {
             && !self.incoming
     }
 
+    /// Only the opening byte: a transfer in either direction is not a handshake.
+    fn handshaking(&self) -> bool {
+        !self.shook
+    }
+
     fn take_held(&mut self) -> Option<Bytes> {
         self.awaiting.take()
+    }
+
+    fn take_released(&mut self) -> Option<Bytes> {
+        self.released.take()
     }
 }

@@ -61,8 +61,8 @@ pub trait Transform: Send + Sync + 'static {
 pub struct Transformed<P> {
     inner: P,
     chain: Arc<[Arc<dyn Transform>]>,
-    /// The last message encoded, as the base gave it: handed back instead of its transformed
-    /// form if the inner protocol holds it half-sent when the connection is lost.
+    /// The message the inner protocol holds half-sent, as the base gave it: handed back (or
+    /// counted written) instead of its transformed form.
     last_sent: Option<Bytes>,
 }
 
@@ -186,7 +186,10 @@ impl<P: Protocol<Message = Bytes>> Protocol for Transformed<P> {
         if let Some(payload) = self.inner.encode_vectored(&msg, dst)? {
             dst.extend_from_slice(payload);
         }
-        self.last_sent = Some(item.clone());
+        if !self.inner.ready() {
+            // The inner protocol holds it (its rest waits for the peer).
+            self.last_sent = Some(item.clone());
+        }
         Ok(None)
     }
 
@@ -202,7 +205,18 @@ impl<P: Protocol<Message = Bytes>> Protocol for Transformed<P> {
         self.inner.ready()
     }
 
+    fn handshaking(&self) -> bool {
+        self.inner.handshaking()
+    }
+
     fn take_held(&mut self) -> Option<Bytes> {
-        self.inner.take_held().and(self.last_sent.take())
+        self.inner.take_held().and_then(|_| self.last_sent.take())
+    }
+
+    fn take_released(&mut self) -> Option<Bytes> {
+        // Only when the inner protocol released one (`and` would take `last_sent` always).
+        self.inner
+            .take_released()
+            .and_then(|_| self.last_sent.take())
     }
 }

@@ -375,7 +375,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
 
     /// Connected, and secured if TLS: messages flow. The caller reads (or is reading).
     fn up(&mut self, ctx: &mut Ctx<Self>, peer: SocketAddr) {
-        if self.protocol.ready() {
+        if !self.protocol.handshaking() {
             self.clear_phase_timer(ctx);
             self.attempts = 0;
         } else {
@@ -508,11 +508,10 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         // A message the protocol holds half-sent (its rest waiting for the peer) is the last
         // one encoded: among the in-flight ones if its bytes were not all written, else
         // handed back from the protocol.
-        let held = self.protocol.take_held();
+        // A message the protocol holds half-sent (its rest waiting for the peer) was encoded
+        // last: it is not among the in-flight ones (those it released are, in order).
         let mut unsent: Vec<P::Message> = self.inflight.drain(..).map(|(m, _)| m).collect();
-        if unsent.is_empty() {
-            unsent.extend(held);
-        }
+        unsent.extend(self.protocol.take_held());
         unsent
     }
 

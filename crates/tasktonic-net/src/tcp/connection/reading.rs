@@ -156,7 +156,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         if self.stream.is_none() || self.peer_closed {
             return;
         }
-        let discarding = self.closing.is_some();
+        let discarding = self.discarding();
         if self.conn.upgrading() || (self.held && !discarding) {
             // What arrives now belongs to the transport or protocol being set up (or the
             // base has not decided yet): it stays in the socket until then. A closing
@@ -219,7 +219,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                     if self.transport.wants_write() && !self.push_transport(ctx) {
                         return;
                     }
-                    if discarding {
+                    if self.discarding() {
                         self.inbuf.clear();
                     } else if !self.decode(ctx) {
                         return;
@@ -253,6 +253,24 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         } else if self.inbuf.is_empty() {
             // Idle connections hold no read buffer.
             self.inbuf = BytesMut::new();
+        }
+    }
+
+    /// Closing: what arrives is read to see the peer's end, and discarded — unless the
+    /// close waits for the protocol (`close_waits_for_protocol`): then it goes on decoding.
+    fn discarding(&self) -> bool {
+        self.closing.is_some() && (self.shut_down || !self.close_waits_for_protocol())
+    }
+
+    /// A graceful close waits for the protocol before ending our side: the base's close
+    /// during the opening handshake (the messages it accepted go out once it completes),
+    /// or a half-duplex transfer under way (a message of ours awaits the peer's go-ahead,
+    /// or the peer's is coming). Bounded by the linger.
+    pub(super) fn close_waits_for_protocol(&self) -> bool {
+        if self.awaiting_ready {
+            matches!(self.closing, Some(CloseReason::Closed))
+        } else {
+            !self.protocol.ready()
         }
     }
 
@@ -298,16 +316,27 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 break; // nothing to decode (a read's first call, usually)
             }
             let replied_from = self.out.len();
+            let buffered = self.inbuf.len();
             let (batch, result) = self.decode_batch(room);
             if self.out.len() > replied_from {
                 self.protocol_replied(replied_from);
+            }
+            if let Some(msg) = self.protocol.take_released() {
+                self.released(msg);
             }
             let decoded = match result {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     // Messages before the bad frame arrive before its error event.
+                    let consumed = self.inbuf.len() < buffered || !batch.is_empty();
                     self.deliver(ctx, batch, false);
                     self.note_ready(ctx);
+                    // A skippable error that consumed nothing would come back at once.
+                    let e = if e.is_skippable() && !consumed {
+                        CodecError::protocol_msg(e.to_string())
+                    } else {
+                        e
+                    };
                     if !self.codec_error(ctx, e) {
                         return false;
                     }
@@ -322,7 +351,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             self.note_ready(ctx);
             // The protocol answered the peer itself (a status byte, a pong), or a half-duplex
             // transfer ended and messages wait for their turn (`Protocol::ready`).
-            if (!self.out.is_empty() || (self.conn.queued() > 0 && self.protocol.ready()))
+            // A graceful close waits for such a transfer to end before ending our side.
+            if (!self.out.is_empty()
+                || ((self.conn.queued() > 0 || self.closing.is_some()) && self.protocol.ready()))
                 && self.flushable()
             {
                 self.flush(ctx);
@@ -357,11 +388,25 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         true
     }
 
+    /// The protocol released the message it held: its rest is in `out` now, and it counts
+    /// written once `out` is (at once if there was no rest: a tinyproto message of size 0).
+    fn released(&mut self, msg: P::Message) {
+        if self.out.is_empty() {
+            drop(msg);
+            if self.conn.dequeued(1) {
+                self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
+            }
+            return;
+        }
+        let end = self.written + self.out.len() as u64;
+        self.inflight.push_back((msg, end));
+    }
+
     /// If the protocol's own handshake just completed (`Protocol::ready`): the attempt
     /// succeeded (its timer goes, the attempts count restarts) and the messages that waited
     /// go out.
     fn note_ready(&mut self, ctx: &mut Ctx<Self>) {
-        if self.awaiting_ready && self.protocol.ready() {
+        if self.awaiting_ready && !self.protocol.handshaking() {
             self.awaiting_ready = false;
             self.clear_phase_timer(ctx);
             self.attempts = 0;
@@ -386,7 +431,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                     log::debug!("{}: a reply after the close", self.conn.id());
                 }
             }
-            None => self.out.extend_from_slice(&reply),
+            // Back in place: the clone is gone, so no copy (a tinyproto payload may be large).
+            None => match reply.try_into_mut() {
+                Ok(reply) => self.out.unsplit(reply),
+                Err(reply) => self.out.extend_from_slice(&reply),
+            },
         }
     }
 

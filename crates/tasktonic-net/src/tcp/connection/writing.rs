@@ -107,8 +107,16 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         if self.transport.wants_write() && !self.push_transport(ctx) {
             return;
         }
-        // Not mid-session (a half-duplex transfer waiting for the peer finishes first).
-        if self.closing.is_some() && self.out.is_empty() && self.awaiting_ready {
+        // A close of the protocol's own or for an error in its opening handshake: the
+        // waiting messages can never go, so end our side now. (The base's close waits for
+        // the handshake, then writes them; a half-duplex transfer under way finishes first:
+        // a message of ours awaiting the go-ahead is still queued, the peer's is answered
+        // and delivered.)
+        if self.closing.is_some()
+            && self.out.is_empty()
+            && self.awaiting_ready
+            && !self.close_waits_for_protocol()
+        {
             self.shut_down_write(ctx);
         }
     }
@@ -123,7 +131,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             self.held = false;
             let _ = ctx.handle().notify_named("read", |c, ctx| c.read(ctx));
         }
-        if self.closing.is_some() && self.out.is_empty() && self.conn.queued() == 0 {
+        if self.closing.is_some()
+            && self.out.is_empty()
+            && self.conn.queued() == 0
+            && self.protocol.ready()
+        {
             return self.shut_down_write(ctx);
         }
         if self.conn.upgrading() {
@@ -208,7 +220,12 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 };
                 (written, result, unencodable, rest)
             };
-            let done = scratch.ends.partition_point(|&end| end <= written);
+            // The protocol turned unready encoding the last message: it holds that message
+            // (its rest waits for the peer), which stays queued until released and written
+            // (`Protocol::ready`). Our copy goes; the protocol has its own.
+            let holds = unencodable.is_none() && !scratch.ends.is_empty() && !self.protocol.ready();
+            let retire = scratch.ends.len() - usize::from(holds);
+            let done = scratch.ends[..retire].partition_point(|&end| end <= written);
             if done == pending.len() {
                 pending.clear(); // the usual case, and cheaper than a drain
             } else {
@@ -220,6 +237,9 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 self.event("on_writable", |b, ctx, conn| b.on_writable(ctx, conn));
             }
             let Some(rest) = rest else {
+                if holds {
+                    pending.pop_front();
+                }
                 // All written: a message that could not be encoded is next; hand it back.
                 if let Some(e) = unencodable
                     && let Some(msg) = pending.pop_front()
@@ -232,11 +252,14 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 continue;
             };
             // A short write (or an error): the rest of the batch waits in the connection.
-            for &end in &scratch.ends[done..] {
+            for &end in &scratch.ends[done..retire] {
                 let Some(msg) = pending.pop_front() else {
                     break;
                 };
                 self.inflight.push_back((msg, base + end as u64));
+            }
+            if holds {
+                pending.pop_front();
             }
             self.out = rest;
             return result.map(|_| ());
