@@ -360,3 +360,89 @@ fn both_sides_switch_protocol_over_tls_and_keep_the_session() {
     client.stop().expect("stopped");
     server.stop().expect("stopped");
 }
+
+/// A base for frames that completes before any connection reaches it.
+struct Gone;
+
+impl Tonic for Gone {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        ctx.finish();
+    }
+}
+
+impl TcpEvents<Bytes> for Gone {}
+
+/// Serves lines; on `BINARY` switches to `Gone`, which has completed: the watcher the
+/// session carries over must hear that the switch failed.
+struct Doomed {
+    gone: Option<Handle<Gone>>,
+    out: Sender<Sev>,
+    addr: Sender<(SocketAddr, Handle<Doomed>)>,
+}
+
+impl Tonic for Doomed {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        self.gone = Some(ctx.spawn(Gone));
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, done: &tasktonic_core::TonicRef) {
+        if self.gone.as_ref().map(Handle::id) != Some(done.id()) {
+            return;
+        }
+        // Only now, with the new base surely gone, does the server open.
+        let l = TcpServer::bind(local(), PausingLines(Lines::new()))
+            .start(ctx)
+            .expect("bound");
+        self.addr.send((l.local_addr(), ctx.handle())).ok();
+    }
+}
+
+impl TcpEvents<String> for Doomed {
+    fn on_connected(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<String>, _: SocketAddr) {
+        conn.watch(&ctx.handle());
+    }
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<String>, line: String) {
+        assert_eq!(line, "BINARY");
+        let gone = self.gone.as_ref().expect("spawned");
+        let framed = conn
+            .switch_protocol(LengthDelimited::new(), gone, Some("OK binary".into()))
+            .expect("switch started");
+        // Queued until the switch is made; it never is.
+        framed.send(Bytes::from_static(b"never")).expect("queued");
+    }
+}
+
+impl Receive<ConnEnded> for Doomed {
+    fn receive(&mut self, _: &mut Ctx<Self>, ended: ConnEnded) {
+        self.out
+            .send(Sev::Ended(ended.reason.to_string(), ended.conn))
+            .ok();
+    }
+}
+
+#[test]
+fn a_switch_to_a_completed_base_tells_the_watchers_and_closes() {
+    let (out, events) = unbounded();
+    let (addr, addr_rx) = unbounded();
+    let doomed = Doomed {
+        gone: None,
+        out,
+        addr,
+    };
+    let server = run_app(App::new("switch-test").tonic(doomed), addr_rx, events);
+    let mut s = connect(server.addr);
+    s.write_all(b"BINARY\n").expect("write");
+    // The go-ahead goes out under the old protocol, then the socket closes.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert_eq!(rest, b"OK binary\n");
+    match server.next() {
+        Sev::Ended(why, _) => assert!(
+            why.contains("protocol switch failed") && why.contains("completed"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    server.stop().expect("stopped");
+}

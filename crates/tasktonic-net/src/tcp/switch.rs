@@ -117,34 +117,47 @@ impl<P: Protocol, B: TcpEvents<P::Message>> Handoff for ToProtocol<P, B> {
         let adopter = base.clone();
         let failed = conn.clone();
         // The new base adopts the connection as its infusion, on the selector catalyst. If it
-        // has completed, the socket is dropped (closed) with the refused sparkle.
-        let sent = adopter.sparkle_named("adopt connection", move |_, ctx| {
+        // cannot, the session ends here: the watchers it carried over hear why, and the base
+        // gets what was queued on the new connection back.
+        let sent = adopter.sparkle_named("adopt connection", move |b, ctx| {
             let conn_for_err = conn.clone();
             if let Err(e) = adopt_connection(ctx, parts, protocol, base, conn) {
-                log::warn!(
-                    "{}: cannot adopt the switched connection: {e}",
-                    conn_for_err.id()
-                );
-                conn_for_err.set_state(ConnState::Closed);
+                let why = format!("the new base cannot adopt the connection: {e}");
+                log::warn!("{}: {why}", conn_for_err.id());
+                let (reason, unsent) = switch_failed(&conn_for_err, why);
+                b.on_disconnected(ctx, &conn_for_err, &reason, unsent);
             }
         });
         if sent.is_err() {
-            log::warn!(
-                "{}: the new base has completed; the switched connection is closed",
-                failed.id()
-            );
-            failed.set_state(ConnState::Closed);
+            // The socket went with the refused sparkle (dropped: closed).
+            let why = "the new base has completed".to_string();
+            log::warn!("{}: {why}; the switched connection is closed", failed.id());
+            let (_, unsent) = switch_failed(&failed, why);
+            if !unsent.is_empty() {
+                log::warn!(
+                    "{}: {} messages queued on the switched connection are dropped with it",
+                    failed.id(),
+                    unsent.len()
+                );
+            }
         }
     }
 
     fn fail(self: Box<Self>, why: String) {
         let ToProtocol { base, conn, .. } = *self;
-        conn.set_state(ConnState::Closed);
-        let unsent: Vec<_> = conn.close_outbox().into_iter().collect();
-        let reason = Arc::new(CloseReason::SwitchFailed(why));
-        conn.tell_watchers(&reason, None, false);
+        let (reason, unsent) = switch_failed(&conn, why);
         let _ = base.sparkle_named("on_disconnected", move |b, ctx| {
             b.on_disconnected(ctx, &conn, &reason, unsent);
         });
     }
+}
+
+/// The switched connection will never run: close it, tell its watchers why, and take back
+/// what was queued on it.
+fn switch_failed<M: Send + 'static>(conn: &Conn<M>, why: String) -> (Arc<CloseReason>, Vec<M>) {
+    conn.set_state(ConnState::Closed);
+    let unsent: Vec<_> = conn.close_outbox().into_iter().collect();
+    let reason = Arc::new(CloseReason::SwitchFailed(why));
+    conn.tell_watchers(&reason, None, false);
+    (reason, unsent)
 }
