@@ -52,10 +52,17 @@ fn parse() -> Result<Options, String> {
             "--listen" => listen = Some(value()?.parse().map_err(|e| format!("--listen: {e}"))?),
             "--peer" => {
                 let v = value()?;
-                let addr = v
+                // A name may resolve to IPv6 first (`localhost` → ::1) while nodes listen on
+                // 127.0.0.1: an IPv4 address is preferred.
+                let addrs: Vec<SocketAddr> = v
                     .to_socket_addrs()
                     .map_err(|e| format!("--peer {v}: {e}"))?
-                    .next()
+                    .collect();
+                let addr = addrs
+                    .iter()
+                    .find(|a| a.is_ipv4())
+                    .or(addrs.first())
+                    .copied()
                     .ok_or_else(|| format!("--peer {v}: no address"))?;
                 o.peers.push(addr);
             }

@@ -288,3 +288,17 @@ fn unknown_peers_and_types_are_errors() {
     assert_eq!(b.peers.broadcast(1, &"to nobody").sent, 0);
     b.stop();
 }
+
+#[test]
+fn a_dial_that_never_connects_is_an_error_not_a_peer_going_down() {
+    // A port that was just free: nobody listens there.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let a = node(false, vec![nobody], None);
+    match a.until(|h| matches!(h, Heard::Error(_) | Heard::Down(..) | Heard::Up(..))) {
+        Heard::Error(e) => assert!(e.contains(&format!("cannot reach {nobody}")), "{e}"),
+        other => panic!("a failed dial announced as {other:?}"),
+    }
+    a.stop();
+}

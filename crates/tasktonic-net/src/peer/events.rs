@@ -22,9 +22,11 @@ pub trait PeerEvents: Tonic {
         log::debug!("{msg} (no handler)");
     }
 
-    /// A peer went away (it closed, was dropped by the timeout or the filter, failed), with
-    /// the messages sent to it and not written. A dialled peer with a reconnect policy comes
-    /// back with `on_peer_up`.
+    /// A peer that was up ([`on_peer_up`](PeerEvents::on_peer_up)) went away (it closed,
+    /// was dropped by the timeout or the filter, failed), with the messages sent to it and
+    /// not written. A dialled peer with a reconnect policy comes back with `on_peer_up`. A
+    /// dial that never reached its peer is not a peer going down: it is an
+    /// [`on_peer_error`](PeerEvents::on_peer_error).
     fn on_peer_down(
         &mut self,
         ctx: &mut Ctx<Self>,
@@ -35,7 +37,8 @@ pub trait PeerEvents: Tonic {
     }
 
     /// Something a peer sent could not be taken: malformed MessagePack (that peer is closed),
-    /// or data a handler could not decode into its type (that message is not handled).
+    /// or data a handler could not decode into its type (that message is not handled); or a
+    /// dial failed (`cannot reach ADDR: why`; with a reconnect policy, each failed attempt).
     /// Default: logged as a warning.
     fn on_peer_error(&mut self, ctx: &mut Ctx<Self>, peer: Option<SocketAddr>, error: &str) {
         log::warn!("peer {peer:?}: {error}");

@@ -1,6 +1,6 @@
 //! [`PeerNode`] (the builder), the node tonic it starts, and [`Peers`] (the handle to send).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::fmt;
 use std::io;
@@ -198,6 +198,7 @@ impl<B: PeerEvents> PeerNode<B> {
             handlers,
             registry: registry.clone(),
             dialled: HashMap::new(),
+            up: HashSet::new(),
         };
         ctx.infusion(node)
             .name("peer node")
@@ -240,6 +241,8 @@ struct Node<B: PeerEvents> {
     registry: Registry,
     /// Connections we dialled, by the address dialled (the peer's name for them).
     dialled: HashMap<ConnId, SocketAddr>,
+    /// Connections whose peer was announced up: only they are announced down.
+    up: HashSet<ConnId>,
 }
 
 impl<B: PeerEvents> Node<B> {
@@ -299,6 +302,7 @@ impl<B: PeerEvents> TcpEvents<Packet> for Node<B> {
     fn on_connected(&mut self, _ctx: &mut Ctx<Self>, conn: &Conn<Packet>, peer: SocketAddr) {
         let dialled = self.dialled.contains_key(&conn.id());
         let key = self.key(conn).unwrap_or(peer);
+        self.up.insert(conn.id());
         self.registry.lock().insert(key, conn.clone());
         self.tell("on_peer_up", move |b, ctx| b.on_peer_up(ctx, key, dialled));
     }
@@ -351,9 +355,13 @@ impl<B: PeerEvents> TcpEvents<Packet> for Node<B> {
         unsent: Vec<Packet>,
     ) {
         let Some(peer) = self.key(conn) else {
-            // A dial that never connected: its failure is the news.
             return;
         };
+        if !self.up.remove(&conn.id()) && unsent.is_empty() {
+            // A dial (or a redial) that never reached the peer: no peer went down, the
+            // attempt failed.
+            return self.error(Some(peer), format!("cannot reach {peer}: {why}"));
+        }
         {
             let mut registry = self.registry.lock();
             if registry.get(&peer).is_some_and(|c| c.id() == conn.id()) {
