@@ -119,6 +119,34 @@ fn graceful_close_delivers_ten_megabytes_sent_just_before_it() {
 }
 
 #[test]
+fn without_half_close_a_peer_that_ends_gets_nothing_more_and_the_rest_comes_back() {
+    // A one-way stream (the remote log): the reader's end means nobody reads what follows.
+    // With the default (half_close on) the connection would go on writing into the peer's
+    // closed stream until the two-minute linger; off, it hands the rest back at once.
+    let config = TcpConfig {
+        high_watermark: 64,
+        low_watermark: 16,
+        close_linger: Duration::from_secs(120),
+        half_close: false,
+        ..TcpConfig::default()
+    };
+    let server = flood(2_000, 64 * 1024, config); // 128 MB: far more than the socket holds
+    let mut c = connect(server.addr);
+    backpressure_queued(&server);
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let (e, unsent) = flood_unsent(&server);
+    assert!(e.contains("closed by the peer"), "{e}");
+    assert!(unsent > 0, "{e}");
+    // What was written before is whole and in order.
+    let all = read_to_eof(&mut c);
+    assert!(all.len() >= 4 + 64 * 1024);
+    for (i, f) in all.chunks_exact(4 + 64 * 1024).enumerate() {
+        assert_eq!(u32::from_be_bytes([f[4], f[5], f[6], f[7]]) as usize, i);
+    }
+    server.stop().expect("the server survives");
+}
+
+#[test]
 fn a_peer_reset_mid_write_hands_back_what_was_not_written() {
     let config = TcpConfig {
         high_watermark: 10_000,

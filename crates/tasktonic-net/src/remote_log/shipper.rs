@@ -168,9 +168,12 @@ impl Tonic for Shipper {
 
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
         ON_LOG_THREAD.with(|t| t.set(true));
+        // The viewer only reads: its end means nobody reads what follows, so what waits is
+        // handed back (kept for the next viewer), not written into a closed socket.
         let config = TcpConfig {
             high_watermark: 1024,
             low_watermark: 256,
+            half_close: false,
             ..TcpConfig::default()
         };
         match TcpClient::new(self.addr, LengthDelimited::new())

@@ -211,9 +211,11 @@ pub struct TcpConfig {
     pub recv_timeout: Option<Duration>,
     /// No complete message from the peer for this long and the connection is dropped
     /// ([`CloseReason::MessageTimeout`]; socktools' timeout, which a peer trickling bytes
-    /// does not escape). What counts is what the protocol delivers: `LengthDelimited`
-    /// delivers empty frames (so heartbeats count), `MsgPack` skips them (so they satisfy
-    /// only `recv_timeout`). Counted as `recv_timeout` is; zero is off. Default: none.
+    /// does not escape). What counts is what the protocol delivers, and the heartbeats it
+    /// consumes ([`Protocol::heartbeats_seen`](crate::protocol::Protocol::heartbeats_seen)):
+    /// `LengthDelimited` delivers empty frames, `MsgPack` skips and counts them, so a peer's
+    /// heartbeats keep it alive either way. Counted as `recv_timeout` is; zero is off.
+    /// Default: none.
     ///
     /// Either timeout also bounds a peer that stops reading: when what waits for it (a short
     /// write's rest, queued messages) makes no progress for the shorter of the two, the
@@ -224,6 +226,13 @@ pub struct TcpConfig {
     /// was written for a whole period of this length: a repeating timer checks, so a
     /// heartbeat follows the last write by one to two periods. Default: none.
     pub heartbeat: Option<Duration>,
+    /// When the peer ends its stream (EOF), answer it: deliver what it sent, write what
+    /// is queued and what the base sends in reply, then close (`true`, the default: a
+    /// request-then-EOF peer gets its answer). `false`: the peer's end is the session's
+    /// end, for a one-way stream whose reader going away means nobody reads what follows;
+    /// nothing more is written and what was not written is handed back at once
+    /// ([`CloseReason::PeerClosed`]).
+    pub half_close: bool,
 }
 
 impl Default for TcpConfig {
@@ -240,6 +249,7 @@ impl Default for TcpConfig {
             recv_timeout: None,
             message_timeout: None,
             heartbeat: None,
+            half_close: true,
         }
     }
 }

@@ -610,6 +610,10 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
         }
         self.deliver(ctx, batch, false);
+        if !self.config.half_close {
+            // The peer's end is the session's: what waits is handed back, not written.
+            return self.lost(ctx, CloseReason::PeerClosed);
+        }
         if !self.protocol.ready() && !self.awaiting_ready {
             // A half-duplex protocol waits for the peer (tinyproto's go-ahead), which can no
             // longer come: nothing more can be written, and what waits is handed back now.
