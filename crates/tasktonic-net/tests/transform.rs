@@ -12,12 +12,12 @@ use crossbeam_channel::{Sender, unbounded};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 use tasktonic_core::{App, Ctx, Tonic};
-use tasktonic_net::codec::LengthDelimited;
+use tasktonic_net::codec::{LengthDelimited, MsgPack};
 use tasktonic_net::protocol::Protocol;
 use tasktonic_net::tcp::{Conn, TcpClient, TcpEvents, TcpServer};
 use tasktonic_net::tinyproto::TinyProto;
 use tasktonic_net::transform::{Crc32, Deflate, Transform, Transformed};
-use util::{Ev, LIMIT, connect, frame, local, serve, write_all};
+use util::{Ev, LIMIT, connect, frame, local, read_frame, serve, write_all};
 
 fn chain<P: Protocol<Message = Bytes>>(inner: P) -> Transformed<P> {
     Transformed::new(inner)
@@ -158,6 +158,66 @@ fn a_decompression_bomb_is_refused_without_inflating_it() {
     let e = server.until(|e| matches!(e, Ev::Codec(..) | Ev::Message(..)));
     assert!(
         matches!(&e, Ev::Codec(_, why) if why.contains("exceeds the maximum of 1048576")),
+        "{e:?}"
+    );
+    drop(s);
+    server.stop().expect("stopped");
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Reading {
+    sensor: String,
+    values: Vec<f64>,
+}
+
+#[test]
+fn typed_messages_go_through_the_chain_too() {
+    let server = serve(
+        TcpServer::bind(
+            local(),
+            MsgPack::<Reading>::over(chain(LengthDelimited::new())),
+        ),
+        true,
+    );
+    let reading = Reading {
+        sensor: "kitchen".into(),
+        values: vec![21.5; 2_000],
+    };
+    // On the wire: the MessagePack map, deflated, checksummed, in a u32 frame.
+    let wire = |r: &Reading| {
+        let packed = Bytes::from(rmp_serde::to_vec_named(r).expect("packed"));
+        let sent = Crc32
+            .on_send(Deflate::new(6, 1 << 20).on_send(packed).expect("deflated"))
+            .expect("summed");
+        frame(&sent)
+    };
+    let mut s = connect(server.addr);
+    // A heartbeat (an empty frame) first: skipped, not a message.
+    write_all(&mut s, &[frame(b""), wire(&reading)].concat());
+    let got = server.until(|e| matches!(e, Ev::Message(..) | Ev::Codec(..)));
+    assert!(
+        matches!(&got, Ev::Message(_, r) if *r == reading),
+        "{got:?}"
+    );
+    // The echo, read back through the chain.
+    let echo = read_frame(&mut s);
+    let plain = Deflate::new(6, 1 << 20)
+        .on_receive(Crc32.on_receive(Bytes::from(echo)).expect("checksum"))
+        .expect("inflated");
+    let back: Reading = rmp_serde::from_slice(&plain).expect("a reading");
+    assert_eq!(back, reading);
+    // A message that passes the chain but is not a Reading is a MessagePack error.
+    let not_a_reading = Crc32
+        .on_send(
+            Deflate::new(6, 1 << 20)
+                .on_send(Bytes::from(rmp_serde::to_vec(&"text").expect("packed")))
+                .expect("deflated"),
+        )
+        .expect("summed");
+    write_all(&mut s, &frame(&not_a_reading));
+    let e = server.until(|e| matches!(e, Ev::Message(..) | Ev::Codec(..)));
+    assert!(
+        matches!(&e, Ev::Codec(_, why) if why.contains("MessagePack")),
         "{e:?}"
     );
     drop(s);

@@ -18,6 +18,7 @@ mod datagram;
 mod length;
 mod lines;
 mod msgpack;
+mod msgpack_over;
 mod raw;
 
 use std::fmt;
@@ -32,6 +33,7 @@ pub use self::datagram::{
 pub use self::length::{Endian, LengthDelimited};
 pub use self::lines::Lines;
 pub use self::msgpack::{MSGPACK_MAX_DEPTH, MsgPack};
+pub use self::msgpack_over::MsgPackOver;
 pub use self::raw::{RawBytes, Utf8Text};
 
 /// The default maximum frame (or line) size of every built-in codec: 8 MiB.

@@ -1,6 +1,7 @@
 //! Message transforms — tinyproto's plugins: a chain applied to every message in order on
 //! send and in reverse on receive, over any protocol whose messages are [`Bytes`]
-//! (`LengthDelimited`, [`TinyProto`](crate::tinyproto::TinyProto), …).
+//! (`LengthDelimited`, [`TinyProto`](crate::tinyproto::TinyProto), …); typed messages take
+//! the chain through [`MsgPack::over`](crate::codec::MsgPack::over).
 //!
 //! Two ship with the crate: [`Deflate`] (compression, bounded on receive: a message that
 //! would inflate past its limit is an error, never an allocation) and [`Crc32`] (a checksum
