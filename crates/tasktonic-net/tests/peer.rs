@@ -357,3 +357,103 @@ fn a_quiet_peer_that_sends_heartbeats_is_not_dropped() {
     b.stop();
     a.stop();
 }
+
+/// A base that can be blocked, and that reports how far behind it was.
+struct Slow {
+    peers: Option<Peers>,
+    want: usize,
+    got: Vec<u64>,
+    most_waiting: usize,
+    out: Sender<(Vec<u64>, usize)>,
+    start: Sender<(SocketAddr, Handle<Slow>, Peers)>,
+}
+
+/// Block the base until the sender of this is told to go on.
+struct Block(Receiver<()>);
+
+impl Tonic for Slow {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let config = tasktonic_net::tcp::TcpConfig {
+            inbound_window: 16,
+            ..Default::default()
+        };
+        let peers = PeerNode::new()
+            .listen("127.0.0.1:0".parse().expect("an address"))
+            .timeout(None)
+            .config(config)
+            .start(ctx)
+            .expect("started");
+        self.peers = Some(peers);
+    }
+}
+
+impl Receive<Block> for Slow {
+    fn receive(&mut self, _: &mut Ctx<Self>, Block(go_on): Block) {
+        go_on.recv_timeout(LIMIT).expect("released in time");
+    }
+}
+
+impl PeerEvents for Slow {
+    fn on_listening(&mut self, ctx: &mut Ctx<Self>, addr: SocketAddr) {
+        let peers = self.peers.clone().expect("started");
+        self.start.send((addr, ctx.handle(), peers)).ok();
+    }
+    fn on_peer_message(&mut self, _: &mut Ctx<Self>, msg: PeerMessage) {
+        let peers = self.peers.as_ref().expect("started");
+        self.most_waiting = self.most_waiting.max(peers.waiting());
+        self.got.push(msg.data.as_u64().expect("a number"));
+        if self.got.len() == self.want {
+            let got = std::mem::take(&mut self.got);
+            self.out.send((got, self.most_waiting)).ok();
+        }
+    }
+}
+
+#[test]
+fn a_base_that_falls_behind_stops_the_reading_and_loses_nothing() {
+    const N: u64 = 2_000;
+    let (out, result) = unbounded();
+    let (start, started) = unbounded();
+    let app = App::new("peer-test").tonic(Slow {
+        peers: None,
+        want: 2_000,
+        got: Vec::new(),
+        most_waiting: 0,
+        out,
+        start,
+    });
+    let stopper = app.stopper();
+    let thread = std::thread::spawn(move || app.run().expect("ran"));
+    let (addr, base, peers) = started.recv_timeout(LIMIT).expect("listening");
+    let (go_on, blocked) = unbounded();
+    base.send(Block(blocked)).expect("the base is there");
+    // One write of 2,000 messages: without a bound the node would hand every one of them
+    // to the blocked base's mailbox.
+    let wire: Vec<u8> = (0..N)
+        .flat_map(|i| frame(&rmp_serde::to_vec(&Packet(1, i.into())).expect("packed")))
+        .collect();
+    let mut raw = connect(addr);
+    write_all(&mut raw, &wire);
+    // The node fills the window (16) and stops there.
+    let deadline = std::time::Instant::now() + LIMIT;
+    while peers.waiting() < 16 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window never filled"
+        );
+        std::thread::yield_now();
+    }
+    go_on.send(()).expect("release");
+    let (got, most) = result.recv_timeout(LIMIT).expect("every message");
+    assert_eq!(got, (0..N).collect::<Vec<_>>(), "all, in order");
+    assert!(
+        most <= 16,
+        "{most} messages waited for the base, over the window"
+    );
+    // The last one counts until its handler has returned.
+    assert!(peers.waiting() <= 1, "{} still counted", peers.waiting());
+    drop(raw);
+    stopper.stop();
+    thread.join().expect("app thread");
+}

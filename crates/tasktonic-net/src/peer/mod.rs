@@ -14,7 +14,8 @@
 //!
 //! Unlike socktools: frames split across reads are reassembled, sends to an unknown peer are
 //! an error (not a `KeyError`), a message that cannot be sent comes back, per-peer queues are
-//! bounded (back-pressure), malformed MessagePack closes only that peer with a clear error,
+//! bounded both ways (back-pressure to the senders; a base that falls behind stops the
+//! reading, [`Peers::waiting`]), malformed MessagePack closes only that peer with a clear error,
 //! nothing spins while idle, and dialled peers reconnect by policy.
 //!
 //! # Examples
@@ -49,6 +50,7 @@
 
 mod events;
 mod node;
+mod peers;
 mod types;
 
 use std::fmt;
@@ -58,7 +60,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use self::events::PeerEvents;
-pub use self::node::{Broadcast, PeerError, PeerNode, Peers};
+pub use self::node::PeerNode;
+pub use self::peers::{Broadcast, PeerError, Peers};
 pub use self::types::MsgTypes;
 pub use rmpv::Value;
 

@@ -1,29 +1,29 @@
 //! [`PeerNode`] (the builder), the node tonic it starts, and [`Peers`] (the handle to send).
 
 use std::collections::{HashMap, HashSet};
-use std::error::Error;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tasktonic_core::{Ctx, Handle, Tonic};
 
-use super::{MsgTypes, Packet, PeerEvents, PeerMessage, Value};
+use super::peers::InBase;
+use super::{MsgTypes, Packet, PeerEvents, PeerMessage, Peers, Value};
 use crate::codec::{CodecError, DEFAULT_MAX_FRAME, LengthDelimited, MsgPack};
 use crate::selector::Selector;
 use crate::tcp::{
-    CloseReason, Conn, ConnId, Reconnect, TcpClient, TcpConfig, TcpEvents, TcpSendError, TcpServer,
+    CloseReason, Conn, ConnId, Reconnect, TcpClient, TcpConfig, TcpEvents, TcpServer,
 };
 
 type Handler<B> =
     Arc<dyn Fn(&mut B, &mut Ctx<B>, SocketAddr, Value) -> Result<(), String> + Send + Sync>;
 type Filter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
-type Registry = Arc<Mutex<HashMap<SocketAddr, Conn<Packet>>>>;
+pub(super) type Registry = Arc<Mutex<HashMap<SocketAddr, Conn<Packet>>>>;
 
 /// A type given by number or by name (resolved through the node's [`MsgTypes`] at start).
 enum TypeRef {
@@ -184,6 +184,7 @@ impl<B: PeerEvents> PeerNode<B> {
             handlers.insert(id, handler);
         }
         let registry: Registry = Arc::default();
+        let waiting = Arc::new(AtomicUsize::new(0));
         let types = Arc::new(self.types);
         let selector = Selector::default_for(ctx)?;
         let node = Node {
@@ -197,6 +198,7 @@ impl<B: PeerEvents> PeerNode<B> {
             types: types.clone(),
             handlers,
             registry: registry.clone(),
+            waiting: waiting.clone(),
             dialled: HashMap::new(),
             up: HashSet::new(),
         };
@@ -205,7 +207,7 @@ impl<B: PeerEvents> PeerNode<B> {
             .catalyst(selector.catalyst())
             .spawn()
             .map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(Peers { registry, types })
+        Ok(Peers::new(registry, types, waiting))
     }
 }
 
@@ -239,6 +241,8 @@ struct Node<B: PeerEvents> {
     types: Arc<MsgTypes>,
     handlers: HashMap<u32, Handler<B>>,
     registry: Registry,
+    /// Messages handed to the base and not handled yet (see [`InBase`]).
+    waiting: Arc<AtomicUsize>,
     /// Connections we dialled, by the address dialled (the peer's name for them).
     dialled: HashMap<ConnId, SocketAddr>,
     /// Connections whose peer was announced up: only they are announced down.
@@ -318,6 +322,9 @@ impl<B: PeerEvents> TcpEvents<Packet> for Node<B> {
             conn.close();
             return self.error(Some(from), format!("{from} refused by the peer filter"));
         }
+        // Counted in the connection's inbound window until the base has handled it: a base
+        // that falls behind stops the reading as a slow `on_message` does.
+        let in_base = InBase::new(conn, &self.waiting);
         match self.handlers.get(&kind) {
             Some(handler) => {
                 let handler = handler.clone();
@@ -325,6 +332,7 @@ impl<B: PeerEvents> TcpEvents<Packet> for Node<B> {
                     if let Err(e) = handler(b, ctx, from, data) {
                         b.on_peer_error(ctx, Some(from), &format!("type {kind}: {e}"));
                     }
+                    drop(in_base);
                 });
             }
             None => {
@@ -334,7 +342,10 @@ impl<B: PeerEvents> TcpEvents<Packet> for Node<B> {
                     name: self.types.name(kind),
                     data,
                 };
-                self.tell("on_peer_message", move |b, ctx| b.on_peer_message(ctx, msg));
+                self.tell("on_peer_message", move |b, ctx| {
+                    b.on_peer_message(ctx, msg);
+                    drop(in_base);
+                });
             }
         }
     }
@@ -376,165 +387,5 @@ impl<B: PeerEvents> TcpEvents<Packet> for Node<B> {
 
     fn on_connection_finished(&mut self, _ctx: &mut Ctx<Self>, conn: &Conn<Packet>) {
         self.dialled.remove(&conn.id());
-    }
-}
-
-/// Why a message did not go to a peer.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum PeerError {
-    /// No peer with this address is connected.
-    UnknownPeer(SocketAddr),
-    /// The [`MsgTypes`] have no type of this name.
-    UnknownType(String),
-    /// The data cannot be written as MessagePack.
-    Encode(String),
-    /// The peer's connection did not take it (back-pressure, or it is going down): the
-    /// packet is handed back inside.
-    Send(TcpSendError<Packet>),
-}
-
-impl fmt::Display for PeerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PeerError::UnknownPeer(peer) => write!(f, "no peer {peer} is connected"),
-            PeerError::UnknownType(name) => write!(f, "no message type is called {name:?}"),
-            PeerError::Encode(e) => write!(f, "cannot encode the data: {e}"),
-            PeerError::Send(e) => write!(f, "not sent: {e}"),
-        }
-    }
-}
-
-impl Error for PeerError {}
-
-/// What a broadcast did.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Broadcast {
-    /// Peers that took the message.
-    pub sent: usize,
-    /// Peers that did not, and why.
-    pub failed: Vec<(SocketAddr, PeerError)>,
-}
-
-/// The handle to a node's peers: cheap to clone, usable from any thread.
-#[derive(Clone)]
-pub struct Peers {
-    registry: Registry,
-    types: Arc<MsgTypes>,
-}
-
-impl fmt::Debug for Peers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Peers")
-            .field("connected", &self.registry.lock().len())
-            .finish()
-    }
-}
-
-impl Peers {
-    /// The peers connected now.
-    pub fn peers(&self) -> Vec<SocketAddr> {
-        let mut v: Vec<SocketAddr> = self.registry.lock().keys().copied().collect();
-        v.sort();
-        v
-    }
-
-    /// Send `(kind, data)` to `peer` (socktools' `send_msg(type, data, to_peer=peer)`).
-    ///
-    /// # Errors
-    ///
-    /// [`PeerError`]: no such peer, data that cannot be encoded, or a connection that did
-    /// not take it (the packet is handed back).
-    pub fn send_to(
-        &self,
-        peer: SocketAddr,
-        kind: u32,
-        data: &impl Serialize,
-    ) -> Result<(), PeerError> {
-        let data = rmpv::ext::to_value(data).map_err(|e| PeerError::Encode(e.to_string()))?;
-        let conn = self
-            .registry
-            .lock()
-            .get(&peer)
-            .cloned()
-            .ok_or(PeerError::UnknownPeer(peer))?;
-        conn.send(Packet(kind, data)).map_err(PeerError::Send)
-    }
-
-    /// [`send_to`](Peers::send_to) by the type's name.
-    ///
-    /// # Errors
-    ///
-    /// As `send_to`, or [`PeerError::UnknownType`].
-    pub fn send_named(
-        &self,
-        peer: SocketAddr,
-        name: &str,
-        data: &impl Serialize,
-    ) -> Result<(), PeerError> {
-        let kind = self
-            .types
-            .id(name)
-            .ok_or_else(|| PeerError::UnknownType(name.to_string()))?;
-        self.send_to(peer, kind, data)
-    }
-
-    /// Send `(kind, data)` to every connected peer (socktools' `send_msg` without
-    /// `to_peer`); says which peers did not take it.
-    pub fn broadcast(&self, kind: u32, data: &impl Serialize) -> Broadcast {
-        let mut report = Broadcast::default();
-        let data = match rmpv::ext::to_value(data) {
-            Ok(d) => d,
-            Err(e) => {
-                report.failed.push((
-                    SocketAddr::from(([0, 0, 0, 0], 0)),
-                    PeerError::Encode(e.to_string()),
-                ));
-                return report;
-            }
-        };
-        let conns: Vec<(SocketAddr, Conn<Packet>)> = self
-            .registry
-            .lock()
-            .iter()
-            .map(|(a, c)| (*a, c.clone()))
-            .collect();
-        for (peer, conn) in conns {
-            match conn.send(Packet(kind, data.clone())) {
-                Ok(()) => report.sent += 1,
-                Err(e) => report.failed.push((peer, PeerError::Send(e))),
-            }
-        }
-        report
-    }
-
-    /// [`broadcast`](Peers::broadcast) by the type's name.
-    ///
-    /// # Errors
-    ///
-    /// [`PeerError::UnknownType`].
-    pub fn broadcast_named(
-        &self,
-        name: &str,
-        data: &impl Serialize,
-    ) -> Result<Broadcast, PeerError> {
-        let kind = self
-            .types
-            .id(name)
-            .ok_or_else(|| PeerError::UnknownType(name.to_string()))?;
-        Ok(self.broadcast(kind, data))
-    }
-
-    /// Close the connection to `peer` gracefully (what was sent to it is written first);
-    /// false if no such peer is connected.
-    pub fn close(&self, peer: SocketAddr) -> bool {
-        match self.registry.lock().get(&peer) {
-            Some(conn) => {
-                conn.close();
-                true
-            }
-            None => false,
-        }
     }
 }
