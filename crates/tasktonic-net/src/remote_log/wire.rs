@@ -14,7 +14,7 @@ pub const LOGGER_VERSION: u32 = 1;
 
 /// The first frame on every connection of a remote log (TaskTonic's
 /// `{'start_new_session': True, 'project': …, 'start@': …, 'target': …, 'logger_version': 0}`,
-/// plus the process id and host).
+/// plus the process id).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
