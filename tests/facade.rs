@@ -81,3 +81,26 @@ fn an_app_written_against_the_prelude_runs_to_completion() {
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(rx.try_recv(), Ok(10));
 }
+
+/// The handles users pass between threads are `Send + Sync` (a compile-time check: losing
+/// either fails the build of this test).
+#[allow(dead_code)]
+fn public_handles_are_send_and_sync() {
+    fn both<T: Send + Sync>() {}
+    struct Anyone;
+    impl Tonic for Anyone {
+        type State = ();
+    }
+    both::<Handle<Anyone>>();
+    both::<TonicRef>();
+    both::<tasktonic::Stopper>();
+    both::<tasktonic::net::tcp::Conn<bytes::Bytes>>();
+    both::<tasktonic::net::tcp::Listening>();
+    both::<tasktonic::net::Selector>();
+    both::<tasktonic::net::Udp<bytes::Bytes>>();
+    both::<tasktonic::net::ws::Ws>();
+    both::<tasktonic::net::nats::Nats>();
+    both::<tasktonic::net::nats::Subscription>();
+    both::<tasktonic::net::peer::Peers>();
+    both::<tasktonic::net::remote_log::RemoteLog>();
+}

@@ -49,7 +49,10 @@ impl Reconnect {
         }
     }
 
-    /// Give up after `n` failed attempts in a row (a successful connect resets the count).
+    /// Give up when `n` retries in a row have failed: a failed connect (or a lost
+    /// connection) is followed by at most `n` new attempts, so `max_attempts(2)` makes three
+    /// connects in all against a peer that never answers. A successful connect resets the
+    /// count.
     pub fn max_attempts(mut self, n: u32) -> Reconnect {
         self.max_attempts = Some(n);
         self
