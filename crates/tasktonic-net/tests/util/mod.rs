@@ -349,3 +349,34 @@ pub fn flood_unsent(server: &Running<String, Flood>) -> (String, usize) {
         .expect("a count");
     (e, unsent)
 }
+
+/// This process's CPU time (user + system) from `/proc/self/stat`, kept open so that it can
+/// be read when the process has no descriptor to spare.
+pub struct Cpu(std::fs::File);
+
+impl Cpu {
+    pub fn open() -> Cpu {
+        Cpu(std::fs::File::open("/proc/self/stat").expect("/proc/self/stat"))
+    }
+
+    /// CPU used so far, in clock ticks (1/100 s on Linux).
+    pub fn ticks(&self) -> u64 {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 1024];
+        let n = self.0.read_at(&mut buf, 0).expect("read /proc/self/stat");
+        let stat = String::from_utf8_lossy(&buf[..n]);
+        // Fields after the command (which may hold spaces) start after the last ')';
+        // utime and stime are fields 14 and 15 of the line: 12 and 13 after the command.
+        let rest = &stat[stat.rfind(')').expect("a command") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    }
+
+    /// CPU ticks used over `window` of wall time (a measurement, not a synchronisation:
+    /// nothing waits for the sleep to happen).
+    pub fn ticks_over(&self, window: Duration) -> u64 {
+        let before = self.ticks();
+        std::thread::sleep(window);
+        self.ticks() - before
+    }
+}
