@@ -13,10 +13,12 @@
 //! `[u32 BE length][payload]` frames, so a socktools 0.2 node is a peer like any other.
 //!
 //! Dialled peers that go away are redialled (100 ms doubling to 2 s). Peers are not dropped
-//! for being quiet; the node sends an empty frame to each peer after 3 s without traffic (a
-//! socktools peer drops one silent for 10 s). Peer events and errors go to stderr. Exits 0 on
-//! stdin's end or SIGINT/SIGTERM (closing gracefully: what was accepted is written first), 1
-//! if it cannot listen, 2 on bad arguments.
+//! for being quiet; the node sends an empty frame to each peer after 3 s without traffic,
+//! which keeps a socktools peer's connection open (its reader closes one with no frame for
+//! 10 s) but not our place in its peer list (only real messages count there; see
+//! docs/interop.md, "Quiet links"). Peer events and errors go to stderr. Exits 0 on stdin's
+//! end (without `--say`) or SIGINT/SIGTERM (closing gracefully: what was accepted is
+//! written first), 1 if it cannot listen, 2 on bad arguments.
 
 mod support;
 

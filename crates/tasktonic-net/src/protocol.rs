@@ -128,12 +128,6 @@ pub trait Protocol: Send + 'static {
         false
     }
 
-    /// How many heartbeats from the peer were consumed without becoming messages (a count
-    /// that only grows; see [`Decoder::heartbeats_seen`]). Default: 0.
-    fn heartbeats_seen(&self) -> u64 {
-        0
-    }
-
     /// False while the protocol is not ready for the base's messages: a client handshake
     /// in progress (a WebSocket client waiting for its `101`), or — for a half-duplex
     /// protocol — a transfer under way (tinyproto's sender waiting for the go-ahead).
@@ -228,9 +222,5 @@ impl<C: Codec> Protocol for C {
 
     fn heartbeat(&mut self, dst: &mut BytesMut) -> bool {
         Encoder::encode_heartbeat(self, dst)
-    }
-
-    fn heartbeats_seen(&self) -> u64 {
-        Decoder::heartbeats_seen(self)
     }
 }

@@ -34,7 +34,6 @@ struct Node {
     listen: bool,
     dial: Vec<SocketAddr>,
     timeout: Option<Duration>,
-    heartbeat: Option<Duration>,
     peers: Option<Peers>,
     out: Sender<Heard>,
     handle: Sender<(Handle<Node>, Peers)>,
@@ -56,9 +55,6 @@ impl Tonic for Node {
                     me.out.send(Heard::Chat(from, chat)).ok();
                 },
             );
-        if let Some(every) = self.heartbeat {
-            node = node.heartbeat(every);
-        }
         if self.listen {
             node = node.listen("127.0.0.1:0".parse().expect("an address"));
         }
@@ -127,22 +123,12 @@ impl Running {
 }
 
 fn node(listen: bool, dial: Vec<SocketAddr>, timeout: Option<Duration>) -> Running {
-    node_beating(listen, dial, timeout, None)
-}
-
-fn node_beating(
-    listen: bool,
-    dial: Vec<SocketAddr>,
-    timeout: Option<Duration>,
-    heartbeat: Option<Duration>,
-) -> Running {
     let (out, heard) = unbounded();
     let (handle_tx, handle_rx) = unbounded();
     let app = App::new("peer-test").tonic(Node {
         listen,
         dial,
         timeout,
-        heartbeat,
         peers: None,
         out,
         handle: handle_tx,
@@ -314,47 +300,6 @@ fn a_dial_that_never_connects_is_an_error_not_a_peer_going_down() {
         Heard::Error(e) => assert!(e.contains(&format!("cannot reach {nobody}")), "{e}"),
         other => panic!("a failed dial announced as {other:?}"),
     }
-    a.stop();
-}
-
-#[test]
-fn a_quiet_peer_that_sends_heartbeats_is_not_dropped() {
-    let t = Duration::from_millis(200);
-    let a = node(true, Vec::new(), Some(t));
-    let addr_a = listening(&a);
-    // B says nothing, but beats every 40 ms (and drops nobody itself).
-    let b = node_beating(false, vec![addr_a], None, Some(Duration::from_millis(40)));
-    let Heard::Up(from_b, false) = a.until(|h| matches!(h, Heard::Up(..))) else {
-        panic!("B did not come up at A");
-    };
-    b.until(|h| matches!(h, Heard::Up(..)));
-    // Two silent raw peers, one after the other, are each dropped after the timeout: by the
-    // second drop more than twice the timeout has passed since B came up, in which B, had
-    // its heartbeats not counted, would have been dropped (between T and 1.25 T).
-    let mut downs = Vec::new();
-    for _ in 0..2 {
-        let raw = connect(addr_a);
-        let peer = raw.local_addr().expect("addr");
-        loop {
-            match a.until(|h| matches!(h, Heard::Down(..))) {
-                Heard::Down(p, why) if p == peer => {
-                    assert!(why.contains("no complete message"), "{why}");
-                    break;
-                }
-                Heard::Down(p, why) => downs.push((p, why)),
-                _ => unreachable!(),
-            }
-        }
-    }
-    assert!(downs.is_empty(), "B was dropped: {downs:?}");
-    // And B is still there to be talked to.
-    a.peers
-        .send_to(from_b, 1, &"still up")
-        .expect("B is a peer");
-    assert!(
-        matches!(b.until(|h| matches!(h, Heard::Message(_))), Heard::Message(m) if m.ends_with("still up"))
-    );
-    b.stop();
     a.stop();
 }
 

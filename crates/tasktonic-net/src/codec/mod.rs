@@ -244,16 +244,6 @@ pub trait Decoder {
         }
         Ok(n)
     }
-
-    /// How many heartbeats this decoder has consumed without handing them on as messages
-    /// (a count that only grows). A connection's
-    /// [`message_timeout`](crate::tcp::TcpConfig::message_timeout) counts them as complete
-    /// messages: a peer whose heartbeats arrive is not silent. Default: 0 (a format
-    /// without heartbeats, or one that delivers them as messages); [`MsgPack`] counts the
-    /// empty frames it skips.
-    fn heartbeats_seen(&self) -> u64 {
-        0
-    }
 }
 
 /// Appends the wire form of a message to a byte buffer.

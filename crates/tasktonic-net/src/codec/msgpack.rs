@@ -61,8 +61,6 @@ pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usiz
 /// ```
 pub struct MsgPack<T> {
     framing: LengthDelimited,
-    /// Empty frames skipped (heartbeats).
-    heartbeats: u64,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -78,7 +76,6 @@ impl<T> Clone for MsgPack<T> {
     fn clone(&self) -> Self {
         MsgPack {
             framing: self.framing,
-            heartbeats: 0,
             _t: PhantomData,
         }
     }
@@ -100,7 +97,6 @@ impl<T> MsgPack<T> {
     pub fn with_framing(framing: LengthDelimited) -> MsgPack<T> {
         MsgPack {
             framing,
-            heartbeats: 0,
             _t: PhantomData,
         }
     }
@@ -116,9 +112,8 @@ impl<T: DeserializeOwned> Decoder for MsgPack<T> {
                 return Ok(None);
             };
             if len == 0 {
-                // An empty frame is no MessagePack value: a heartbeat, skipped (and counted).
+                // An empty frame is no MessagePack value: a heartbeat, skipped.
                 src.advance(h);
-                self.heartbeats += 1;
                 continue;
             }
             // Deserialised straight from the read buffer; the frame is consumed either way
@@ -127,10 +122,6 @@ impl<T: DeserializeOwned> Decoder for MsgPack<T> {
             src.advance(h + len);
             return value.map(|(v, _)| Some(v));
         }
-    }
-
-    fn heartbeats_seen(&self) -> u64 {
-        self.heartbeats
     }
 }
 

@@ -19,8 +19,12 @@ use crate::protocol::{Protocol, ProtocolIo};
 /// [`MsgPack::over`].
 ///
 /// A message that is not a valid `T` is [`CodecError::Malformed`] (consumed, so the
-/// connection's `OnMalformed` may skip it); an empty message is a heartbeat, skipped and
-/// counted ([`Protocol::heartbeats_seen`]), as `MsgPack` does with empty frames.
+/// connection's `OnMalformed` may skip it); an empty message is a heartbeat, skipped, as
+/// `MsgPack` skips empty frames.
+///
+/// Over a protocol that holds a message until the peer's go-ahead (tinyproto), the held
+/// message is handed back (or counted written) by decoding what was sent: `T` must decode
+/// from its own MessagePack form, as every derived serde type does.
 ///
 /// # Examples
 ///
@@ -46,7 +50,6 @@ use crate::protocol::{Protocol, ProtocolIo};
 /// ```
 pub struct MsgPackOver<P, T> {
     inner: P,
-    heartbeats: u64,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -56,7 +59,6 @@ impl<T> MsgPack<T> {
     pub fn over<P: Protocol<Message = Bytes>>(inner: P) -> MsgPackOver<P, T> {
         MsgPackOver {
             inner,
-            heartbeats: 0,
             _t: PhantomData,
         }
     }
@@ -74,7 +76,6 @@ impl<P: Clone, T> Clone for MsgPackOver<P, T> {
     fn clone(&self) -> Self {
         MsgPackOver {
             inner: self.inner.clone(),
-            heartbeats: 0,
             _t: PhantomData,
         }
     }
@@ -86,9 +87,8 @@ where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
     /// A message of the inner protocol as a `T`; `None` for a heartbeat.
-    fn value(&mut self, msg: &Bytes) -> Result<Option<T>, CodecError> {
+    fn value(msg: &Bytes) -> Result<Option<T>, CodecError> {
         if msg.is_empty() {
-            self.heartbeats += 1;
             return Ok(None);
         }
         decode_value(msg).map(|(v, _)| Some(v))
@@ -137,7 +137,7 @@ where
                 }
                 continue;
             };
-            if let Some(v) = self.value(&msg)? {
+            if let Some(v) = Self::value(&msg)? {
                 each(v);
                 handed += 1;
             }
@@ -153,7 +153,7 @@ where
         loop {
             match self.inner.decode_eof(src, io)? {
                 Some(msg) => {
-                    if let Some(v) = self.value(&msg)? {
+                    if let Some(v) = Self::value(&msg)? {
                         return Ok(Some(v));
                     }
                 }
@@ -182,10 +182,6 @@ where
 
     fn heartbeat(&mut self, dst: &mut BytesMut) -> bool {
         self.inner.heartbeat(dst)
-    }
-
-    fn heartbeats_seen(&self) -> u64 {
-        self.heartbeats + self.inner.heartbeats_seen()
     }
 
     fn ready(&self) -> bool {

@@ -211,11 +211,9 @@ pub struct TcpConfig {
     pub recv_timeout: Option<Duration>,
     /// No complete message from the peer for this long and the connection is dropped
     /// ([`CloseReason::MessageTimeout`]; socktools' timeout, which a peer trickling bytes
-    /// does not escape). What counts is what the protocol delivers, and the heartbeats it
-    /// consumes ([`Protocol::heartbeats_seen`](crate::protocol::Protocol::heartbeats_seen)):
-    /// `LengthDelimited` delivers empty frames, `MsgPack` skips and counts them, so a peer's
-    /// heartbeats keep it alive either way. Counted as `recv_timeout` is; zero is off.
-    /// Default: none.
+    /// does not escape). What counts is what the protocol delivers: `LengthDelimited`
+    /// delivers empty frames (so heartbeats count), `MsgPack` skips them (so they satisfy
+    /// only `recv_timeout`). Counted as `recv_timeout` is; zero is off. Default: none.
     ///
     /// Either timeout also bounds a peer that stops reading: when what waits for it (a short
     /// write's rest, queued messages) makes no progress for the shorter of the two, the

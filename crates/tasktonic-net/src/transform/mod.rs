@@ -202,10 +202,6 @@ impl<P: Protocol<Message = Bytes>> Protocol for Transformed<P> {
         self.inner.heartbeat(dst)
     }
 
-    fn heartbeats_seen(&self) -> u64 {
-        self.inner.heartbeats_seen()
-    }
-
     fn ready(&self) -> bool {
         self.inner.ready()
     }

@@ -54,7 +54,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             heartbeat: None,
             period,
             seen_bytes: self.read_total,
-            seen_messages: self.delivered_total + self.protocol.heartbeats_seen(),
+            seen_messages: self.delivered_total,
             quiet_bytes: Duration::ZERO,
             quiet_messages: Duration::ZERO,
             seen_written: self.written,
@@ -95,12 +95,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
 
     /// Count this check period in; the reason to drop the peer, if it has run out of time.
     fn liveness_verdict(&mut self) -> Option<CloseReason> {
-        // A heartbeat the protocol consumed is a complete message from a live peer.
-        let (read_total, delivered_total, written) = (
-            self.read_total,
-            self.delivered_total + self.protocol.heartbeats_seen(),
-            self.written,
-        );
+        let (read_total, delivered_total, written) =
+            (self.read_total, self.delivered_total, self.written);
         // Output waits (a short write left bytes, or the queue holds messages) and none of it
         // went out since the last check: the peer does not read.
         let waiting = !self.out.is_empty() || self.conn.queued() > 0;
