@@ -5,7 +5,7 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -908,4 +908,56 @@ fn our_client_talks_to_a_python_websockets_server() {
     p.join().expect("client app");
     child.kill().ok();
     child.wait().ok();
+}
+
+#[test]
+fn a_peer_that_pings_without_reading_is_no_longer_read_until_it_takes_its_pongs() {
+    let server = site(None);
+    let (mut s, head) = raw_session(server.addr, "/ws/pings", &[]);
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // 32 MiB of pings, each owed a pong of the same size, and we read none of them: the
+    // server must stop reading us (pongs waiting beyond 64 KiB) rather than keep them all.
+    let ping = client_frame(true, 9, &[b'p'; 125], MASK);
+    let all: Vec<u8> = ping.repeat((32 << 20) / ping.len());
+    s.set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut at = 0;
+    while at < all.len() {
+        match s.write(&all[at..]) {
+            Ok(n) => at += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(
+        at < all.len(),
+        "the server read all 32 MiB of pings while their pongs went unread"
+    );
+    // Now we read: the pongs come, the server reads on, and a message after the pings is
+    // echoed after them.
+    let mut r = s.try_clone().expect("clone");
+    let reader = std::thread::spawn(move || {
+        let mut pongs = 0u64;
+        loop {
+            let (_, op, payload) = read_server_frame(&mut r);
+            match op {
+                0xA => {
+                    assert_eq!(payload, [b'p'; 125]);
+                    pongs += 1;
+                }
+                0x1 => return (pongs, payload),
+                other => panic!("opcode {other:#x}"),
+            }
+        }
+    });
+    s.set_write_timeout(Some(LIMIT)).expect("timeout");
+    s.write_all(&all[at..])
+        .expect("the rest, once the pongs are read");
+    s.write_all(&client_frame(true, 1, b"after the pings", MASK))
+        .expect("write");
+    let (pongs, text) = reader.join().expect("reader");
+    assert!(pongs > 0);
+    assert_eq!(text, b"after the pings");
+    drop(s);
+    server.stop().expect("stopped");
 }

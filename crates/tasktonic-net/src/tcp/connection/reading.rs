@@ -19,6 +19,11 @@ use crate::tcp::{CloseReason, Conn, ConnState, OnMalformed, TcpEvents};
 /// The largest batch a decode pre-allocates for.
 const BATCH_HINT_MAX: usize = 1024;
 
+/// The protocol's own replies (tinyproto's status bytes, WebSocket pongs) the peer may leave
+/// unread before the connection stops reading from it: a peer that sends without reading
+/// would otherwise grow them without bound (a ping flood makes pongs byte for byte).
+const UNTAKEN_REPLIES_MAX: usize = 64 * 1024;
+
 /// What a protocol asked for while decoding, besides handing over messages.
 struct Decoded {
     /// Close gracefully.
@@ -318,7 +323,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             let replied_from = self.out.len();
             let buffered = self.inbuf.len();
             let (batch, result) = self.decode_batch(room);
-            if self.out.len() > replied_from {
+            let replied = self.out.len() > replied_from;
+            if replied {
                 self.protocol_replied(replied_from);
             }
             if let Some(msg) = self.protocol.take_released() {
@@ -362,6 +368,18 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 // The protocol's own close (a close frame): what is queued goes out first.
                 self.begin_close(ctx, CloseReason::PeerClosed);
                 return false;
+            }
+            if replied && self.out.len() > UNTAKEN_REPLIES_MAX && !decoded.pause {
+                // The peer does not take what the protocol answers it: read no more from it
+                // until it does (the flush that drains the replies resumes the reading).
+                log::debug!(
+                    "{}: {} bytes of replies the peer does not read; reading paused",
+                    self.conn.id(),
+                    self.out.len()
+                );
+                self.held = true;
+                self.output_hold = true;
+                break;
             }
             if decoded.pause {
                 // The base decides what comes next (`Conn::switch_protocol` or `resume`);
