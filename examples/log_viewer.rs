@@ -66,14 +66,28 @@ impl Viewer {
             (Some(id), None) => format!("#{id}"),
             _ => "-".to_string(),
         };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{project}[{pid}] {tonic} {}: {}",
             record.level,
             record.log.join(" | ")
         );
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", one_line(&line));
     }
+}
+
+/// What a sender wrote, on one line: control characters escaped (`\n`), so that no record
+/// can end its line and forge another.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl TcpEvents<Bytes> for Viewer {

@@ -102,12 +102,46 @@ impl PeerMessage {
 
 impl fmt::Display for PeerMessage {
     /// `from ADDR type T: DATA` (DATA: a string's text, else the value as MessagePack's
-    /// display writes it).
+    /// display writes it), on one line: control characters in the data are escaped (`\n`),
+    /// so that a peer cannot end the line and forge another.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "from {} type {}: ", self.from, self.kind)?;
-        match self.data.as_str() {
-            Some(text) => f.write_str(text),
-            None => write!(f, "{}", self.data),
+        let data = match self.data.as_str() {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(self.data.to_string()),
+        };
+        for c in data.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_shows_on_one_line_whatever_its_data() {
+        let from: SocketAddr = "127.0.0.1:7100".parse().expect("an address");
+        let msg = |data: Value| PeerMessage {
+            from,
+            kind: 1,
+            name: None,
+            data,
+        };
+        assert_eq!(
+            msg("hi\nfrom 6.6.6.6:1 type 1: forged".into()).to_string(),
+            "from 127.0.0.1:7100 type 1: hi\\nfrom 6.6.6.6:1 type 1: forged"
+        );
+        let array = Value::Array(vec![1.into(), "a\rb".into()]);
+        assert_eq!(
+            msg(array).to_string(),
+            "from 127.0.0.1:7100 type 1: [1, \"a\\rb\"]"
+        );
     }
 }
