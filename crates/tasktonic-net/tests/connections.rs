@@ -1,5 +1,6 @@
 //! Connection behaviour over loopback: half-close, resets, max_clients, peer filter,
-//! back-pressure to a slow reader, graceful close, panic isolation, reconnect with re-send.
+//! back-pressure to a slow reader, graceful close, reconnect with re-send. (Panicking
+//! handlers: `faults.rs`.)
 
 mod util;
 
@@ -221,49 +222,6 @@ fn the_peer_filter_refuses_unwanted_peers() {
     assert_eq!(read_frame(&mut ok), b"y");
     drop(ok);
     server.stop().expect("clean stop");
-}
-
-/// One protocol tonic per connection; it panics on "boom".
-struct Fragile;
-impl Tonic for Fragile {
-    type State = ();
-}
-impl TcpEvents<Bytes> for Fragile {
-    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
-        assert!(&msg[..] != b"boom", "boom");
-        conn.send(msg).ok();
-    }
-}
-
-struct PerConnection(Sender<(SocketAddr, Handle<PerConnection>)>);
-impl Tonic for PerConnection {
-    type State = ();
-    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-        let l = TcpServer::bind(local(), LengthDelimited::new())
-            .start_each(ctx, |_peer| Fragile)
-            .expect("bound");
-        self.0.send((l.local_addr(), ctx.handle())).ok();
-    }
-}
-
-#[test]
-fn a_handler_that_panics_does_not_affect_other_connections() {
-    let (tx, addr) = unbounded();
-    let (_ev_tx, events) = unbounded::<Ev<String>>();
-    let server = run_app(App::new("fragile").tonic(PerConnection(tx)), addr, events);
-    let mut good = connect(server.addr);
-    let mut bad = connect(server.addr);
-    write_all(&mut good, &frame(b"1"));
-    assert_eq!(read_frame(&mut good), b"1");
-    write_all(&mut bad, &frame(b"boom"));
-    assert!(
-        read_to_eof(&mut bad).is_empty(),
-        "the panicking handler's connection closes"
-    );
-    write_all(&mut good, &frame(b"2"));
-    assert_eq!(read_frame(&mut good), b"2");
-    drop(good);
-    server.stop().expect("the listener handled the failure");
 }
 
 /// A client that reports events and can be told to send.

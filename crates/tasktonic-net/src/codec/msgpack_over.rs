@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::msgpack::decode_value;
 use super::{CodecError, MsgPack};
-use crate::protocol::{Protocol, ProtocolIo};
+use crate::protocol::{Protocol, ProtocolIo, decode_one};
 
 /// Values of type `T`, each one MessagePack value (rmp-serde's named encoding, as
 /// [`MsgPack`] writes it) carried as one message of the inner protocol `P`. Made by
@@ -125,17 +125,11 @@ where
     where
         F: FnMut(T),
     {
-        // One message at a time, so that a malformed one ends the run with everything
-        // before it delivered and nothing after it consumed.
+        // One message at a time: a malformed one ends the run.
         let mut handed = 0;
         while handed < max {
-            let mut got = None;
-            let n = self.inner.decode_each(src, 1, io, |m| got = Some(m))?;
-            let Some(msg) = got else {
-                if n == 0 {
-                    break;
-                }
-                continue;
+            let Some(msg) = decode_one(&mut self.inner, src, io)? else {
+                break;
             };
             if let Some(v) = Self::value(&msg)? {
                 each(v);

@@ -38,7 +38,7 @@ use bytes::{Bytes, BytesMut};
 pub use self::crc::Crc32;
 pub use self::deflate::Deflate;
 use crate::codec::CodecError;
-use crate::protocol::{Protocol, ProtocolIo};
+use crate::protocol::{Protocol, ProtocolIo, decode_one};
 
 /// One step of a chain: what a message becomes on its way out, and back on its way in.
 pub trait Transform: Send + Sync + 'static {
@@ -143,17 +143,11 @@ impl<P: Protocol<Message = Bytes>> Protocol for Transformed<P> {
     where
         F: FnMut(Bytes),
     {
-        // One message at a time, so that a message a transform refuses ends the run with
-        // everything before it delivered and nothing after it consumed.
+        // One message at a time: one a transform refuses ends the run.
         let mut handed = 0;
         while handed < max {
-            let mut got = None;
-            let n = self.inner.decode_each(src, 1, io, |m| got = Some(m))?;
-            let Some(msg) = got else {
-                if n == 0 {
-                    break;
-                }
-                continue;
+            let Some(msg) = decode_one(&mut self.inner, src, io)? else {
+                break;
             };
             each(self.receive(msg)?);
             handed += 1;
