@@ -11,6 +11,7 @@
 //! tasktonic-bench serve-http ours|hyper & wrk -t1 -c64 -d5s http://ADDR/  # (H1; see net/http.rs)
 //! tasktonic-bench serve-ws ours|tungstenite|tungstenite_tuned & tasktonic-bench load-ws w1|w2 ADDR # (W1, W2; net/ws.rs)
 //! tasktonic-bench nats-client pub|sub|respond|request IMPL URL [N]  # (NP, NR: one NATS client; net/nats.rs)
+//! tasktonic-bench soak [--conns N] [--minutes M | --seconds S]   # chaos and an account of every message (soak.rs)
 //! ```
 
 // Measurement arithmetic (rates, percentile indices, test payload bytes) truncates on purpose.
@@ -18,7 +19,9 @@
 
 mod local;
 mod net;
+mod procfs;
 mod report;
+mod soak;
 
 use net::{Impl, Shape};
 use report::Row;
@@ -477,6 +480,9 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("soak") {
+        std::process::exit(soak::main(&args[1..]));
+    }
     if args.first().map(String::as_str) == Some("serve") {
         let which = args.get(1).and_then(|s| Impl::parse(s));
         let Some(which) = which else {

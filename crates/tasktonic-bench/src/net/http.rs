@@ -258,26 +258,10 @@ fn wrk(
 
 /// The CPU time (user + system) of process `pid` so far, in seconds.
 fn cpu_seconds(pid: u32, ticks_per_s: f64) -> Result<f64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let after = stat.rsplit_once(')').map(|(_, a)| a).ok_or("a stat line")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat(5): 12 and 13 after the name.
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(u), Some(s)) => Ok((u + s) / ticks_per_s),
-        _ => Err("no CPU times in /proc/PID/stat".into()),
+    if !std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
+        return Err(format!("no /proc/{pid}/stat"));
     }
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    Ok(crate::procfs::cpu_ticks(pid) as f64 / ticks_per_s)
 }
 
 /// One sample of H1 (`pipelined`: H1p) against a fresh `which` server.
@@ -299,7 +283,7 @@ pub(crate) fn run(which: HttpImpl, pipelined: bool) -> Result<HttpFigures, Strin
     )?;
     // A second of warm-up (connections, allocator, caches), then the measured run.
     wrk(server.addr, 1, script.as_deref())?;
-    let ticks = clock_ticks();
+    let ticks = crate::procfs::ticks_per_s();
     let before = cpu_seconds(server.pid(), ticks)?;
     let seconds = 5;
     let (requests, rate) = wrk(server.addr, seconds, script.as_deref())?;

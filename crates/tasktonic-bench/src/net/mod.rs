@@ -104,13 +104,7 @@ impl Server {
 
     /// Resident memory of the server process, in bytes.
     pub(crate) fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        crate::procfs::rss_kb(self.child.id()) * 1024
     }
 }
 

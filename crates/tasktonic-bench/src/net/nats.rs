@@ -773,34 +773,9 @@ fn field(kv: &[(String, String)], key: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no {key} in the client's report"))
 }
 
-/// utime + stime of process `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command (which may hold spaces); utime and stime are fields 14 and
-    // 15 of proc(5), 12 and 13 after it.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let at = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    at(11) + at(12)
-}
-
-fn ticks_per_s() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// CPU time in µs per message of processes, from tick counts before and after.
 fn cpu_us(before: &[u64], after: &[u64], n: u64) -> Vec<f64> {
-    let us_per_tick = 1e6 / ticks_per_s();
+    let us_per_tick = 1e6 / crate::procfs::ticks_per_s();
     before
         .iter()
         .zip(after)
@@ -827,11 +802,11 @@ pub(crate) fn np(which: NatsImpl, n: u64) -> Result<NpFigures, String> {
     let mut sub = ClientProc::start(Role::Sub, which, &server.url, n)?;
     let mut publisher = ClientProc::start(Role::Pub, which, &server.url, n)?;
     let pids = [publisher.pid(), sub.pid(), server.pid()];
-    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let before: Vec<u64> = pids.iter().map(|p| crate::procfs::cpu_ticks(*p)).collect();
     publisher.go(n)?;
     let published = publisher.expect("done")?;
     let received = sub.done_or_stalled()?;
-    let after: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let after: Vec<u64> = pids.iter().map(|p| crate::procfs::cpu_ticks(*p)).collect();
     let (start, end) = (field(&published, "start_ns")?, field(&published, "end_ns")?);
     let slow = server.slow.load(Ordering::Relaxed);
     let (count, bad) = match &received {
@@ -877,10 +852,10 @@ pub(crate) fn nr(which: NatsImpl, n: u64) -> Result<NrFigures, String> {
     requester.go(NR_WARMUP)?;
     requester.expect("done")?;
     let pids = [requester.pid(), _responder.pid(), server.pid()];
-    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let before: Vec<u64> = pids.iter().map(|p| crate::procfs::cpu_ticks(*p)).collect();
     requester.go(n)?;
     let done = requester.expect("done")?;
-    let after: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let after: Vec<u64> = pids.iter().map(|p| crate::procfs::cpu_ticks(*p)).collect();
     let (elapsed, count, bad) = (
         field(&done, "elapsed_ns")?,
         field(&done, "count")?,

@@ -163,28 +163,12 @@ pub(crate) fn throughput(which: TlsImpl, pki: &Pki) -> Result<(f64, f64), String
         pki.dir.as_os_str(),
     ];
     let server = Server::spawn(&args, which.name())?;
-    let before = cpu_ticks(server.pid());
+    let before = crate::procfs::cpu_ticks(server.pid());
     let rate = load(server.addr, &pki.dir)?;
-    let ticks = cpu_ticks(server.pid()).saturating_sub(before);
+    let ticks = crate::procfs::cpu_ticks(server.pid()).saturating_sub(before);
     // Clock ticks are 10 ms on Linux (USER_HZ = 100).
     let us_per_msg = ticks as f64 * 10_000.0 / COUNT as f64;
     Ok((rate, us_per_msg))
-}
-
-/// utime + stime of process `pid`, in clock ticks.
-pub(crate) fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command (which may hold spaces) end with ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
-    let field = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(14) + field(15)
 }
 
 // ----- the load generator ------------------------------------------------------------------------

@@ -628,9 +628,9 @@ fn spawn(which: WsImpl) -> Result<Server, String> {
 /// One W1 sample against a fresh `which` server.
 pub(crate) fn w1(which: WsImpl) -> Result<W1Figures, String> {
     let server = spawn(which)?;
-    let before = super::tls::cpu_ticks(server.pid());
+    let before = crate::procfs::cpu_ticks(server.pid());
     let rate = load_w1(server.addr, COUNT)?;
-    let ticks = super::tls::cpu_ticks(server.pid()).saturating_sub(before);
+    let ticks = crate::procfs::cpu_ticks(server.pid()).saturating_sub(before);
     // Clock ticks are 10 ms on Linux (USER_HZ = 100).
     Ok(W1Figures {
         msgs_per_s: rate,
