@@ -32,6 +32,7 @@ pub use self::datagram::{
 };
 pub use self::length::{Endian, LengthDelimited};
 pub use self::lines::Lines;
+pub(crate) use self::msgpack::from_slice_capped;
 pub use self::msgpack::{MSGPACK_MAX_DEPTH, MsgPack};
 pub use self::msgpack_over::MsgPackOver;
 pub use self::raw::{RawBytes, Utf8Text};

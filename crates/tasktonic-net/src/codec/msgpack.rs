@@ -28,10 +28,20 @@ pub const MSGPACK_MAX_DEPTH: usize = 128;
 /// [`MSGPACK_MAX_DEPTH`]; with how many bytes follow it.
 pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
     let mut rest = bytes;
-    let mut de = rmp_serde::Deserializer::new(&mut rest);
-    de.set_max_depth(MSGPACK_MAX_DEPTH);
-    let value = T::deserialize(&mut de).map_err(|e| CodecError::malformed("MessagePack", e))?;
+    let value =
+        from_slice_capped(&mut rest).map_err(|e| CodecError::malformed("MessagePack", e))?;
     Ok((value, rest.len()))
+}
+
+/// `rmp_serde::from_slice` with nesting capped at [`MSGPACK_MAX_DEPTH`] (rmp-serde's own cap
+/// is 1,024), for every place the crate decodes MessagePack a peer sent; `bytes` is left
+/// at what follows the value.
+pub(crate) fn from_slice_capped<T: DeserializeOwned>(
+    bytes: &mut &[u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut de = rmp_serde::Deserializer::new(bytes);
+    de.set_max_depth(MSGPACK_MAX_DEPTH);
+    T::deserialize(&mut de)
 }
 
 /// MessagePack values of type `T`, each in one length-prefixed frame (u32 big-endian by

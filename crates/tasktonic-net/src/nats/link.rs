@@ -234,7 +234,7 @@ impl Link {
     fn on_info(&mut self, info: &ServerInfo) {
         self.shared.max_payload.store(
             if info.max_payload > 0 {
-                info.max_payload
+                info.max_payload.min(super::wire::MAX_PAYLOAD_CAP)
             } else {
                 1024 * 1024
             },

@@ -24,6 +24,7 @@
 //! `tasktonic.presence`): one kind byte (0 hello, 1 beat, 2 bye), the process id (8 bytes,
 //! big-endian), its name in UTF-8.
 
+use crate::codec::from_slice_capped;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -224,23 +225,26 @@ impl<T: Tonic> Exposure<T> {
         let handle = self.handle.clone();
         let name = self.name.clone();
         let gauge = self.gauge.clone();
-        let entry: Entry = Box::new(move |msg, body| match rmp_serde::from_slice::<M>(body) {
-            Ok(m) => {
-                if !gauge.take_one(&msg.subject) {
-                    return true;
-                }
-                let g = gauge.clone();
-                let sent = handle.sparkle_named(M::NAME, move |t, ctx| {
-                    report_drops(&g, &name_for(ctx));
-                    t.receive(ctx, m);
-                });
-                gauge.delivered(&msg.subject, sent)
-            }
-            Err(e) => {
-                log::warn!("nats: {name}: a {} that does not decode: {e}", M::NAME);
-                true
-            }
-        });
+        let entry: Entry =
+            Box::new(
+                move |msg, body| match from_slice_capped::<M>(&mut &body[..]) {
+                    Ok(m) => {
+                        if !gauge.take_one(&msg.subject) {
+                            return true;
+                        }
+                        let g = gauge.clone();
+                        let sent = handle.sparkle_named(M::NAME, move |t, ctx| {
+                            report_drops(&g, &name_for(ctx));
+                            t.receive(ctx, m);
+                        });
+                        gauge.delivered(&msg.subject, sent)
+                    }
+                    Err(e) => {
+                        log::warn!("nats: {name}: a {} that does not decode: {e}", M::NAME);
+                        true
+                    }
+                },
+            );
         self.entries.insert(M::NAME, entry);
         self
     }
@@ -259,7 +263,7 @@ impl<T: Tonic> Exposure<T> {
                 log::warn!("nats: {name}: a {} asked without a reply subject", Q::NAME);
                 return true;
             };
-            match rmp_serde::from_slice::<Q>(body) {
+            match from_slice_capped::<Q>(&mut &body[..]) {
                 Ok(q) => {
                     if !gauge.take_one(&msg.subject) {
                         nats.publish(&reply, reply_err("the responder is overloaded"))
@@ -393,7 +397,7 @@ impl Remote {
         let reply = move |r: Result<NatsMsg, RequestError>| {
             let outcome = match r {
                 Ok(msg) => match msg.payload.split_first() {
-                    Some((0, body)) => rmp_serde::from_slice::<Q::Reply>(body).map_err(|e| {
+                    Some((0, body)) => from_slice_capped::<Q::Reply>(&mut &body[..]).map_err(|e| {
                         log::warn!(
                             "nats: {subject}: an answer to {} that does not decode: {e}",
                             Q::NAME

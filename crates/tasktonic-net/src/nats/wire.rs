@@ -4,7 +4,8 @@
 //!
 //! A line from the server is at most 64 KiB (`INFO` carries the cluster's URLs; a client's
 //! own lines stay within the server's `max_control_line`, 4 KiB); a message's payload at
-//! most the server's `max_payload` from `INFO` (1 MiB until `INFO` says otherwise). A server `PING` is answered `PONG` by the protocol itself. Anything else
+//! most the server's `max_payload` from `INFO` (1 MiB until `INFO` says otherwise, and never
+//! over 64 MiB whatever it says). A server `PING` is answered `PONG` by the protocol itself. Anything else
 //! — an unknown operation, a malformed argument, a payload not followed by CRLF — is a
 //! codec error and the connection closes (the stream cannot be trusted any more).
 
@@ -25,6 +26,10 @@ const MAX_SERVER_LINE: usize = 64 * 1024;
 
 /// The payload limit before the server's `INFO` says.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// The most a server's `INFO` can raise the payload limit to: the largest `max_payload` a
+/// NATS server accepts in its configuration.
+pub(crate) const MAX_PAYLOAD_CAP: usize = 64 * 1024 * 1024;
 
 /// What the server says about itself (`INFO`); fields it does not send take their defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -293,7 +298,9 @@ impl NatsProtocol {
                 let info: ServerInfo = serde_json::from_slice(rest)
                     .map_err(|e| CodecError::malformed("nats: INFO", e))?;
                 if info.max_payload > 0 {
-                    self.max_payload = info.max_payload;
+                    // The server's word, within the most a NATS server can be configured
+                    // to (64 MiB): a server cannot make us allocate more per message.
+                    self.max_payload = info.max_payload.min(MAX_PAYLOAD_CAP);
                 }
                 Ok(Some(Op::Info(Box::new(info))))
             }

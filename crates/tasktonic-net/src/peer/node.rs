@@ -14,7 +14,7 @@ use tasktonic_core::{Ctx, Handle, Tonic};
 
 use super::peers::InBase;
 use super::{MsgTypes, Packet, PeerEvents, PeerMessage, Peers, Value};
-use crate::codec::{CodecError, DEFAULT_MAX_FRAME, LengthDelimited, MsgPack};
+use crate::codec::{CodecError, LengthDelimited, MsgPack};
 use crate::selector::Selector;
 use crate::tcp::{
     CloseReason, Conn, ConnId, Reconnect, TcpClient, TcpConfig, TcpEvents, TcpServer,
@@ -24,6 +24,9 @@ type Handler<B> =
     Arc<dyn Fn(&mut B, &mut Ctx<B>, SocketAddr, Value) -> Result<(), String> + Send + Sync>;
 type Filter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
 pub(super) type Registry = Arc<Mutex<HashMap<SocketAddr, Conn<Packet>>>>;
+
+/// The default largest frame from a peer (see [`PeerNode::max_frame`]).
+const PEER_MAX_FRAME: usize = 1024 * 1024;
 
 /// A type given by number or by name (resolved through the node's [`MsgTypes`] at start).
 enum TypeRef {
@@ -62,7 +65,7 @@ impl<B: PeerEvents> Default for PeerNode<B> {
 
 impl<B: PeerEvents> PeerNode<B> {
     /// A node that neither listens nor dials yet; peers silent for 10 s are dropped (as in
-    /// socktools), frames up to 8 MiB.
+    /// socktools), frames up to 1 MiB ([`max_frame`](PeerNode::max_frame)).
     pub fn new() -> PeerNode<B> {
         PeerNode {
             listen: None,
@@ -71,7 +74,7 @@ impl<B: PeerEvents> PeerNode<B> {
                 message_timeout: Some(Duration::from_secs(10)),
                 ..TcpConfig::default()
             },
-            max_frame: DEFAULT_MAX_FRAME,
+            max_frame: PEER_MAX_FRAME,
             reconnect: None,
             filter: None,
             types: MsgTypes::new(),
@@ -111,7 +114,10 @@ impl<B: PeerEvents> PeerNode<B> {
         self
     }
 
-    /// The largest frame accepted from a peer. Default 8 MiB.
+    /// The largest frame accepted from a peer. Default 1 MiB: a frame's data is decoded into
+    /// a dynamic [`Value`](super::Value), which can take some thirty times the frame's
+    /// bytes (a frame of 8 Mi `nil`s is 8 Mi values), so the bound is kept below the
+    /// codecs' usual 8 MiB.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
         self

@@ -127,11 +127,13 @@ impl LogFrame {
             #[serde(default)]
             start_new_session: bool,
         }
-        let probe: Probe = rmp_serde::from_slice(payload)?;
+        // Nesting capped as everywhere a peer's MessagePack is read.
+        use crate::codec::from_slice_capped;
+        let probe: Probe = from_slice_capped(&mut &payload[..])?;
         Ok(if probe.start_new_session {
-            LogFrame::Session(rmp_serde::from_slice(payload)?)
+            LogFrame::Session(from_slice_capped(&mut &payload[..])?)
         } else {
-            LogFrame::Record(rmp_serde::from_slice(payload)?)
+            LogFrame::Record(from_slice_capped(&mut &payload[..])?)
         })
     }
 }

@@ -21,7 +21,9 @@ const BATCH_HINT_MAX: usize = 1024;
 
 /// The protocol's own replies (tinyproto's status bytes, WebSocket pongs) the peer may leave
 /// unread before the connection stops reading from it: a peer that sends without reading
-/// would otherwise grow them without bound (a ping flood makes pongs byte for byte).
+/// would otherwise grow them without bound (a ping flood makes pongs byte for byte). Replies
+/// that wait in the queue behind earlier answers (HTTP's refusals) stop it at the queue's
+/// high watermark.
 const UNTAKEN_REPLIES_MAX: usize = 64 * 1024;
 
 /// What a protocol asked for while decoding, besides handing over messages.
@@ -369,7 +371,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 self.begin_close(ctx, CloseReason::PeerClosed);
                 return false;
             }
-            if replied && self.out.len() > UNTAKEN_REPLIES_MAX && !decoded.pause {
+            if replied
+                && (self.out.len() > UNTAKEN_REPLIES_MAX
+                    || self.conn.queued() >= self.conn.shared.high)
+                && !decoded.pause
+            {
                 // The peer does not take what the protocol answers it: read no more from it
                 // until it does (the flush that drains the replies resumes the reading).
                 log::debug!(
