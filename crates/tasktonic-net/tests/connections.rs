@@ -441,3 +441,92 @@ fn close_after_last_stops_listening_when_the_last_connection_ends() {
     }
     server.stop().expect("clean stop");
 }
+
+/// Reports each message's number; can be blocked.
+struct Gate {
+    server: Option<TcpServer<LengthDelimited>>,
+    out: Sender<u32>,
+    addr: Sender<(SocketAddr, Handle<Gate>)>,
+}
+
+struct Block(crossbeam_channel::Receiver<()>);
+
+impl Tonic for Gate {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        start_and_report(self.server.take(), ctx, &self.addr);
+    }
+}
+
+impl tasktonic_core::Receive<Block> for Gate {
+    fn receive(&mut self, _: &mut Ctx<Self>, Block(go_on): Block) {
+        go_on.recv_timeout(LIMIT).expect("released in time");
+    }
+}
+
+impl TcpEvents<Bytes> for Gate {
+    fn on_message(&mut self, _: &mut Ctx<Self>, _: &Conn<Bytes>, msg: Bytes) {
+        self.out
+            .send(u32::from_be_bytes([msg[0], msg[1], msg[2], msg[3]]))
+            .ok();
+    }
+}
+
+#[test]
+fn the_inbound_window_bounds_bytes_as_well_as_messages() {
+    // A thousand messages may wait, but only 1 MiB of them: 256 KiB frames stop the reading
+    // at four, where the count alone would take all hundred (25 MB) into memory.
+    let config = TcpConfig {
+        inbound_window: 1_000,
+        inbound_bytes: 1 << 20,
+        ..TcpConfig::default()
+    };
+    let (out, events) = unbounded();
+    let (addr_tx, addr) = unbounded();
+    let app = App::new("bytes").tonic(Gate {
+        server: Some(TcpServer::bind(local(), LengthDelimited::new()).config(config)),
+        out,
+        addr: addr_tx,
+    });
+    let server = run_app(app, addr, events);
+    let (go_on, blocked) = unbounded();
+    server.hub.send(Block(blocked)).expect("the base is there");
+    let frames: Vec<u8> = (0..100u32)
+        .flat_map(|i| {
+            let mut p = vec![0u8; 256 * 1024];
+            p[..4].copy_from_slice(&i.to_be_bytes());
+            frame(&p)
+        })
+        .collect();
+    let mut c = connect(server.addr);
+    c.set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut at = 0;
+    while at < frames.len() {
+        match std::io::Write::write(&mut c, &frames[at..]) {
+            Ok(n) => at += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(
+        at < frames.len(),
+        "all 25 MB were read while the base took nothing"
+    );
+    // The base goes on: everything arrives, in order.
+    go_on.send(()).expect("release");
+    c.set_write_timeout(Some(LIMIT)).expect("timeout");
+    std::io::Write::write_all(&mut c, &frames[at..]).expect("the rest");
+    for i in 0..100u32 {
+        assert_eq!(server.next(), i);
+    }
+    drop(c);
+    server.stop().expect("clean stop");
+}

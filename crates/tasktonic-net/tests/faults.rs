@@ -57,6 +57,7 @@ fn a_flooding_peer_does_not_starve_another() {
     // A writes 256 KiB frames without pause until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let mut a = connect(server.addr);
+    let (first, flooding_now) = crossbeam_channel::bounded(1);
     let flooding = {
         let stop = stop.clone();
         let chunk = frame(&vec![b'A'; 256 * 1024]).repeat(4);
@@ -67,10 +68,14 @@ fn a_flooding_peer_does_not_starve_another() {
                     break;
                 }
                 sent += 1;
+                if sent == 1 {
+                    first.send(()).ok();
+                }
             }
             sent
         })
     };
+    flooding_now.recv_timeout(LIMIT).expect("A is flooding");
     // B's one message is delivered while A floods. (Over loopback the selector also catches
     // up with A's writes now and then, so this holds the promise, not the 256 KiB read
     // budget alone: it passes with an unlimited budget too.)

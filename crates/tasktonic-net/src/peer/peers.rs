@@ -203,7 +203,7 @@ pub(super) struct InBase {
 
 impl InBase {
     pub(super) fn new(conn: &Conn<Packet>, waiting: &Arc<AtomicUsize>) -> InBase {
-        conn.delivering(1);
+        conn.delivering(1, 0);
         waiting.fetch_add(1, Ordering::Relaxed);
         InBase {
             conn: conn.clone(),
@@ -215,6 +215,6 @@ impl InBase {
 impl Drop for InBase {
     fn drop(&mut self) {
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.conn.consumed(1);
+        self.conn.consumed(1, 0);
     }
 }

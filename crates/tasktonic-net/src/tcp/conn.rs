@@ -33,6 +33,9 @@ pub(crate) struct ConnShared<M> {
     /// Delivered to the base, not yet consumed.
     unconsumed: AtomicUsize,
     window: usize,
+    /// The input bytes those messages were cut from, and their bound.
+    unconsumed_bytes: AtomicUsize,
+    window_bytes: usize,
     /// The peer closed: tell the connection when the base has consumed everything.
     notify_drained: AtomicBool,
     /// A TLS upgrade was requested and not made yet: a message delivered now came from past
@@ -113,6 +116,8 @@ impl<M: Send + 'static> Conn<M> {
                 low: config.low_watermark.min(high - 1),
                 unconsumed: AtomicUsize::new(0),
                 window: config.inbound_window.max(1),
+                unconsumed_bytes: AtomicUsize::new(0),
+                window_bytes: config.inbound_bytes.max(1),
                 notify_drained: AtomicBool::new(false),
                 upgrading: AtomicBool::new(false),
                 past_boundary: AtomicBool::new(false),
@@ -363,6 +368,7 @@ impl<M: Send + 'static> Conn<M> {
             high_watermark: self.shared.high,
             low_watermark: self.shared.low,
             inbound_window: self.shared.window,
+            inbound_bytes: self.shared.window_bytes,
             ..super::TcpConfig::default()
         };
         // Sends on the new connection wait until the switch is made (a WebSocket server
@@ -560,10 +566,19 @@ impl<M: Send + 'static> Conn<M> {
         self.shared.past_boundary.swap(false, Ordering::AcqRel)
     }
 
-    /// `n` messages are about to be delivered to the base (one batch, one atomic operation).
-    /// True if the window is now full.
-    pub(crate) fn delivering(&self, n: usize) -> bool {
-        self.shared.unconsumed.fetch_add(n, Ordering::SeqCst) + n >= self.shared.window
+    /// `n` messages cut from `bytes` of input are about to be delivered to the base (one
+    /// batch: an atomic operation for each count). True if the window is now full.
+    pub(crate) fn delivering(&self, n: usize, bytes: usize) -> bool {
+        let s = &self.shared;
+        let count_full = s.unconsumed.fetch_add(n, Ordering::SeqCst) + n >= s.window;
+        let bytes_full = bytes > 0
+            && s.unconsumed_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes >= s.window_bytes;
+        count_full || bytes_full
+    }
+
+    /// True while the input bytes delivered and not consumed have reached their bound.
+    pub(crate) fn bytes_window_full(&self) -> bool {
+        self.shared.unconsumed_bytes.load(Ordering::SeqCst) >= self.shared.window_bytes
     }
 
     /// The inbound window: how many delivered messages may wait unconsumed.
@@ -571,9 +586,11 @@ impl<M: Send + 'static> Conn<M> {
         self.shared.window
     }
 
-    /// True while the base has fewer unconsumed messages than the window.
+    /// True while the base has fewer unconsumed messages than the window, and they were cut
+    /// from fewer bytes than its byte bound.
     pub(crate) fn window_open(&self) -> bool {
         self.shared.unconsumed.load(Ordering::SeqCst) < self.shared.window
+            && !self.bytes_window_full()
     }
 
     /// Messages delivered to the base that it has not consumed yet (at most the inbound
@@ -583,15 +600,24 @@ impl<M: Send + 'static> Conn<M> {
         self.shared.unconsumed.load(Ordering::SeqCst)
     }
 
-    /// The base consumed `n` delivered messages (the rest of a batch it was handed).
-    pub(crate) fn consumed(&self, n: usize) {
+    /// The base consumed `n` delivered messages cut from `bytes` of input (the rest of a
+    /// batch it was handed).
+    pub(crate) fn consumed(&self, n: usize, bytes: usize) {
         if n == 0 {
             return;
         }
         let s = &self.shared;
         let before = s.unconsumed.fetch_sub(n, Ordering::SeqCst);
         let now = before.saturating_sub(n);
-        if before >= s.window && now < s.window {
+        let (bytes_before, bytes_now) = if bytes > 0 {
+            let b = s.unconsumed_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            (b, b.saturating_sub(bytes))
+        } else {
+            let b = s.unconsumed_bytes.load(Ordering::SeqCst);
+            (b, b)
+        };
+        let was_full = before >= s.window || bytes_before >= s.window_bytes;
+        if was_full && now < s.window && bytes_now < s.window_bytes {
             self.poke(Poke::Resume);
         }
         if now == 0 && s.notify_drained.load(Ordering::SeqCst) {

@@ -192,6 +192,11 @@ pub struct TcpConfig {
     /// Inbound: messages delivered to the base but not yet consumed; at the bound the
     /// connection stops reading until the base catches up. Default 256.
     pub inbound_window: usize,
+    /// Inbound, in bytes: the input those unconsumed messages were cut from; at the bound
+    /// the connection stops reading too (a read's messages are delivered whole, so the
+    /// bound may be passed by one read's worth). With 8 MiB frames the message count alone
+    /// would let one slow base hold 2 GiB for a peer. Default 16 MiB.
+    pub inbound_bytes: usize,
     /// Bytes read from one connection per selector turn before others get theirs. Default 256 KiB.
     pub read_budget: usize,
     /// `TCP_NODELAY` (default on).
@@ -239,6 +244,7 @@ impl Default for TcpConfig {
             high_watermark: 4096,
             low_watermark: 1024,
             inbound_window: 256,
+            inbound_bytes: 16 * 1024 * 1024,
             read_budget: 256 * 1024,
             nodelay: true,
             close_linger: Duration::from_secs(5),

@@ -41,6 +41,8 @@ pub(super) struct Batch<M> {
     first: Option<M>,
     /// Empty unless `first` is set.
     rest: Vec<M>,
+    /// The input bytes the batch was cut from (counted in the inbound window's byte bound).
+    bytes: usize,
 }
 
 impl<M> Default for Batch<M> {
@@ -48,6 +50,7 @@ impl<M> Default for Batch<M> {
         Batch {
             first: None,
             rest: Vec::new(),
+            bytes: 0,
         }
     }
 }
@@ -85,7 +88,7 @@ fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
 ) {
     // Counted consumed when the batch is done, even if `on_message` panics (a base restarted
     // in place must find the window open).
-    let _consumed = Consumed(conn, batch.len());
+    let _consumed = Consumed(conn, batch.len(), batch.bytes);
     // Co-located (the base runs on the connection's thread): its replies are collected
     // without a lock and handed over when the batch is done (dropped first).
     let _staging = colocated.then(|| conn.staging(batch.len()));
@@ -116,12 +119,12 @@ fn on_batch<M: Send + 'static, B: TcpEvents<M>>(
         .collect();
 }
 
-/// Marks a delivered batch consumed when dropped.
-struct Consumed<'a, M: Send + 'static>(&'a Conn<M>, usize);
+/// Marks a delivered batch (messages, input bytes) consumed when dropped.
+struct Consumed<'a, M: Send + 'static>(&'a Conn<M>, usize, usize);
 
 impl<M: Send + 'static> Drop for Consumed<'_, M> {
     fn drop(&mut self) {
-        self.0.consumed(self.1);
+        self.0.consumed(self.1, self.2);
     }
 }
 
@@ -313,7 +316,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         // between, so the estimate may stop early: then decoding goes on, or frames already
         // read would wait for a readiness event that never comes.
         'batches: while !self.window_full && !self.held {
-            let room = self.conn.window().saturating_sub(self.conn.unconsumed());
+            let room = if self.conn.bytes_window_full() {
+                0
+            } else {
+                self.conn.window().saturating_sub(self.conn.unconsumed())
+            };
             if room == 0 {
                 // The base's next consumption pokes the connection to resume.
                 self.window_full = true;
@@ -324,7 +331,8 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             }
             let replied_from = self.out.len();
             let buffered = self.inbuf.len();
-            let (batch, result) = self.decode_batch(room);
+            let (mut batch, result) = self.decode_batch(room);
+            batch.bytes = buffered - self.inbuf.len();
             let replied = self.out.len() > replied_from;
             if replied {
                 self.protocol_replied(replied_from);
@@ -472,7 +480,11 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         } else {
             Vec::new()
         };
-        let mut batch = Batch { first: None, rest };
+        let mut batch = Batch {
+            first: None,
+            rest,
+            bytes: 0,
+        };
         // Room for the rest of what the last read brought.
         let hint = self.batch_hint.min(room).saturating_sub(1);
         let mut io = ProtocolIo::new(&mut self.out);
@@ -503,7 +515,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
             return;
         }
         self.delivered_total += batch.len() as u64;
-        self.window_full = self.conn.delivering(batch.len());
+        self.window_full = self.conn.delivering(batch.len(), batch.bytes);
         if self.colocated {
             // Replies staged during the batch need not poke us: we flush right after it.
             let held = self.conn.hold_drain() || self.flush_owed;
