@@ -327,3 +327,66 @@ fn ipv6_listeners_and_clients_work() {
     done.recv_timeout(LIMIT).expect("ended").expect("ran");
     server.stop().expect("stopped");
 }
+
+/// Reports `Conn::nodelay` once connected.
+struct NoDelay {
+    client: Option<TcpClient<LengthDelimited>>,
+    out: Sender<Option<bool>>,
+}
+
+impl Tonic for NoDelay {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        if let Some(client) = self.client.take() {
+            client.start(ctx).expect("a selector");
+        }
+    }
+    fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &tasktonic_core::TonicRef) {
+        ctx.finish();
+    }
+}
+
+impl TcpEvents<Bytes> for NoDelay {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
+        self.out.send(conn.nodelay()).ok();
+        conn.close();
+    }
+}
+
+#[test]
+fn tcp_nodelay_is_on_by_default_and_off_when_asked() {
+    // The server's side, with the defaults: the socket says TCP_NODELAY is on.
+    let (out, events) = unbounded();
+    let (addr_tx, addr) = unbounded();
+    let app = App::new("nodelay").tonic(Aborter {
+        server: Some(TcpServer::bind(local(), LengthDelimited::new())),
+        conn: None,
+        out,
+        addr: addr_tx,
+    });
+    let server = run_app(app, addr, events);
+    let c = connect(server.addr);
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut &c, &mut head).expect("the first frame");
+    let on = server
+        .hub
+        .ask_blocking(LIMIT, |t, _| t.conn.as_ref().and_then(Conn::nodelay))
+        .expect("asked");
+    assert_eq!(on, Some(true));
+    // A client told to leave Nagle on: the socket says it is off.
+    let (out, seen) = unbounded();
+    let config = TcpConfig {
+        nodelay: false,
+        ..TcpConfig::default()
+    };
+    let app = App::new("nagle").tonic(NoDelay {
+        client: Some(TcpClient::new(server.addr, LengthDelimited::new()).config(config)),
+        out,
+    });
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || done_tx.send(app.run()).ok());
+    assert_eq!(seen.recv_timeout(LIMIT).expect("connected"), Some(false));
+    done.recv_timeout(LIMIT).expect("ended").expect("ran");
+    drop(c);
+    server.stop().expect("stopped");
+}

@@ -46,6 +46,8 @@ pub(crate) struct ConnShared<M> {
     past_boundary: AtomicBool,
     /// The connection's transport is TLS (from the start, or upgraded).
     tls: AtomicBool,
+    /// `TCP_NODELAY` as the socket reported it once set: 0 unknown, 1 off, 2 on.
+    nodelay: AtomicU8,
     /// Where a protocol's pause stands (`PAUSE_*`): the base may resume before the
     /// connection holds (co-located, inside the delivery), and then nothing is held.
     pause: AtomicU8,
@@ -122,6 +124,7 @@ impl<M: Send + 'static> Conn<M> {
                 upgrading: AtomicBool::new(false),
                 past_boundary: AtomicBool::new(false),
                 tls: AtomicBool::new(false),
+                nodelay: AtomicU8::new(0),
                 pause: AtomicU8::new(PAUSE_NONE),
                 poke: OnceLock::new(),
                 watchers: Mutex::new(None),
@@ -147,6 +150,23 @@ impl<M: Send + 'static> Conn<M> {
     /// True while the connection speaks TLS (from the start, or since an upgrade began).
     pub fn is_tls(&self) -> bool {
         self.shared.tls.load(Ordering::Acquire)
+    }
+
+    /// `TCP_NODELAY` as the socket reports it, read back once the connection set it
+    /// ([`TcpConfig::nodelay`](super::TcpConfig::nodelay), on by default); `None` before
+    /// the socket is connected, or if the system would not say.
+    pub fn nodelay(&self) -> Option<bool> {
+        match self.shared.nodelay.load(Ordering::Acquire) {
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_nodelay_seen(&self, on: bool) {
+        self.shared
+            .nodelay
+            .store(if on { 2 } else { 1 }, Ordering::Release);
     }
 
     /// Messages accepted by `send` and not yet written.

@@ -366,10 +366,15 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
     }
 
     fn set_nodelay(&self) {
-        if let Some(stream) = self.stream.as_ref()
-            && let Err(e) = stream.set_nodelay(self.config.nodelay)
-        {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        if let Err(e) = stream.set_nodelay(self.config.nodelay) {
             log::debug!("{}: TCP_NODELAY: {e}", self.conn.id());
+        }
+        // What the socket says now, for `Conn::nodelay`.
+        if let Ok(on) = stream.nodelay() {
+            self.conn.set_nodelay_seen(on);
         }
     }
 
