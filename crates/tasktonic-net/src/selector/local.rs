@@ -66,6 +66,46 @@ thread_local! {
     static CLEANUP: Cleanup = const { Cleanup };
 }
 
+/// A handler's way back to its reading (it re-posts itself to its own tonic).
+pub(crate) type Again = Box<dyn FnOnce()>;
+
+thread_local! {
+    /// This thread's parker is a selector's (set at its first poll).
+    static SELECTOR_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Handlers that used up their read budget on this selector thread, to read again after
+    /// the next poll, behind whatever that poll made ready (see [`after_next_poll`]). No
+    /// destructor of its own (one load per poll); [`Cleanup`] frees it.
+    static TURNS_TAKEN: ManuallyDrop<RefCell<Vec<Again>>> =
+        const { ManuallyDrop::new(RefCell::new(Vec::new())) };
+}
+
+/// A handler used up its read budget: `again` runs after this selector's next poll has
+/// posted the readiness it found, so that the others' reads come first (re-posted at once
+/// on a thread that is not a selector's). Without this a budget's end only re-queued the
+/// handler, and one turn of the catalyst could run it a couple of hundred times before
+/// polling: a flooding peer kept the rest waiting.
+pub(crate) fn after_next_poll(again: Again) {
+    if !SELECTOR_THREAD.get() {
+        return again();
+    }
+    CLEANUP.with(|_| {});
+    TURNS_TAKEN.with(|t| t.borrow_mut().push(again));
+}
+
+/// The selector's parker, before it polls: the handlers waiting for their turn (run them
+/// after the poll's readiness is posted; while there are any, the poll must not block).
+pub(crate) fn take_turns() -> Vec<Again> {
+    SELECTOR_THREAD.set(true);
+    TURNS_TAKEN.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut *t)
+        }
+    })
+}
+
 /// Frees this thread's kept `Vec`s when the thread ends.
 struct Cleanup;
 
@@ -75,6 +115,7 @@ impl Drop for Cleanup {
         for slot in [&STAGED, &BATCH] {
             drop(with(slot, Option::take));
         }
+        drop(TURNS_TAKEN.with(|t| std::mem::take(&mut *t.borrow_mut())));
     }
 }
 

@@ -36,11 +36,23 @@ impl PollParker {
     }
 
     fn poll_once(&mut self, timeout: Option<Duration>) {
+        // Handlers waiting for their turn are ready work: look at I/O without blocking, and
+        // give them their turn behind what this poll makes ready.
+        let turns = super::local::take_turns();
+        let timeout = if turns.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
             Err(e) => {
-                log::error!("selector poll failed: {e}");
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("selector poll failed: {e}");
+                }
+                for again in turns {
+                    again(); // not lost: they read again now
+                }
                 return;
             }
         }
@@ -57,6 +69,9 @@ impl PollParker {
                     read_closed: event.is_read_closed(),
                 });
             }
+        }
+        for again in turns {
+            again();
         }
     }
 }

@@ -287,8 +287,12 @@ impl<C: DatagramCodec, B: UdpEvents<C::Message>> UdpHandler<C, B> {
         });
         self.deliver(ctx, batch);
         if stop == Stop::Limit && !self.window_full && !self.closed {
-            // Others get their turn; this socket continues right after them.
-            let _ = ctx.handle().notify_named("read", |h, ctx| h.read(ctx));
+            // Others get their turn, the ones the next poll finds ready too; this socket
+            // continues right after them.
+            let handle = ctx.handle();
+            crate::selector::local::after_next_poll(Box::new(move || {
+                let _ = handle.notify_named("read", |h, ctx| h.read(ctx));
+            }));
         }
     }
 

@@ -193,8 +193,12 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 return;
             }
             if budget == 0 {
-                // Others get their turn; this connection continues right after them.
-                let _ = ctx.handle().notify_named("read", |c, ctx| c.read(ctx));
+                // Others get their turn, the ones the next poll finds ready too; this
+                // connection continues right after them.
+                let handle = ctx.handle();
+                local::after_next_poll(Box::new(move || {
+                    let _ = handle.notify_named("read", |c, ctx| c.read(ctx));
+                }));
                 return;
             }
             let Some(stream) = self.stream.as_mut() else {
