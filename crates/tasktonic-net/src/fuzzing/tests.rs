@@ -347,3 +347,22 @@ fn replies_compare_without_their_date() {
     assert_ne!(without_dates(a), without_dates(c));
     assert_eq!(without_dates(b"\r\ndate: short"), b"\r\ndate: short");
 }
+
+/// A client reads a fragment, then a close frame whose code is invalid (it answers with a
+/// protocol-error close), then more frames: fed whole, the end was a close; fed in pieces,
+/// the frames after the close arrived in a later decode and were an error ("Remote sent
+/// after having closed"). Found by `websocket_frames_in_any_split`.
+#[test]
+fn what_follows_a_close_ends_the_same_way_in_any_split() {
+    let mut stream =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+            .to_vec();
+    stream.extend(ws_frame(false, 2, &[0; 29], None));
+    stream.extend(ws_frame(true, 8, &[0, 0, 0], None));
+    stream.extend(ws_frame(true, 0, &[0xc5, 0, 0, 0], None));
+    stream.extend(ws_frame(true, 1, b"after the close", None));
+    for seed in [18952u16, 1, 2, 3, 7, 100, 999, 4242, 65535] {
+        ws_frames(&input(1, seed, &stream));
+    }
+}

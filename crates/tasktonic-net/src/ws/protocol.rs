@@ -344,6 +344,10 @@ impl Protocol for WsProtocol {
                 Ok(Message::Binary(b)) => each(WsWire(Wire::Message(WsMessage::Binary(b)))),
                 Ok(Message::Close(frame)) => {
                     each(WsWire(Wire::Close(frame.map(WsClose::from_frame))));
+                    // Nothing after a close frame is read (RFC 6455 §1.4): whatever else
+                    // this read brought is left, as it is when it comes in a later read.
+                    handed += 1;
+                    break Ok(());
                 }
                 // A ping (its pong is queued), a pong, a raw frame: nothing for the base.
                 Ok(_) => continue,
