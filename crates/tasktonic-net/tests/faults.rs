@@ -580,3 +580,161 @@ fn the_read_budget_turns_to_other_connections() {
         "{before_b} of A's {buffered} buffered bytes went before B's one message"
     );
 }
+
+/// Echoes; on `Kill`, aborts every connection (resets: what it had not read is gone).
+struct Killable {
+    server: Option<TcpServer<LengthDelimited>>,
+    conns: Vec<Conn<Bytes>>,
+    addr: Sender<(SocketAddr, Handle<Killable>)>,
+}
+
+struct Kill;
+
+impl Tonic for Killable {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        start_and_report(self.server.take(), ctx, &self.addr);
+    }
+}
+
+impl tasktonic_core::Receive<Kill> for Killable {
+    fn receive(&mut self, _: &mut Ctx<Self>, _: Kill) {
+        for c in self.conns.drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl TcpEvents<Bytes> for Killable {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
+        self.conns.push(conn.clone());
+    }
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+        conn.send(msg).ok();
+    }
+}
+
+fn killable(addr: SocketAddr) -> Running<(), Killable> {
+    let (_, events) = unbounded();
+    let (addr_tx, bound) = unbounded();
+    let app = App::new("killable").tonic(Killable {
+        server: Some(TcpServer::bind(addr, LengthDelimited::new())),
+        conns: Vec::new(),
+        addr: addr_tx,
+    });
+    run_app(app, bound, events)
+}
+
+/// Four clients, each keeping up to four numbered messages outstanding until echoed and
+/// sending them again after a reconnect; `goal` echoes each, then it reports.
+struct Senders {
+    target: SocketAddr,
+    goal: u64,
+    lanes: HashMap<ConnId, (Conn<Bytes>, u64, std::collections::BTreeSet<u64>, u64)>,
+    /// Echoes of all lanes so far (read by the test, to kill the server mid-stream).
+    echoes: Arc<std::sync::atomic::AtomicU64>,
+    out: Sender<String>,
+}
+
+impl Senders {
+    fn fill(&mut self, id: ConnId, again: bool) {
+        let Some((conn, next, outstanding, _)) = self.lanes.get_mut(&id) else {
+            return;
+        };
+        if again {
+            for n in outstanding.iter() {
+                if conn.send(Bytes::copy_from_slice(&n.to_be_bytes())).is_err() {
+                    return;
+                }
+            }
+        }
+        while outstanding.len() < 4 && *next < self.goal {
+            if conn
+                .send(Bytes::copy_from_slice(&next.to_be_bytes()))
+                .is_err()
+            {
+                return;
+            }
+            outstanding.insert(*next);
+            *next += 1;
+        }
+    }
+}
+
+impl Tonic for Senders {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        for _ in 0..4 {
+            let conn = TcpClient::new(self.target, LengthDelimited::new())
+                .reconnect(tasktonic_net::tcp::Reconnect::fixed(Duration::from_millis(
+                    20,
+                )))
+                .start(ctx)
+                .expect("a selector");
+            self.lanes
+                .insert(conn.id(), (conn, 0, std::collections::BTreeSet::new(), 0));
+        }
+    }
+}
+
+impl TcpEvents<Bytes> for Senders {
+    fn on_connected(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, _: SocketAddr) {
+        self.fill(conn.id(), true);
+    }
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+        let n = u64::from_be_bytes(msg[..8].try_into().expect("a number"));
+        let goal = self.goal;
+        let Some((_, _, outstanding, echoed)) = self.lanes.get_mut(&conn.id()) else {
+            return;
+        };
+        // A second echo of a number (sent again after a reset) retires nothing.
+        if outstanding.remove(&n) {
+            *echoed += 1;
+            self.echoes.fetch_add(1, Ordering::Relaxed);
+            if *echoed == goal {
+                self.out.send("lane done".into()).ok();
+            }
+        }
+        self.fill(conn.id(), false);
+    }
+}
+
+#[test]
+fn a_server_killed_twice_while_clients_send_loses_nothing_they_account_for() {
+    let mut server = killable(local());
+    let addr = server.addr;
+    let (out, events) = unbounded();
+    let echoes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let app = App::new("senders").tonic(Senders {
+        target: addr,
+        goal: 3_000,
+        lanes: HashMap::new(),
+        echoes: echoes.clone(),
+        out,
+    });
+    let stopper = app.stopper();
+    let clients = std::thread::spawn(move || app.run());
+    for round in 1..=2u64 {
+        // Killed mid-stream (once echoes flow): every connection reset, the app gone; then
+        // up again on the same port.
+        let deadline = std::time::Instant::now() + LIMIT;
+        while echoes.load(Ordering::Relaxed) < round * 2_000 {
+            assert!(std::time::Instant::now() < deadline, "no traffic");
+            std::thread::yield_now();
+        }
+        server.hub.send(Kill).expect("the server is there");
+        server.stop().expect("stopped");
+        server = killable(addr);
+    }
+    for _ in 0..4 {
+        assert_eq!(
+            events
+                .recv_timeout(LIMIT)
+                .expect("every lane's 3,000 echoes"),
+            "lane done"
+        );
+    }
+    stopper.stop();
+    clients.join().expect("client thread").expect("clients ran");
+    server.stop().expect("stopped");
+}
