@@ -175,6 +175,7 @@ pub struct NatsClient {
     pub(super) config: TcpConfig,
     pub(super) selector: Option<String>,
     pub(super) sub_capacity: usize,
+    pub(super) sub_bytes: usize,
 }
 
 impl fmt::Debug for NatsClient {
@@ -212,6 +213,7 @@ impl NatsClient {
             config: TcpConfig::default(),
             selector: None,
             sub_capacity: 65_536,
+            sub_bytes: 64 * 1024 * 1024,
         };
         for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             client = client.server(url)?;
@@ -299,6 +301,16 @@ impl NatsClient {
     /// bounded whatever a publisher does.
     pub fn subscription_capacity(mut self, messages: usize) -> Self {
         self.sub_capacity = messages.max(1);
+        self
+    }
+
+    /// How many bytes (payloads and headers) those messages may hold, as a second bound
+    /// beside [`subscription_capacity`](NatsClient::subscription_capacity) (default 64 MiB, as
+    /// the official clients): 65,536 messages of 1 MiB would otherwise be 64 GiB for one
+    /// slow subscriber. A message larger than the bound alone still passes when nothing
+    /// waits.
+    pub fn subscription_bytes(mut self, bytes: usize) -> Self {
+        self.sub_bytes = bytes.max(1);
         self
     }
 

@@ -41,8 +41,9 @@ pub(super) struct Shared {
     pub(super) max_payload: AtomicUsize,
     /// Requests waiting for their reply, by token.
     pub(super) requests: Mutex<HashMap<u64, Pending>>,
-    /// How many messages a subscription may have delivered and not yet taken.
+    /// How many messages a subscription may have delivered and not yet taken, and bytes.
     pub(super) sub_capacity: usize,
+    pub(super) sub_bytes: usize,
     /// This client's inbox prefix (`_INBOX.<random>.`): replies to its requests.
     pub(super) inbox: String,
     pub(super) link: Mutex<Option<Handle<Link>>>,
@@ -217,21 +218,27 @@ impl Nats {
         queue: Option<&str>,
     ) -> Result<Subscription, NatsError> {
         let handle = ctx.handle();
-        let gauge = Arc::new(Gauge::new(self.shared.sub_capacity));
+        let gauge = Arc::new(Gauge::new(self.shared.sub_capacity, self.shared.sub_bytes));
         let pattern = subject.to_string();
         self.subscribe_with(subject, queue, move |msg| {
-            if !gauge.take_one(&pattern) {
+            let size = msg.payload.len()
+                + msg
+                    .headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
+            if !gauge.take_one(&pattern, size) {
                 return true;
             }
             let g = gauge.clone();
             let sent = handle.sparkle_named("on_nats_message", move |t, ctx| {
-                let dropped = g.taken();
+                let dropped = g.taken(size);
                 if dropped > 0 {
                     t.on_nats_dropped(ctx, msg.sid, dropped);
                 }
                 t.on_nats_message(ctx, msg);
             });
-            gauge.delivered(&pattern, sent)
+            gauge.delivered(&pattern, size, sent)
         })
     }
 
@@ -378,27 +385,42 @@ impl Nats {
 pub(crate) struct Gauge {
     pending: AtomicUsize,
     capacity: usize,
+    pending_bytes: AtomicUsize,
+    capacity_bytes: usize,
     dropped: AtomicU64,
     dropping: std::sync::atomic::AtomicBool,
 }
 
 impl Gauge {
-    pub(crate) fn new(capacity: usize) -> Gauge {
+    pub(crate) fn new(capacity: usize, capacity_bytes: usize) -> Gauge {
         Gauge {
             pending: AtomicUsize::new(0),
             capacity: capacity.max(1),
+            pending_bytes: AtomicUsize::new(0),
+            capacity_bytes: capacity_bytes.max(1),
             dropped: AtomicU64::new(0),
             dropping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Room for one more? If not, it is counted as dropped (and the first of a run logged).
-    pub(crate) fn take_one(&self, subject: &str) -> bool {
-        if self.pending.load(Ordering::Acquire) < self.capacity {
+    /// Room for one more of `bytes`? If not, it is counted as dropped (and the first of a run
+    /// logged). A message over the byte bound alone passes when nothing waits.
+    pub(crate) fn take_one(&self, subject: &str, bytes: usize) -> bool {
+        let waiting = self.pending.load(Ordering::Acquire);
+        let waiting_bytes = self.pending_bytes.load(Ordering::Acquire);
+        if waiting < self.capacity
+            && (waiting == 0 || waiting_bytes.saturating_add(bytes) <= self.capacity_bytes)
+        {
             self.pending.fetch_add(1, Ordering::AcqRel);
+            self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
             return true;
         }
-        self.dropped_one(subject, "messages wait");
+        let why = if waiting >= self.capacity {
+            "messages wait"
+        } else {
+            "bytes or more wait"
+        };
+        self.dropped_one(subject, why);
         false
     }
 
@@ -406,16 +428,22 @@ impl Gauge {
     fn dropped_one(&self, subject: &str, why: &str) {
         self.dropped.fetch_add(1, Ordering::AcqRel);
         if !self.dropping.swap(true, Ordering::AcqRel) {
-            log::warn!(
-                "nats: a slow consumer on {subject}: {} {why}; dropping until it catches up",
+            let bound = if why == "messages wait" {
                 self.capacity
+            } else {
+                self.capacity_bytes
+            };
+            log::warn!(
+                "nats: a slow consumer on {subject}: {bound} {why}; dropping until it catches up"
             );
         }
     }
 
-    /// The receiver took one; returns the drops to report to it (0 if none since the last).
-    pub(crate) fn taken(&self) -> u64 {
+    /// The receiver took one (of `bytes`); returns the drops to report to it (0 if none
+    /// since the last).
+    pub(crate) fn taken(&self, bytes: usize) -> u64 {
         self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
         if self.dropped.load(Ordering::Acquire) == 0 {
             return 0;
         }
@@ -428,12 +456,14 @@ impl Gauge {
     pub(crate) fn delivered<F>(
         &self,
         subject: &str,
+        bytes: usize,
         sent: Result<(), tasktonic_core::SendError<F>>,
     ) -> bool {
         match sent {
             Ok(()) => true,
             Err(tasktonic_core::SendError::Full(_)) => {
                 self.pending.fetch_sub(1, Ordering::AcqRel);
+                self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.dropped_one(subject, "or fewer messages wait, its mailbox is full");
                 true
             }
@@ -493,20 +523,35 @@ mod tests {
 
     #[test]
     fn a_gauge_bounds_and_counts() {
-        let g = Gauge::new(2);
-        assert!(g.take_one("s"));
-        assert!(g.take_one("s"));
+        let g = Gauge::new(2, 1000);
+        assert!(g.take_one("s", 10));
+        assert!(g.take_one("s", 10));
         // Full: the next three are dropped and counted.
-        assert!(!g.take_one("s"));
-        assert!(!g.take_one("s"));
-        assert!(!g.take_one("s"));
+        assert!(!g.take_one("s", 10));
+        assert!(!g.take_one("s", 10));
+        assert!(!g.take_one("s", 10));
         // The receiver takes one: it hears of the three drops, once.
-        assert_eq!(g.taken(), 3);
-        assert!(g.take_one("s"));
-        assert_eq!(g.taken(), 0);
+        assert_eq!(g.taken(10), 3);
+        assert!(g.take_one("s", 10));
+        assert_eq!(g.taken(10), 0);
         // A full mailbox is a counted drop, not the end; a completed tonic is the end.
-        assert!(g.delivered::<()>("s", Err(tasktonic_core::SendError::Full(()))));
-        assert!(!g.delivered::<()>("s", Err(tasktonic_core::SendError::Completed(()))));
-        assert_eq!(g.taken(), 1);
+        assert!(g.delivered::<()>("s", 10, Err(tasktonic_core::SendError::Full(()))));
+        assert!(!g.delivered::<()>("s", 10, Err(tasktonic_core::SendError::Completed(()))));
+        assert_eq!(g.taken(10), 1);
+    }
+
+    #[test]
+    fn a_gauge_bounds_bytes_too() {
+        let g = Gauge::new(100, 1000);
+        assert!(g.take_one("s", 600));
+        // 600 + 600 would pass the byte bound: dropped, though few messages wait.
+        assert!(!g.take_one("s", 600));
+        assert!(g.take_one("s", 400));
+        assert_eq!(g.taken(600), 1);
+        assert_eq!(g.taken(400), 0);
+        // Nothing waits: one message over the bound alone still passes.
+        assert!(g.take_one("s", 5000));
+        assert!(!g.take_one("s", 1));
+        assert_eq!(g.taken(5000), 1);
     }
 }

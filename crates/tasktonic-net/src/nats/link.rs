@@ -42,6 +42,7 @@ pub(super) fn start<T: Tonic>(cfg: NatsClient, ctx: &mut Ctx<T>) -> io::Result<N
         inbox: format!("_INBOX.{:016x}.", random()),
         requests: Mutex::new(HashMap::new()),
         sub_capacity: cfg.sub_capacity,
+        sub_bytes: cfg.sub_bytes,
         link: Mutex::new(None),
     });
     let cfg_first_server = cfg.servers[0].clone();

@@ -200,8 +200,8 @@ fn name_for<T: Tonic>(ctx: &Ctx<T>) -> String {
 }
 
 /// Say (log) how many messages an exposed tonic lost by falling behind, once it catches up.
-fn report_drops(gauge: &Gauge, who: &str) {
-    let dropped = gauge.taken();
+fn report_drops(gauge: &Gauge, bytes: usize, who: &str) {
+    let dropped = gauge.taken(bytes);
     if dropped > 0 {
         log::warn!("nats: {who} fell behind: {dropped} remote messages were dropped");
     }
@@ -229,15 +229,16 @@ impl<T: Tonic> Exposure<T> {
             Box::new(
                 move |msg, body| match from_slice_capped::<M>(&mut &body[..]) {
                     Ok(m) => {
-                        if !gauge.take_one(&msg.subject) {
+                        let size = body.len();
+                        if !gauge.take_one(&msg.subject, size) {
                             return true;
                         }
                         let g = gauge.clone();
                         let sent = handle.sparkle_named(M::NAME, move |t, ctx| {
-                            report_drops(&g, &name_for(ctx));
+                            report_drops(&g, size, &name_for(ctx));
                             t.receive(ctx, m);
                         });
-                        gauge.delivered(&msg.subject, sent)
+                        gauge.delivered(&msg.subject, size, sent)
                     }
                     Err(e) => {
                         log::warn!("nats: {name}: a {} that does not decode: {e}", M::NAME);
@@ -265,7 +266,8 @@ impl<T: Tonic> Exposure<T> {
             };
             match from_slice_capped::<Q>(&mut &body[..]) {
                 Ok(q) => {
-                    if !gauge.take_one(&msg.subject) {
+                    let size = body.len();
+                    if !gauge.take_one(&msg.subject, size) {
                         nats.publish(&reply, reply_err("the responder is overloaded"))
                             .ok();
                         return true;
@@ -278,7 +280,7 @@ impl<T: Tonic> Exposure<T> {
                         reply: Some(reply),
                     };
                     let sent = handle.sparkle_named("respond", move |t, ctx| {
-                        report_drops(&g, &name_for(ctx));
+                        report_drops(&g, size, &name_for(ctx));
                         let answer = t.respond(ctx, q);
                         if let Some(reply) = owed.reply.take()
                             && let Err(e) = owed.nats.publish(&reply, reply_ok(&answer))
@@ -286,7 +288,7 @@ impl<T: Tonic> Exposure<T> {
                             log::warn!("nats: an answer was not sent: {e}");
                         }
                     });
-                    gauge.delivered(&msg.subject, sent)
+                    gauge.delivered(&msg.subject, size, sent)
                 }
                 Err(e) => {
                     let why = format!("a {} that does not decode: {e}", Q::NAME);
@@ -440,7 +442,7 @@ impl Nats {
             name: name.to_string(),
             handle: handle.clone(),
             entries: HashMap::new(),
-            gauge: Arc::new(Gauge::new(self.shared.sub_capacity)),
+            gauge: Arc::new(Gauge::new(self.shared.sub_capacity, self.shared.sub_bytes)),
         }
     }
 
