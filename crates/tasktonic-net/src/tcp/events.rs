@@ -46,7 +46,9 @@ pub trait TcpEvents<M: Send + 'static>: Tonic {
     /// One whole message arrived (never a fragment, never two). Default: does nothing.
     fn on_message(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>, msg: M) {}
 
-    /// The connection handler changed state. Default: does nothing.
+    /// The connection handler changed state: the state one of its steps ended in (a state
+    /// entered and left within one step, such as `Closing` when the peer's end was already
+    /// there, is not reported). Default: does nothing.
     fn on_status(&mut self, ctx: &mut Ctx<Self>, conn: &Conn<M>, state: ConnState) {}
 
     /// The outbound queue drained to the low watermark after `send` reported back-pressure.
