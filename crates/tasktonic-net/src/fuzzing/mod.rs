@@ -375,6 +375,49 @@ pub fn ws_frames(data: &[u8]) {
     );
 }
 
+/// NATS server operations as our client reads them (`INFO`, `MSG`, `HMSG`, `PING`, `PONG`,
+/// `+OK`, `-ERR`), every field of a message compared.
+pub fn nats(data: &[u8]) -> Option<Outcome> {
+    let (_, seed, stream) = header(data)?;
+    let show = crate::nats::fuzz_show;
+    let whole = run_showing(crate::nats::fuzz_protocol(), stream, None, false, show);
+    let split = run_showing(
+        crate::nats::fuzz_protocol(),
+        stream,
+        Some(Splits::new(seed)),
+        false,
+        show,
+    );
+    assert_eq!(
+        whole, split,
+        "nats, whole and in pieces (seed {seed}): {stream:02x?}"
+    );
+    Some(whole)
+}
+
+/// Message transforms as a receiver undoes them (a CRC-32 check, then inflating to at most
+/// 4 KiB) over u32 frames; with option bit 0, MessagePack values carried through them.
+pub fn transforms(data: &[u8]) {
+    let Some((option, seed, stream)) = header(data) else {
+        return;
+    };
+    let chain = || {
+        crate::transform::Transformed::new(LengthDelimited::new().max_frame(8192))
+            .with(crate::transform::Deflate::new(6, 4096))
+            .with(crate::transform::Crc32)
+    };
+    if option & 1 == 0 {
+        same_either_way(chain, stream, seed, true);
+    } else {
+        same_either_way(
+            || MsgPack::<serde_json::Value>::over(chain()),
+            stream,
+            seed,
+            true,
+        );
+    }
+}
+
 fn small_limits(option: u8) -> crate::http::HttpLimits {
     crate::http::HttpLimits {
         max_head: 64 + usize::from(option >> 2) * 32,

@@ -128,6 +128,72 @@ proptest! {
         chunked(&data);
         ws_frames(&data);
         tinyproto(&data);
+        nats(&data);
+        transforms(&data);
+    }
+
+    #[test]
+    fn nats_operations_in_any_split(
+        seed in any::<u16>(),
+        ops in vec((0u8..7, "[a-z.]{1,12}", 0u64..1000, vec(any::<u8>(), 0..200)), 0..8),
+        at in any::<usize>(),
+        mask in prop_oneof![Just(0u8), Just(0u8), any::<u8>()],
+    ) {
+        let mut stream = Vec::new();
+        for (kind, subject, sid, payload) in &ops {
+            match kind {
+                0 => stream.extend_from_slice(b"INFO {\"server_id\":\"x\",\"max_payload\":4096}\r\n"),
+                1 => {
+                    stream.extend(format!("MSG {subject} {sid} {}\r\n", payload.len()).bytes());
+                    stream.extend_from_slice(payload);
+                    stream.extend_from_slice(b"\r\n");
+                }
+                2 => {
+                    let head = b"NATS/1.0\r\nk: v\r\n\r\n";
+                    stream.extend(
+                        format!("HMSG {subject} {sid} _INBOX.r {} {}\r\n", head.len(), head.len() + payload.len())
+                            .bytes(),
+                    );
+                    stream.extend_from_slice(head);
+                    stream.extend_from_slice(payload);
+                    stream.extend_from_slice(b"\r\n");
+                }
+                3 => stream.extend_from_slice(b"PING\r\n"),
+                4 => stream.extend_from_slice(b"PONG\r\n"),
+                5 => stream.extend_from_slice(b"+OK\r\n"),
+                _ => stream.extend(format!("-ERR '{subject}'\r\n").bytes()),
+            }
+        }
+        nats(&input(0, seed, &mutate(stream, at, mask)));
+    }
+
+    #[test]
+    fn transformed_frames_in_any_split(
+        typed in any::<bool>(),
+        seed in any::<u16>(),
+        payloads in vec(vec(any::<u8>(), 0..300), 0..6),
+        at in any::<usize>(),
+        mask in prop_oneof![Just(0u8), Just(0u8), any::<u8>()],
+    ) {
+        use crate::transform::{Crc32, Deflate, Transform};
+        let mut stream = Vec::new();
+        for p in &payloads {
+            let body = if typed {
+                rmp_serde::to_vec_named(&serde_json::json!({ "bytes": p })).expect("packed")
+            } else {
+                p.clone()
+            };
+            let sent = if body.is_empty() {
+                bytes::Bytes::new()
+            } else {
+                Crc32
+                    .on_send(Deflate::new(6, 4096).on_send(bytes::Bytes::from(body)).expect("deflated"))
+                    .expect("summed")
+            };
+            stream.extend_from_slice(&u32::try_from(sent.len()).expect("small").to_be_bytes());
+            stream.extend_from_slice(&sent);
+        }
+        transforms(&input(u8::from(typed), seed, &mutate(stream, at, mask)));
     }
 
     #[test]
@@ -364,5 +430,22 @@ fn what_follows_a_close_ends_the_same_way_in_any_split() {
     stream.extend(ws_frame(true, 1, b"after the close", None));
     for seed in [18952u16, 1, 2, 3, 7, 100, 999, 4242, 65535] {
         ws_frames(&input(1, seed, &stream));
+    }
+}
+
+/// The NATS target reads what a server sends: a message, a ping answered with a pong, a
+/// message with headers, cut anywhere.
+#[test]
+fn the_nats_target_reads_messages_and_answers_pings() {
+    let stream = b"INFO {\"max_payload\":4096}\r\nMSG a.b 7 5\r\nhello\r\nPING\r\n\
+        HMSG c 8 _INBOX.r 18 20\r\nNATS/1.0\r\nk: v\r\n\r\nhi\r\n";
+    for seed in [1u16, 77, 4000] {
+        let out = nats(&input(0, seed, stream)).expect("an outcome");
+        // INFO and two messages (the ping is answered, not delivered).
+        assert_eq!(out.messages.len(), 3, "{out:?}");
+        assert!(out.messages[1].contains("68, 65, 6c, 6c, 6f"), "{out:?}");
+        assert!(out.messages[2].contains(r#"[("k", "v")]"#), "{out:?}");
+        assert_eq!(out.replies, b"PONG\r\n");
+        assert_eq!(out.end, "eof");
     }
 }

@@ -24,6 +24,8 @@ use tasktonic_core::{Ctx, Tonic};
 pub use self::client::NatsClient;
 pub use self::handle::{Nats, Subscription};
 pub use self::wire::{NatsMsg, NatsWire, ServerInfo};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::wire::{fuzz_protocol, fuzz_show};
 
 impl NatsMsg {
     /// The id of the subscription it came on ([`Subscription::sid`]).

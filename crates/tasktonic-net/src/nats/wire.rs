@@ -520,6 +520,31 @@ impl Protocol for NatsProtocol {
     }
 }
 
+/// The client's protocol, for fuzzing and the property tests.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_protocol() -> NatsProtocol {
+    NatsProtocol::new()
+}
+
+/// An operation as the fuzzing harness compares it: every field a message carries.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_show(wire: &NatsWire) -> String {
+    match &wire.0 {
+        Op::Msg(m) => format!(
+            "MSG {} sid {} reply {:?} headers {:?} status {:?} payload {:02x?}",
+            m.subject,
+            m.sid,
+            m.reply,
+            m.headers,
+            m.status,
+            &m.payload[..]
+        ),
+        Op::Info(info) => format!("INFO {info:?}"),
+        Op::Err(why) => format!("-ERR {why}"),
+        _ => format!("{wire:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,6 @@
+//! `tasktonic_net::fuzzing::nats`: fed whole and in pieces, the same outcome, no panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = tasktonic_net::fuzzing::nats(data);
+});
