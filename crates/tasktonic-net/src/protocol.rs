@@ -128,6 +128,11 @@ pub trait Protocol: Send + 'static {
         false
     }
 
+    /// The connection is gone for good (after its last byte; before the base hears of the
+    /// end): release what the protocol holds for it — a server's connection-limit place —
+    /// rather than when it is dropped, later. Default: nothing.
+    fn on_closed(&mut self) {}
+
     /// False while the protocol is not ready for the base's messages: a client handshake
     /// in progress (a WebSocket client waiting for its `101`), or — for a half-duplex
     /// protocol — a transfer under way (tinyproto's sender waiting for the go-ahead).

@@ -182,6 +182,10 @@ where
         self.inner.ready()
     }
 
+    fn on_closed(&mut self) {
+        self.inner.on_closed();
+    }
+
     fn handshaking(&self) -> bool {
         self.inner.handshaking()
     }

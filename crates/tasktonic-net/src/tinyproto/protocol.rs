@@ -103,7 +103,14 @@ impl Clone for TinyProto {
 
 impl Drop for TinyProto {
     fn drop(&mut self) {
-        if self.counted
+        self.leave_limit();
+    }
+}
+
+impl TinyProto {
+    /// This connection no longer counts toward the server's limit (once).
+    fn leave_limit(&mut self) {
+        if std::mem::take(&mut self.counted)
             && let Some(limit) = &self.limit
         {
             limit.open.fetch_sub(1, Ordering::AcqRel);
@@ -187,6 +194,11 @@ fn size_at(src: &[u8]) -> usize {
 
 impl Protocol for TinyProto {
     type Message = Bytes;
+
+    fn on_closed(&mut self) {
+        // The place is free before the base hears of the end (it may welcome the next).
+        self.leave_limit();
+    }
 
     fn decode_each<F>(
         &mut self,

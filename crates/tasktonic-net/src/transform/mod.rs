@@ -200,6 +200,10 @@ impl<P: Protocol<Message = Bytes>> Protocol for Transformed<P> {
         self.inner.ready()
     }
 
+    fn on_closed(&mut self) {
+        self.inner.on_closed();
+    }
+
     fn handshaking(&self) -> bool {
         self.inner.handshaking()
     }

@@ -590,6 +590,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         let mut unsent = self.teardown(ctx);
         unsent.extend(self.conn.close_outbox());
         self.conn.end_upgrade();
+        self.protocol.on_closed();
         let peer = self.conn.peer();
         self.go(ctx, ConnState::Closed);
         self.hand_back(reason, unsent, peer, false);
