@@ -186,7 +186,6 @@ pub trait Protocol: Send + 'static {
     }
 }
 
-// The forwarding methods are inlined always: they must cost nothing on the data path, and
 /// One message from `inner`, if `src` completes one: for a protocol wrapped around another
 /// that handles each message before the next is cut (a transform that may refuse it), so
 /// that a refusal ends the run with everything before it delivered and nothing after it
@@ -201,6 +200,7 @@ pub(crate) fn decode_one<P: Protocol>(
     Ok(got)
 }
 
+// The forwarding methods are inlined always: they must cost nothing on the data path, and
 // without the attribute the inliner's choice varied with how many connection types a
 // program instantiates (callgrind showed encode_vectored out of line at +30 instructions
 // an echo once a second server type was linked in).

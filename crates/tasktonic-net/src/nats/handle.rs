@@ -415,24 +415,18 @@ impl Gauge {
             self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
             return true;
         }
-        let why = if waiting >= self.capacity {
-            "messages wait"
+        if waiting >= self.capacity {
+            self.dropped_one(subject, self.capacity, "messages wait");
         } else {
-            "bytes or more wait"
-        };
-        self.dropped_one(subject, why);
+            self.dropped_one(subject, self.capacity_bytes, "bytes or more wait");
+        }
         false
     }
 
-    /// Count a drop; the first of a run is logged.
-    fn dropped_one(&self, subject: &str, why: &str) {
+    /// Count a drop; the first of a run is logged, with the bound it met.
+    fn dropped_one(&self, subject: &str, bound: usize, why: &str) {
         self.dropped.fetch_add(1, Ordering::AcqRel);
         if !self.dropping.swap(true, Ordering::AcqRel) {
-            let bound = if why == "messages wait" {
-                self.capacity
-            } else {
-                self.capacity_bytes
-            };
             log::warn!(
                 "nats: a slow consumer on {subject}: {bound} {why}; dropping until it catches up"
             );
@@ -464,7 +458,11 @@ impl Gauge {
             Err(tasktonic_core::SendError::Full(_)) => {
                 self.pending.fetch_sub(1, Ordering::AcqRel);
                 self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.dropped_one(subject, "or fewer messages wait, its mailbox is full");
+                self.dropped_one(
+                    subject,
+                    self.capacity,
+                    "or fewer messages wait, its mailbox is full",
+                );
                 true
             }
             Err(tasktonic_core::SendError::Completed(_)) => false,

@@ -510,9 +510,6 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
         self.fin_signalled = false;
         self.shut_down = false;
         self.closing = None;
-        // A message the protocol holds half-sent (its rest waiting for the peer) is the last
-        // one encoded: among the in-flight ones if its bytes were not all written, else
-        // handed back from the protocol.
         // A message the protocol holds half-sent (its rest waiting for the peer) was encoded
         // last: it is not among the in-flight ones (those it released are, in order).
         let mut unsent: Vec<P::Message> = self.inflight.drain(..).map(|(m, _)| m).collect();

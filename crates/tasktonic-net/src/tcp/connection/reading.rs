@@ -348,7 +348,7 @@ impl<P: Protocol, B: TcpEvents<P::Message>> TcpConnection<P, B> {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     // Messages before the bad frame arrive before its error event.
-                    let consumed = self.inbuf.len() < buffered || !batch.is_empty();
+                    let consumed = batch.bytes > 0 || !batch.is_empty();
                     self.deliver(ctx, batch, false);
                     self.note_ready(ctx);
                     // A skippable error that consumed nothing would come back at once.
