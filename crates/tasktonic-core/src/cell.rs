@@ -34,11 +34,26 @@ pub(crate) trait AnyCell {
 pub(crate) struct TonicCell<T: Tonic> {
     tonic: T,
     ctx: Ctx<T>,
+    /// Restarted in place, the fresh instance waits for its predecessor's infusions to
+    /// complete before it starts (see [`TonicCell::restart`]).
+    restarting: Option<Box<Restarting>>,
+}
+
+/// A restart waiting for what the failed instance held to let go.
+struct Restarting {
+    /// The failed instance's infusions, finished, not yet completed.
+    leaving: Vec<TonicRef>,
+    /// Work that came meanwhile, run in order once the fresh instance has started.
+    held: std::collections::VecDeque<(Work, u64, &'static str)>,
 }
 
 impl<T: Tonic> TonicCell<T> {
     pub(crate) fn new(tonic: T, ctx: Ctx<T>) -> TonicCell<T> {
-        TonicCell { tonic, ctx }
+        TonicCell {
+            tonic,
+            ctx,
+            restarting: None,
+        }
     }
 
     /// Run a user sparkle (called from inside the type-erased order).
@@ -89,8 +104,7 @@ impl<T: Tonic> TonicCell<T> {
     fn run_traced(&mut self, work: Work, from: u64, name: &'static str) -> After {
         let previous = set_current_tonic(self.ctx.id().as_u64());
         let state_before = format!("{:?}", self.ctx.machine.state);
-        self.execute(work);
-        let after = self.settle();
+        let after = self.while_restarting(work, from, name);
         let entry = TraceEntry {
             at: self.ctx.core.runtime.clock.elapsed(),
             tonic: self.ctx.id(),
@@ -236,7 +250,8 @@ impl<T: Tonic> TonicCell<T> {
         let name = self.ctx.name().to_string();
         self.ctx.machine.drop_postponed(&name);
         self.ctx.machine = crate::state::Machine::new();
-        for child in self.ctx.children.take() {
+        let leaving = self.ctx.children.take();
+        for child in &leaving {
             child.finish();
         }
         if let Some(base) = &self.ctx.base {
@@ -246,8 +261,66 @@ impl<T: Tonic> TonicCell<T> {
                 SystemMsg::Infusion(me, InfusionOutcome::Restarted(Box::new(failure.clone()))),
             );
         }
-        self.guarded(|t, ctx| t.on_start(ctx));
+        if leaving.is_empty() {
+            self.guarded(|t, ctx| t.on_start(ctx));
+        } else {
+            // The fresh instance starts once the old one's infusions have completed: what
+            // they held (a listening port, a tonic name, a peer's connection) is free by then.
+            // Work that comes meanwhile waits for it, in order.
+            let held = match self.restarting.take() {
+                Some(r) => r.held,
+                None => Default::default(),
+            };
+            self.restarting = Some(Box::new(Restarting { leaving, held }));
+        }
         true
+    }
+
+    /// While a restart waits: hold `work`, or count an old infusion's end; after the last one,
+    /// start the fresh instance and run what was held, each as its own sparkle.
+    #[inline(never)]
+    fn while_restarting(&mut self, work: Work, from: u64, name: &'static str) -> After {
+        let Some(waiting) = self.restarting.as_mut() else {
+            self.execute(work);
+            return self.settle();
+        };
+        let Work::System(SystemMsg::Infusion(child, outcome)) = &work else {
+            waiting.held.push_back((work, from, name));
+            return After::Alive;
+        };
+        let Some(i) = waiting.leaving.iter().position(|c| c == child) else {
+            waiting.held.push_back((work, from, name));
+            return After::Alive;
+        };
+        if matches!(outcome, InfusionOutcome::Restarted(_)) {
+            return After::Alive; // still going: its end comes later
+        }
+        waiting.leaving.swap_remove(i);
+        if !waiting.leaving.is_empty() {
+            return After::Alive;
+        }
+        let mut held = std::mem::take(&mut waiting.held);
+        self.restarting = None;
+        self.guarded(|t, ctx| t.on_start(ctx));
+        let mut after = self.settle();
+        while let Some((work, from, name)) = held.pop_front() {
+            if let Some(again) = self.restarting.as_mut() {
+                // Failed again and waits again: the rest waits with it, in order.
+                again.held.push_back((work, from, name));
+                continue;
+            }
+            if matches!(after, After::Completed) {
+                log::warn!(
+                    "{}: {} sparkle(s) held over its restart dropped: it completed",
+                    self.ctx.name(),
+                    held.len() + 1
+                );
+                break;
+            }
+            self.execute(work);
+            after = self.settle();
+        }
+        after
     }
 
     fn set_lifecycle(&mut self, l: Lifecycle) {
@@ -345,6 +418,11 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
         }
         // The hot path (every sparkle): kept small; everything rarer is out of line.
         let previous = set_current_tonic(self.ctx.id().as_u64());
+        if self.restarting.is_some() {
+            let after = self.while_restarting(work, from, name);
+            set_current_tonic(previous);
+            return after;
+        }
         match work {
             Work::Order(order) | Work::Notice(order) => self.order(order),
             work => self.execute(work),

@@ -32,6 +32,12 @@ impl<U: Tonic> SpawnSpec<U> {
 /// in place (same id, same handle, queued sparkles kept), at most `max_restarts` times within
 /// `within`; beyond that it fails as usual.
 ///
+/// The failed instance's infusions are finished first, and the fresh instance starts (its
+/// `on_start` runs) once they have all completed, so whatever they held — a child's name, a
+/// listening port, a connection — is free again when it starts. Sparkles that arrive
+/// meanwhile wait and run after `on_start`, in order. (A connection closes gracefully, so the
+/// wait is bounded by its `close_linger`.)
+///
 /// # Examples
 ///
 /// ```

@@ -243,3 +243,117 @@ fn restart_policy_rebuilds_in_place_until_the_intensity_limit() {
         ]
     );
 }
+
+/// Spawns a child named "holder" (the name must be free) and reports its starts.
+struct Restarting {
+    starts: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    out: Sender<String>,
+    holders: Sender<Handle<Holder>>,
+}
+
+impl Tonic for Restarting {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let n = self
+            .starts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let holder = ctx
+            .infusion(Holder {
+                base: ctx.handle(),
+                linger: n == 1,
+                out: self.out.clone(),
+            })
+            .name("holder")
+            .spawn()
+            .unwrap_or_else(|_| panic!("the name is free again"));
+        self.holders.send(holder).ok();
+        self.out.send(format!("started {n}")).ok();
+    }
+}
+
+/// The first one lingers when finished (until the test lets it go), and meanwhile sends its
+/// base two sparkles.
+struct Holder {
+    base: Handle<Restarting>,
+    linger: bool,
+    out: Sender<String>,
+}
+
+impl Tonic for Holder {
+    type State = ();
+    fn on_finishing(&mut self, ctx: &mut Ctx<Self>) {
+        if self.linger {
+            ctx.delay_completion();
+            for i in 1..=2 {
+                let out = self.out.clone();
+                self.base
+                    .sparkle(move |_, _| out.send(format!("note {i}")).expect("test"))
+                    .ok();
+            }
+            self.out.send("holder lingers".into()).ok();
+        }
+    }
+}
+
+struct Keeper {
+    restarting: Option<Restarting>,
+    handle: Sender<Handle<Restarting>>,
+}
+
+impl Tonic for Keeper {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let first = self.restarting.take().expect("once");
+        let (starts, out, holders) = (
+            first.starts.clone(),
+            first.out.clone(),
+            first.holders.clone(),
+        );
+        let fresh = move || Restarting {
+            starts: starts.clone(),
+            out: out.clone(),
+            holders: holders.clone(),
+        };
+        let handle = ctx
+            .infusion(first)
+            .restart(Restart::new(fresh))
+            .spawn()
+            .unwrap_or_else(|_| panic!("spawned"));
+        self.handle.send(handle).ok();
+    }
+}
+
+#[test]
+fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
+    let (out, events) = channel();
+    let (holders_tx, holders) = channel();
+    let (handle_tx, handle) = channel();
+    let app = App::new("t").tonic(Keeper {
+        restarting: Some(Restarting {
+            starts: Default::default(),
+            out,
+            holders: holders_tx,
+        }),
+        handle: handle_tx,
+    });
+    let stopper = app.stopper();
+    let running = util::spawn_app(app);
+    let restarting: Handle<Restarting> = recv(&handle);
+    let first_holder = recv(&holders);
+    assert_eq!(recv(&events), "started 1");
+    restarting.sparkle(|_, _| panic!("boom")).ok();
+    // The old holder lingers; the two sparkles it sent meanwhile wait for the fresh
+    // instance's start.
+    assert_eq!(recv(&events), "holder lingers");
+    first_holder
+        .sparkle(|_, ctx| ctx.allow_completion())
+        .expect("still there");
+    assert_eq!(recv(&events), "started 2");
+    assert_eq!(recv(&events), "note 1");
+    assert_eq!(recv(&events), "note 2");
+    let _second_holder = recv(&holders);
+    stopper.stop();
+    running.join().expect("the failure was a restart");
+    assert!(events.try_iter().next().is_none());
+}
