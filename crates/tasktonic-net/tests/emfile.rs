@@ -1,6 +1,7 @@
-//! Out of descriptors (`EMFILE`): the listener backs off and retries instead of spinning on
-//! a readable listening socket, and recovers when descriptors are free again. Its own test
-//! binary: it exhausts the whole process's descriptors.
+//! Out of descriptors (`EMFILE`) under a flood of 100 clients: the listener backs off and
+//! retries instead of spinning on a readable listening socket, and serves them all when
+//! descriptors are free again. Its own test binary: it exhausts the whole process's
+//! descriptors.
 
 mod util;
 
@@ -23,8 +24,16 @@ fn out_of_descriptors_the_listener_backs_off_and_recovers() {
     }
     let cpu = Cpu::open();
     let server = u32_echo();
-    // Take every descriptor left, then give one back for our client's socket: the
-    // listener's accept then has none.
+    // A flood of 100 clients, their sockets made while descriptors are left (each connected
+    // only once the process has none: the listener must not take them first).
+    const FLOOD: usize = 100;
+    let sockets: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("a socket")
+        })
+        .collect();
+    // Take every descriptor left: the listener's accepts then have none.
     let mut files = Vec::new();
     loop {
         match File::open("/dev/null") {
@@ -33,8 +42,14 @@ fn out_of_descriptors_the_listener_backs_off_and_recovers() {
             Err(e) => panic!("{e}"),
         }
     }
-    drop(files.pop());
-    let mut c = connect(server.addr);
+    let mut clients: Vec<std::net::TcpStream> = sockets
+        .into_iter()
+        .map(|s| {
+            s.connect(&server.addr.into()).expect("connected");
+            s.set_read_timeout(Some(LIMIT)).expect("timeout");
+            s.into()
+        })
+        .collect();
     // The listener is readable and every accept fails: with the back-off it sleeps between
     // tries; a busy loop would use a whole core (100 ticks a second).
     let ticks = cpu.ticks_over(Duration::from_secs(1));
@@ -42,9 +57,14 @@ fn out_of_descriptors_the_listener_backs_off_and_recovers() {
         ticks <= 20,
         "{ticks} ticks in a second while out of descriptors"
     );
-    // Descriptors back: the next try accepts, and the client is served.
+    // Descriptors back: the next try accepts, and every client is served.
     drop(files);
-    write_all(&mut c, &frame(b"served at last"));
-    assert_eq!(read_frame(&mut c), b"served at last");
+    for (i, c) in clients.iter_mut().enumerate() {
+        write_all(c, &frame(format!("served at last {i}").as_bytes()));
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(read_frame(c), format!("served at last {i}").as_bytes());
+    }
+    drop(clients);
     server.stop().expect("stopped");
 }
