@@ -400,6 +400,13 @@ fn a_lagging_base_stops_the_reading_at_the_inbound_window() {
         "at most the window is delivered: {}",
         conn.unconsumed()
     );
+    // And the process took no more than the window and one read (64 KiB) of the 40 MB: the
+    // rest waits in the kernel's queues.
+    let taken = taken_by_peer(&c, offset);
+    assert!(
+        taken <= 4 * 4100 + 64 * 1024,
+        "{taken} bytes read for a base that consumed nothing"
+    );
     // Release the base: everything arrives, in order, and the rest can be written.
     gate_tx.send(()).expect("gate");
     c.set_write_timeout(Some(LIMIT)).expect("timeout");
@@ -519,6 +526,13 @@ fn the_inbound_window_bounds_bytes_as_well_as_messages() {
     assert!(
         at < frames.len(),
         "all 25 MB were read while the base took nothing"
+    );
+    // The process holds at most the 1 MiB window, the frame being cut and one read: the
+    // rest waits in the kernel's queues.
+    let taken = taken_by_peer(&c, at);
+    assert!(
+        taken <= (1 << 20) + 2 * (4 + 256 * 1024) + 64 * 1024,
+        "{taken} bytes taken in for a base that took nothing"
     );
     // The base goes on: everything arrives, in order.
     go_on.send(()).expect("release");

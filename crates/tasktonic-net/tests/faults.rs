@@ -1,7 +1,8 @@
 //! Faults, over loopback: one peer flooding while another is served (the read budget), one
 //! peer stalling with a full window while another is served (memory bounded), handlers that
 //! panic among healthy ones, a reset while a client connects, a server's half-close answered
-//! by our client, and a connection flood past `max_clients`.
+//! by our client, a connection flood past `max_clients`, a server killed twice while clients
+//! send, and a server base restarted in place after every 500th message.
 
 mod util;
 

@@ -42,26 +42,51 @@ fn the_default_frame_limit_is_8_mib() {
 
 #[test]
 fn close_linger_bounds_the_wait_for_a_peer_that_never_closes() {
-    let config = TcpConfig {
-        close_linger: Duration::from_millis(300),
-        ..TcpConfig::default()
+    let lingering = |linger| {
+        let config = TcpConfig {
+            close_linger: linger,
+            ..TcpConfig::default()
+        };
+        flood_server(
+            TcpServer::bind(local(), LengthDelimited::new()).config(config),
+            3,
+            16,
+        )
     };
-    let server = flood_server(
-        TcpServer::bind(local(), LengthDelimited::new()).config(config),
-        3,
-        16,
+    // Two servers whose peers never close: one lingers an hour, the other 300 ms; the
+    // patient one closes its side first.
+    let (patient, brief) = (
+        lingering(Duration::from_secs(3600)),
+        lingering(Duration::from_millis(300)),
     );
-    let mut c = connect(server.addr);
+    let mut p = connect(patient.addr);
+    assert_eq!(read_to_eof(&mut p).len(), 3 * (4 + 16));
+    let mut b = connect(brief.addr);
     // Everything, then our side's end of the stream...
-    assert_eq!(read_to_eof(&mut c).len(), 3 * (4 + 16));
+    assert_eq!(read_to_eof(&mut b).len(), 3 * (4 + 16));
     // ...and while this peer holds its socket open, the linger runs out and the server
-    // drops the connection (it would otherwise wait for the peer's close for good).
+    // drops the connection (it would otherwise wait for the peer's close for good)...
     assert_eq!(
-        server.until(|e| e.starts_with("disconnected")),
+        brief.until(|e| e.starts_with("disconnected")),
         "disconnected: closed; unsent 0"
     );
-    drop(c);
-    server.stop().expect("stopped");
+    // ...while the patient one, which began earlier, still waits: each uses its own
+    // linger (the same one, any one, would have ended the patient first).
+    assert!(
+        !patient
+            .events
+            .try_iter()
+            .any(|e| e.starts_with("disconnected")),
+        "the hour-long linger ended before the 300 ms one"
+    );
+    drop(p);
+    assert_eq!(
+        patient.until(|e| e.starts_with("disconnected")),
+        "disconnected: closed; unsent 0"
+    );
+    drop(b);
+    brief.stop().expect("stopped");
+    patient.stop().expect("stopped");
 }
 
 /// Sends numbered 64 KiB frames on connect; aborts when asked; reports its end.
@@ -136,7 +161,18 @@ fn abort_hands_back_what_was_not_written() {
     assert_eq!(unsent, (first..200).collect::<Vec<_>>());
     let mut rest = Vec::new();
     let _ = std::io::Read::read_to_end(&mut c, &mut rest); // ends with a close or a reset
-    let whole = 1 + rest.len() / (4 + 64 * 1024);
+    // What arrived is the head, in order, each number once (a reset may cut what the peer
+    // had not read yet, so the head can be shorter than what was written: no TCP peer can
+    // tell those bytes apart once the reset discards them).
+    let frames: Vec<u32> = rest
+        .chunks_exact(4 + 64 * 1024)
+        .map(|f| u32::from_be_bytes([f[4], f[5], f[6], f[7]]))
+        .collect();
+    assert!(
+        frames.iter().zip(1u32..).all(|(got, want)| *got == want),
+        "{frames:?}"
+    );
+    let whole = 1 + frames.len();
     assert!(
         whole <= first as usize,
         "{whole} frames arrived but #{first} came back"
@@ -243,22 +279,38 @@ fn the_connect_timeout_ends_an_attempt_that_gets_no_answer() {
         let _ = s.connect(&addr.into()); // in progress, or queued
         fillers.push(s);
     }
-    let config = TcpConfig {
-        connect_timeout: Duration::from_millis(300),
-        ..TcpConfig::default()
+    let waiting = |timeout| {
+        let config = TcpConfig {
+            connect_timeout: timeout,
+            ..TcpConfig::default()
+        };
+        let (out, seen) = unbounded();
+        let ender = Ender {
+            client: Some(TcpClient::new(addr, LengthDelimited::new()).config(config)),
+            out,
+        };
+        (ender, seen)
     };
-    let (out, seen) = unbounded();
-    let app = App::new("timeout").tonic(Ender {
-        client: Some(TcpClient::new(addr, LengthDelimited::new()).config(config)),
-        out,
-    });
+    // Two attempts: the first started waits an hour, the second 300 ms.
+    let (patient, patient_seen) = waiting(Duration::from_secs(3600));
+    let (brief, brief_seen) = waiting(Duration::from_millis(300));
+    let app = App::new("timeout").tonic(patient).tonic(brief);
+    let stopper = app.stopper();
     let (done_tx, done) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || done_tx.send(app.run()).ok());
-    let why = seen.recv_timeout(LIMIT).expect("the attempt ended in time");
+    let why = brief_seen
+        .recv_timeout(LIMIT)
+        .expect("the attempt ended in time");
     assert!(
         why.contains("connect failed") && why.contains("timed out"),
         "{why}"
     );
+    // Each uses its own timeout: the same one, any one, would have ended the first first.
+    assert!(
+        patient_seen.try_recv().is_err(),
+        "the hour-long connect timeout ended before the 300 ms one"
+    );
+    stopper.stop();
     done.recv_timeout(LIMIT).expect("ended").expect("ran");
     drop((fillers, listener));
 }

@@ -438,8 +438,11 @@ fn a_bad_status_byte_closes_the_connection_even_when_bad_frames_are_skipped() {
 fn a_client_busy_receiving_right_after_its_handshake_is_not_timed_out() {
     let timeout = Duration::from_millis(300);
     let listener = TcpListener::bind(local()).expect("bound");
+    // The connection's own later timer, on the same thread: if the connect timeout were
+    // still armed when the handshake completed, it would end the connection first.
     let config = TcpConfig {
         connect_timeout: timeout,
+        recv_timeout: Some(timeout * 3),
         ..TcpConfig::default()
     };
     let client =
@@ -453,16 +456,18 @@ fn a_client_busy_receiving_right_after_its_handshake_is_not_timed_out() {
         Got::Up(_) => {}
         other => panic!("{other:?}"),
     }
-    // Past the connect timeout, the connection is still up (the handshake completed).
-    match receiver.got.recv_timeout(timeout * 3) {
-        Err(_) => {}
-        Ok(other) => panic!("{other:?}"),
-    }
+    // The rest of the size and the payload: the transfer completes.
     write_all(&mut s, &[0, 3]);
     assert_eq!(read_n(&mut s, 1), [0xFF]);
     write_all(&mut s, b"abc");
     match receiver.next_event() {
         Got::Msg(m) => assert_eq!(&m[..], b"abc"),
+        other => panic!("{other:?}"),
+    }
+    // Then the peer is silent: what ends the connection is the receive timeout, not the
+    // connect timeout that expired long before it.
+    match receiver.next_event() {
+        Got::Down(why, _, _) => assert!(why.contains("sent nothing"), "{why}"),
         other => panic!("{other:?}"),
     }
     drop(s);

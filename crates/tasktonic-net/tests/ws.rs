@@ -22,7 +22,7 @@ use tasktonic_net::ws::{
     CloseCode, Ws, WsAccept, WsClient, WsClose, WsConfig, WsEvents, WsInfo, WsMessage,
 };
 use util::pki::Pki;
-use util::{LIMIT, Running, local, run_app};
+use util::{LIMIT, Running, local, run_app, taken_by_peer, tcp_queues};
 
 /// What a session's base saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -932,6 +932,18 @@ fn a_peer_that_pings_without_reading_is_no_longer_read_until_it_takes_its_pongs(
     assert!(
         at < all.len(),
         "the server read all 32 MiB of pings while their pongs went unread"
+    );
+    // What it read is what the kernel took of its pongs (125-byte pongs of 131-byte pings,
+    // waiting in its send queue and our receive queue), and beyond that at most the 64 KiB
+    // of pongs after which it stops reading and the pongs of one read (64 KiB) more.
+    let (ours, theirs) = (s.local_addr().expect("local"), s.peer_addr().expect("peer"));
+    let in_kernel = tcp_queues(theirs, ours).0 + tcp_queues(ours, theirs).1;
+    let pings_answered = in_kernel / 127;
+    let taken = taken_by_peer(&s, at);
+    let held = taken.saturating_sub(pings_answered * 131);
+    assert!(
+        held <= (64 + 64) * 1024 * 131 / 127 + 2 * 131,
+        "{held} bytes of pings taken beyond the {pings_answered} answered ({taken} read)"
     );
     // Now we read: the pongs come, the server reads on, and a message after the pings is
     // echoed after them.

@@ -395,3 +395,38 @@ pub fn wakeups() -> u64 {
         })
         .sum()
 }
+
+/// The kernel's queues of the IPv4 TCP connection `local` → `peer`, from `/proc/net/tcp`:
+/// bytes sent and not yet acknowledged (`tx_queue`), and bytes received that the
+/// application has not read yet (`rx_queue`).
+pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> (u64, u64) {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(a) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(a.ip().octets()),
+            a.port()
+        ),
+        SocketAddr::V6(_) => panic!("IPv4 only"),
+    };
+    let (local, peer) = (hex(local), hex(peer));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 4 && f[1] == local && f[2] == peer {
+            let (tx, rx) = f[4].split_once(':').expect("tx:rx");
+            let q = |h| u64::from_str_radix(h, 16).expect("hex");
+            return (q(tx), q(rx));
+        }
+    }
+    panic!("no connection {local} -> {peer} in /proc/net/tcp");
+}
+
+/// Of `written` bytes a client wrote on `c`, how many the server process has read: what is
+/// neither waiting in our send queue nor in its receive queue. Measured while the stream is
+/// stopped (the server not reading): nothing is in flight over loopback then.
+pub fn taken_by_peer(c: &TcpStream, written: usize) -> u64 {
+    let (ours, theirs) = (c.local_addr().expect("local"), c.peer_addr().expect("peer"));
+    let (unacked, _) = tcp_queues(ours, theirs);
+    let (_, unread) = tcp_queues(theirs, ours);
+    (written as u64).saturating_sub(unacked + unread)
+}
