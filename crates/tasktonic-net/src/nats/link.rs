@@ -318,10 +318,22 @@ impl Link {
             Auth::UserPassword(u, p) => (Some(u.as_str()), Some(p.as_str()), None),
             Auth::Token(t) => (None, None, Some(t.as_str())),
         };
+        let tls = self.conn.as_ref().is_some_and(Conn::is_tls);
+        if !matches!(self.cfg.auth, Auth::None) && !tls {
+            let peer = self.conn.as_ref().and_then(Conn::peer);
+            if !peer.is_some_and(|p| p.ip().is_loopback()) {
+                // As the official clients do when the server does not ask for TLS; said
+                // once per connection, since anyone on the path can read them.
+                log::warn!(
+                    "nats: sending credentials without TLS to {} (use a tls:// URL to protect them)",
+                    peer.map_or_else(|| "the server".to_string(), |p| p.to_string())
+                );
+            }
+        }
         let connect = Connect {
             verbose: false,
             pedantic: false,
-            tls_required: self.conn.as_ref().is_some_and(Conn::is_tls),
+            tls_required: tls,
             lang: "rust-tasktonic",
             version: env!("CARGO_PKG_VERSION"),
             protocol: 1,
