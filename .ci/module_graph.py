@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The import graph of a crate's top-level modules, and its cycles.
 
-    python3 .ci/module_graph.py [crates/tasktonic-core/src] [--dot]
+    python3 .ci/module_graph.py [crates/tasktonic-core/src] [--why] [--dot] [--max=N]
 
 A top-level module is a file `src/x.rs` or a directory `src/x/` (all its files count as
 one). An edge x -> y means some file of x names `crate::y…`, or an item that `lib.rs`
 re-exports from y (`crate::Ctx` is `crate::ctx::Ctx`). Prints each module's imports,
 then every strongly connected component of more than one module (an import cycle), the
-largest first; `--dot` prints Graphviz instead. Exits 1 if a cycle has more than
+largest first; `--why` names what each import uses, `--dot` prints Graphviz instead. Exits 1 if a cycle has more than
 `--max` modules (default: no limit).
 """
 
@@ -68,18 +68,20 @@ def paths_in_use_group(group):
     return [n.strip().split("::")[0].strip() for n in names if n.strip()]
 
 
-def imports(files, mods, items):
+def imports(files, mods, items, why=None):
     found = set()
     for path in files:
         text = strip_comments(open(path).read())
-        for m in re.finditer(r"crate::(\{(?:[^{}]|\{[^{}]*\})*\}|\w+)", text):
+        for m in re.finditer(r"crate::(\{(?:[^{}]|\{[^{}]*\})*\}|\w+(?:::\w+)?)", text):
             target = m.group(1)
             names = paths_in_use_group(target) if target.startswith("{") else [target]
             for name in names:
-                if name in mods:
-                    found.add(name)
-                elif name in items:
-                    found.add(items[name])
+                head = name.split("::")[0]
+                module = head if head in mods else items.get(head)
+                if module:
+                    found.add(module)
+                    if why is not None:
+                        why.setdefault(module, set()).add(name)
     return found
 
 
@@ -123,7 +125,8 @@ def main():
             limit = int(a.split("=", 1)[1])
     mods = modules(src)
     items = reexports(os.path.join(src, "lib.rs"))
-    graph = {m: imports(files, mods, items) - {m} for m, files in mods.items()}
+    whys = {m: {} for m in mods}
+    graph = {m: imports(files, mods, items, whys[m]) - {m} for m, files in mods.items()}
     cycles = sorted((c for c in sccs(graph) if len(c) > 1), key=len, reverse=True)
     if "--dot" in sys.argv:
         print("digraph modules {")
@@ -134,6 +137,9 @@ def main():
     else:
         for m in sorted(graph):
             print(f"{m} -> {', '.join(sorted(graph[m])) or '(nothing)'}")
+            if "--why" in sys.argv:
+                for t in sorted(graph[m]):
+                    print(f"    {t}: {' '.join(sorted(whys[m][t]))}")
         print()
         print(f"{len(graph)} modules; import cycles: {len(cycles)}")
         for c in cycles:

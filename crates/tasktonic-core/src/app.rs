@@ -181,7 +181,11 @@ impl App {
                 }
             }
         }
-        let core = Core::new(runtime.main.clone(), runtime.clone());
+        let core = Core::new(
+            runtime.main.clone(),
+            runtime.clock.clone(),
+            runtime.clone() as Arc<dyn crate::catalyst::Names>,
+        );
         let guard = enter(core.clone());
         let mut start_errors = Vec::new();
         for starter in self.starters {

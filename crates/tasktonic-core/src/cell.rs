@@ -1,35 +1,17 @@
 //! A tonic and its context as the catalyst holds them: where sparkles actually run.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 
+use crate::catalyst::{
+    After, AnyCell, Envelope, InfusionEvent, InfusionOutcome, Order, SystemMsg, Work, set_running,
+};
 use crate::ctx::Fired;
 use crate::error::panic_message;
-use crate::handle::TonicShared;
-use crate::logging::set_current_tonic;
 use crate::runtime::Retirement;
-use crate::sparkle::{InfusionOutcome, Order, SystemMsg, Work};
 use crate::trace::TraceEntry;
-use crate::{AskError, Ctx, Failure, FailureAction, Lifecycle, Tonic, TonicRef};
-
-/// After running some work: is the tonic still there?
-pub(crate) enum After {
-    Alive,
-    Completed,
-}
-
-/// A tonic cell, type-erased for the catalyst's slot table.
-pub(crate) trait AnyCell {
-    /// Run one piece of work as a sparkle, then settle (transitions, finishing).
-    fn run(&mut self, work: Work, from: u64, name: &'static str) -> After;
-    /// The shared header (for the mailbox).
-    fn shared(&self) -> &Arc<TonicShared>;
-    /// The concrete `TonicCell<T>`, for inspection.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    /// What the runtime must clean up; called once, after `After::Completed`.
-    fn retirement(&mut self) -> Retirement;
-}
+use crate::{AskError, Ctx, Failure, FailureAction, Lifecycle, Tonic, TonicId, TonicRef};
 
 pub(crate) struct TonicCell<T: Tonic> {
     tonic: T,
@@ -41,10 +23,11 @@ pub(crate) struct TonicCell<T: Tonic> {
 
 /// A restart waiting for what the failed instance held to let go.
 struct Restarting {
-    /// The failed instance's infusions, finished, not yet completed.
-    leaving: Vec<TonicRef>,
-    /// Work that came meanwhile, run in order once the fresh instance has started.
-    held: std::collections::VecDeque<(Work, u64, &'static str)>,
+    /// The ids of the failed instance's infusions, finished, not yet completed.
+    leaving: Vec<TonicId>,
+    /// Work that came meanwhile, run in order once the fresh instance has started (its
+    /// bounded mailbox, if any, is not drained meanwhile: it keeps its bound).
+    held: VecDeque<(Work, u64, &'static str)>,
 }
 
 impl<T: Tonic> TonicCell<T> {
@@ -61,10 +44,16 @@ impl<T: Tonic> TonicCell<T> {
         f(&mut self.tonic, &mut self.ctx);
     }
 
+    /// True while a restart waits for the failed instance's infusions: nothing runs on the
+    /// fresh instance before its `on_start`, so an inline sparkle must be queued instead.
+    pub(crate) fn is_restarting(&self) -> bool {
+        self.restarting.is_some()
+    }
+
     /// Run `f` as a sparkle taken inline (see `Handle::sparkle_inline`): as [`AnyCell::run`]
     /// runs an order — a panic fails the tonic, transitions and finishing settle after.
     pub(crate) fn run_inline(&mut self, f: impl FnOnce(&mut T, &mut Ctx<T>)) -> After {
-        let previous = set_current_tonic(self.ctx.id().as_u64());
+        let previous = set_running(self.ctx.id().as_u64());
         self.guarded(f);
         self.sparkle_done(previous)
     }
@@ -78,7 +67,7 @@ impl<T: Tonic> TonicCell<T> {
         } else {
             self.settle()
         };
-        set_current_tonic(previous);
+        set_running(previous);
         after
     }
 
@@ -102,15 +91,29 @@ impl<T: Tonic> TonicCell<T> {
     /// [`AnyCell::run`] under the Distiller's tracer: records the sparkle and the states.
     #[inline(never)]
     fn run_traced(&mut self, work: Work, from: u64, name: &'static str) -> After {
-        let previous = set_current_tonic(self.ctx.id().as_u64());
-        let state_before = format!("{:?}", self.ctx.machine.state);
-        let after = self.while_restarting(work, from, name);
+        let previous = set_running(self.ctx.id().as_u64());
+        let after = if self.restarting.is_some() {
+            // Held work is traced when it runs, each replayed sparkle on its own.
+            self.while_restarting(work, from, name, true)
+        } else {
+            let state_before = format!("{:?}", self.ctx.machine.state);
+            self.execute(work);
+            let after = self.settle();
+            self.record(name, from, state_before);
+            after
+        };
+        set_running(previous);
+        after
+    }
+
+    /// One trace entry: a sparkle that ran, and the states around it.
+    fn record(&mut self, name: &'static str, from: u64, state_before: String) {
         let entry = TraceEntry {
-            at: self.ctx.core.runtime.clock.elapsed(),
+            at: self.ctx.core.clock.elapsed(),
             tonic: self.ctx.id(),
             tonic_name: self.ctx.name().to_string(),
             sparkle: name,
-            from: crate::TonicId::from_raw(from),
+            from: TonicId::from_raw(from),
             state_before,
             state_after: format!("{:?}", self.ctx.machine.state),
             lifecycle: self.ctx.lifecycle,
@@ -118,8 +121,6 @@ impl<T: Tonic> TonicCell<T> {
         if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
             tracer.record(entry);
         }
-        set_current_tonic(previous);
-        after
     }
 
     /// Run a sparkle; a panic fails the tonic.
@@ -153,9 +154,7 @@ impl<T: Tonic> TonicCell<T> {
                     self.ctx.finish_requested = true;
                 }
             }
-            Work::System(SystemMsg::Infusion(infusion, outcome)) => {
-                self.infusion_event(infusion, outcome)
-            }
+            Work::System(SystemMsg::Infusion(event)) => self.infusion_event(*event),
             Work::Timer(key) => self.timer_fired(key),
             Work::System(SystemMsg::Drain) | Work::Spawn(_) => {}
         }
@@ -177,9 +176,9 @@ impl<T: Tonic> TonicCell<T> {
         }
     }
 
-    fn infusion_event(&mut self, infusion: TonicRef, outcome: InfusionOutcome) {
-        if !self.ctx.children.contains(&infusion) {
-            log::debug!("event from a former infusion {} ignored", infusion.id());
+    fn infusion_event(&mut self, InfusionEvent { child, outcome }: InfusionEvent) {
+        if self.ctx.children.get(&*child).is_none() {
+            log::debug!("event from a former infusion {} ignored", child.id());
             return;
         }
         match outcome {
@@ -187,16 +186,17 @@ impl<T: Tonic> TonicCell<T> {
                 self.guarded(|t, ctx| t.on_infusion_restarted(ctx, &failure));
             }
             InfusionOutcome::Completed => {
-                self.ctx.children.remove(&infusion);
-                self.guarded(|t, ctx| t.on_infusion_completed(ctx, &infusion));
+                if let Some(infusion) = self.ctx.children.remove(&*child) {
+                    self.guarded(|t, ctx| t.on_infusion_completed(ctx, &infusion));
+                }
             }
             InfusionOutcome::Failed(failure) => {
-                self.ctx.children.remove(&infusion);
+                self.ctx.children.remove(&*child);
                 let mut action = FailureAction::Report;
                 self.guarded(|t, ctx| action = t.on_infusion_failed(ctx, &failure));
                 match action {
                     FailureAction::Handled => {}
-                    FailureAction::Report => self.ctx.core.runtime.report(*failure),
+                    FailureAction::Report => self.ctx.runtime.report(*failure),
                     FailureAction::Escalate => self.failed(format!(
                         "infusion {} {} failed: {}",
                         failure.tonic, failure.name, failure.message
@@ -255,40 +255,56 @@ impl<T: Tonic> TonicCell<T> {
             child.finish();
         }
         if let Some(base) = &self.ctx.base {
-            let me = self.ctx.tonic_ref();
-            base.shared.push_system(
-                "infusion",
-                SystemMsg::Infusion(me, InfusionOutcome::Restarted(Box::new(failure.clone()))),
+            base.shared.push_infusion_event(
+                &self.ctx.shared,
+                InfusionOutcome::Restarted(Box::new(failure.clone())),
             );
         }
-        if leaving.is_empty() {
+        let mut leaving: Vec<TonicId> = leaving.iter().map(TonicRef::id).collect();
+        let mut held = VecDeque::new();
+        if let Some(earlier) = self.restarting.take() {
+            // An earlier restart still waits: what it waited for is still leaving.
+            leaving.extend(earlier.leaving);
+            held = earlier.held;
+        }
+        if leaving.is_empty() && held.is_empty() {
             self.guarded(|t, ctx| t.on_start(ctx));
         } else {
             // The fresh instance starts once the old one's infusions have completed: what
             // they held (a listening port, a tonic name, a peer's connection) is free by then.
             // Work that comes meanwhile waits for it, in order.
-            let held = match self.restarting.take() {
-                Some(r) => r.held,
-                None => Default::default(),
-            };
             self.restarting = Some(Box::new(Restarting { leaving, held }));
         }
         true
     }
 
     /// While a restart waits: hold `work`, or count an old infusion's end; after the last one,
-    /// start the fresh instance and run what was held, each as its own sparkle.
+    /// start the fresh instance and run what was held, each as its own sparkle (and, under the
+    /// Distiller's tracer, `traced`, each with its own trace entry).
     #[inline(never)]
-    fn while_restarting(&mut self, work: Work, from: u64, name: &'static str) -> After {
+    fn while_restarting(
+        &mut self,
+        work: Work,
+        from: u64,
+        name: &'static str,
+        traced: bool,
+    ) -> After {
         let Some(waiting) = self.restarting.as_mut() else {
             self.execute(work);
             return self.settle();
         };
-        let Work::System(SystemMsg::Infusion(child, outcome)) = &work else {
-            waiting.held.push_back((work, from, name));
-            return After::Alive;
+        let leaving = match &work {
+            Work::System(SystemMsg::Infusion(event)) => {
+                let id = event.child.id();
+                waiting
+                    .leaving
+                    .iter()
+                    .position(|c| *c == id)
+                    .map(|i| (i, &event.outcome))
+            }
+            _ => None,
         };
-        let Some(i) = waiting.leaving.iter().position(|c| c == child) else {
+        let Some((i, outcome)) = leaving else {
             waiting.held.push_back((work, from, name));
             return After::Alive;
         };
@@ -299,10 +315,17 @@ impl<T: Tonic> TonicCell<T> {
         if !waiting.leaving.is_empty() {
             return After::Alive;
         }
-        let mut held = std::mem::take(&mut waiting.held);
-        self.restarting = None;
+        let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state));
+        let mut held = self.restarting.take().map(|r| r.held).unwrap_or_default();
         self.guarded(|t, ctx| t.on_start(ctx));
         let mut after = self.settle();
+        if let Some(before) = state_before {
+            self.record(name, from, before);
+        }
+        if self.ctx.shared.mailbox.is_some() {
+            // Its bounded mailbox was left alone while it waited: drain it again.
+            self.ctx.shared.push_system("drain", SystemMsg::Drain);
+        }
         while let Some((work, from, name)) = held.pop_front() {
             if let Some(again) = self.restarting.as_mut() {
                 // Failed again and waits again: the rest waits with it, in order.
@@ -317,8 +340,19 @@ impl<T: Tonic> TonicCell<T> {
                 );
                 break;
             }
+            if matches!(work, Work::System(SystemMsg::FinishWhenQuiet)) && !held.is_empty() {
+                // Quiet means after everything queued for it, and the held rest is.
+                held.push_back((work, from, name));
+                continue;
+            }
+            let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state));
+            let previous = set_running(self.ctx.id().as_u64());
             self.execute(work);
             after = self.settle();
+            set_running(previous);
+            if let Some(before) = state_before {
+                self.record(name, from, before);
+            }
         }
         after
     }
@@ -417,10 +451,10 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
             return self.run_traced(work, from, name);
         }
         // The hot path (every sparkle): kept small; everything rarer is out of line.
-        let previous = set_current_tonic(self.ctx.id().as_u64());
+        let previous = set_running(self.ctx.id().as_u64());
         if self.restarting.is_some() {
-            let after = self.while_restarting(work, from, name);
-            set_current_tonic(previous);
+            let after = self.while_restarting(work, from, name, false);
+            set_running(previous);
             return after;
         }
         match work {
@@ -430,20 +464,35 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
         self.sparkle_done(previous)
     }
 
-    fn shared(&self) -> &Arc<TonicShared> {
-        &self.ctx.shared
+    fn next_queued(&mut self) -> Option<Envelope> {
+        if self.restarting.is_some() {
+            return None; // it waits in the mailbox, which keeps its bound
+        }
+        self.ctx.shared.mailbox.as_ref()?.take()
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 
-    fn retirement(&mut self) -> Retirement {
-        Retirement {
-            shared: self.ctx.shared.clone(),
-            base: self.ctx.base.take(),
-            failure: self.ctx.failure.take().map(|f| *f),
-            services: std::mem::take(&mut self.ctx.services),
+    fn retire(self: Box<Self>) {
+        let TonicCell { tonic, mut ctx, .. } = *self;
+        let runtime = ctx.runtime.clone();
+        let retirement = Retirement {
+            shared: ctx.shared.clone(),
+            base: ctx.base.take(),
+            failure: ctx.failure.take().map(|f| *f),
+            services: std::mem::take(&mut ctx.services),
+        };
+        drop(tonic);
+        drop(ctx);
+        if let Some(mailbox) = &retirement.shared.mailbox {
+            for env in mailbox.take_all() {
+                if let Work::Order(_) = env.work {
+                    log::warn!("sparkle {} dropped: its tonic has completed", env.name);
+                }
+            }
         }
+        runtime.retire(retirement);
     }
 }

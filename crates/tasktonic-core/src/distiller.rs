@@ -99,10 +99,13 @@ impl Contract {
     ) -> Contract {
         let handle = tonic.clone();
         self.stops.push(Stop::Probe(Box::new(move |core: &Core| {
-            core.inspect(&handle.shared, &mut |any: &mut dyn Any| {
-                any.downcast_mut::<TonicCell<T>>()
-                    .is_some_and(|cell| cell.peek(|t, ctx| probe(t, ctx.state())))
-            })
+            core.inspect(
+                (handle.shared.slot, handle.shared.generation),
+                &mut |any: &mut dyn Any| {
+                    any.downcast_mut::<TonicCell<T>>()
+                        .is_some_and(|cell| cell.peek(|t, ctx| probe(t, ctx.state())))
+                },
+            )
             .unwrap_or(false)
         })));
         self
@@ -217,7 +220,11 @@ impl Distiller {
             Box::new(ThreadParker::new()),
             true,
         );
-        let core = Core::new(runtime.main.clone(), runtime.clone());
+        let core = Core::new(
+            runtime.main.clone(),
+            runtime.clock.clone(),
+            runtime.clone() as Arc<dyn crate::catalyst::Names>,
+        );
         *core.tracer.borrow_mut() = Some(Tracer::default());
         let guard = enter(core.clone());
         Distiller {
@@ -264,12 +271,15 @@ impl Distiller {
     ) -> Option<R> {
         let mut f = Some(f);
         let mut out = None;
-        self.core.inspect(&tonic.shared, &mut |any: &mut dyn Any| {
-            if let (Some(cell), Some(f)) = (any.downcast_mut::<TonicCell<T>>(), f.take()) {
-                out = Some(cell.peek(f));
-            }
-            true
-        });
+        self.core.inspect(
+            (tonic.shared.slot, tonic.shared.generation),
+            &mut |any: &mut dyn Any| {
+                if let (Some(cell), Some(f)) = (any.downcast_mut::<TonicCell<T>>(), f.take()) {
+                    out = Some(cell.peek(f));
+                }
+                true
+            },
+        );
         out
     }
 
@@ -321,7 +331,7 @@ impl Distiller {
     }
 
     fn advance_to(&self, t: std::time::Instant) {
-        if let Clock::Virtual(v) = &self.runtime.clock {
+        if let Clock::Virtual(v) = &*self.runtime.clock {
             v.advance_to(t);
         }
     }

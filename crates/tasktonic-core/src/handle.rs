@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::catalyst::CatalystShared;
+use crate::catalyst::{
+    Addressee, CatalystShared, Envelope, InfusionEvent, InfusionOutcome, InlineTarget, SystemMsg,
+    Work, running,
+};
 use crate::cell::TonicCell;
 use crate::id::short_type_name;
-use crate::logging::current_tonic_raw;
 use crate::mailbox::{Mailbox, Offer};
-use crate::sparkle::{Envelope, SystemMsg, Work};
 use crate::{AskError, Ctx, Lifecycle, Receive, SendError, Tonic, TonicId};
 
 /// What every handle to one tonic shares.
@@ -59,14 +60,50 @@ impl TonicShared {
         self.status.store(l as u8, Ordering::Release);
     }
 
+    /// A work order for this tonic, from the tonic running on this thread (if any).
     #[inline]
     pub(crate) fn envelope(&self, name: &'static str, work: Work) -> Envelope {
+        self.envelope_from(running(), name, work)
+    }
+
+    #[inline]
+    fn envelope_from(&self, from: u64, name: &'static str, work: Work) -> Envelope {
         Envelope {
             slot: self.slot,
             generation: self.generation,
-            from: current_tonic_raw(),
+            from,
             name,
             work,
+        }
+    }
+
+    /// Tell this tonic (a base) what became of its infusion `child`, in the child's name (so
+    /// traces show who told it). False if it has completed.
+    pub(crate) fn push_infusion_event(
+        &self,
+        child: &Arc<TonicShared>,
+        outcome: InfusionOutcome,
+    ) -> bool {
+        if self.lifecycle() == Lifecycle::Completed {
+            return false;
+        }
+        let event = InfusionEvent {
+            child: child.clone(),
+            outcome,
+        };
+        let work = Work::System(SystemMsg::Infusion(Box::new(event)));
+        self.catalyst
+            .deliver(self.envelope_from(child.id.as_u64(), "infusion", work));
+        true
+    }
+
+    /// Where a sparkle for it would run inline.
+    fn inline_target(&self) -> InlineTarget {
+        InlineTarget {
+            catalyst: self.catalyst.id,
+            slot: self.slot,
+            generation: self.generation,
+            bounded: self.mailbox.is_some(),
         }
     }
 
@@ -120,6 +157,15 @@ impl TonicShared {
         self.catalyst
             .deliver(self.envelope(name, Work::System(msg)));
         true
+    }
+}
+
+impl Addressee for TonicShared {
+    fn id(&self) -> TonicId {
+        self.id
+    }
+    fn place(&self) -> &AtomicU32 {
+        &self.place
     }
 }
 
@@ -322,18 +368,20 @@ impl<T: Tonic> Handle<T> {
         let Some(core) = crate::catalyst::current_core() else {
             return Err(x);
         };
-        let Some(mut cell) = core.take_for_inline(&self.shared) else {
+        let target = self.shared.inline_target();
+        let Some(mut cell) = core.take_for_inline(target) else {
             return Err(x);
         };
         let after = match cell.as_any_mut().downcast_mut::<TonicCell<T>>() {
-            Some(typed) => typed.run_inline(|t, ctx| f(t, ctx, x)),
-            None => {
-                // A handle always names a tonic of its type; kept total all the same.
-                core.put_back_inline(&self.shared, cell, crate::cell::After::Alive);
+            // Restarted, it waits for its `on_start`: nothing may run ahead of what waits.
+            Some(typed) if !typed.is_restarting() => typed.run_inline(|t, ctx| f(t, ctx, x)),
+            _ => {
+                // (A handle always names a tonic of its type; kept total all the same.)
+                core.put_back_inline(target, cell, crate::catalyst::After::Alive);
                 return Err(x);
             }
         };
-        core.put_back_inline(&self.shared, cell, after);
+        core.put_back_inline(target, cell, after);
         Ok(())
     }
 

@@ -65,12 +65,12 @@ mod handle;
 mod id;
 mod infusion;
 mod ledger;
+mod lifecycle;
 pub mod logging;
 mod mailbox;
 mod runtime;
 mod service;
 mod settings;
-mod sparkle;
 mod state;
 mod timer;
 mod tonic;
@@ -85,11 +85,12 @@ pub use crate::handle::{Handle, TonicRef};
 pub use crate::id::TonicId;
 pub use crate::infusion::{Infusion, Restart};
 pub use crate::ledger::Ledger;
+pub use crate::lifecycle::Lifecycle;
 pub use crate::mailbox::Overflow;
 pub use crate::service::Service;
 pub use crate::settings::Settings;
 pub use crate::timer::{CatchUp, Schedule, Timer, TimerEvent, TimerId, Weekday};
-pub use crate::tonic::{FailureAction, Lifecycle, Receive, State, Tonic};
+pub use crate::tonic::{FailureAction, Receive, State, Tonic};
 pub use crate::trace::{Trace, TraceEntry};
 
 /// Re-export of `jiff`'s time zone, for [`Schedule::in_zone`].

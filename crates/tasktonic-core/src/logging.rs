@@ -4,30 +4,17 @@
 //! format that prefixes `#id name` of the tonic running on the thread, unless a logger is already
 //! installed; a custom logger can call [`current_tonic`] to do the same.
 
-use std::cell::Cell;
 use std::io::Write;
 
 use crate::TonicId;
-
-thread_local! {
-    static CURRENT_TONIC: Cell<u64> = const { Cell::new(0) };
-}
-
-#[inline]
-pub(crate) fn current_tonic_raw() -> u64 {
-    CURRENT_TONIC.with(Cell::get)
-}
-
-/// Set the running tonic for the thread; returns the previous one.
-#[inline]
-pub(crate) fn set_current_tonic(raw: u64) -> u64 {
-    CURRENT_TONIC.with(|c| c.replace(raw))
-}
+use crate::catalyst::{current_core, running};
 
 /// The tonic running on this thread right now, with its name: for log formatters.
 pub fn current_tonic() -> Option<(TonicId, String)> {
-    let id = TonicId::from_raw(current_tonic_raw())?;
-    let name = crate::runtime::name_of(id).unwrap_or_default();
+    let id = TonicId::from_raw(running())?;
+    let name = current_core()
+        .and_then(|core| core.names.name_of(id))
+        .unwrap_or_default();
     Some((id, name))
 }
 

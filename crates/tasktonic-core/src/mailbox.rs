@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::sparkle::Envelope;
+use crate::catalyst::Envelope;
 
 /// What a bounded mailbox does with a sparkle that arrives when it is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

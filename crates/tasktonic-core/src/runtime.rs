@@ -8,7 +8,9 @@ use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
-use crate::catalyst::{CatalystShared, Core, Parker, ThreadParker, current_core};
+use crate::catalyst::{
+    AnyCell, CatalystShared, Core, InfusionOutcome, Names, Parker, ThreadParker, Work,
+};
 use crate::cell::TonicCell;
 use crate::clock::Clock;
 use crate::handle::TonicShared;
@@ -17,7 +19,6 @@ use crate::infusion::SpawnSpec;
 use crate::ledger::Ledger;
 use crate::mailbox::Mailbox;
 use crate::service::Services;
-use crate::sparkle::{InfusionOutcome, SystemMsg, Work};
 use crate::{Ctx, Failure, Handle, Settings, SpawnError, Tonic, TonicId, TonicRef};
 
 pub(crate) struct Runtime {
@@ -25,7 +26,7 @@ pub(crate) struct Runtime {
     pub(crate) settings: Settings,
     pub(crate) ledger: Ledger,
     pub(crate) services: Mutex<Services>,
-    pub(crate) clock: Clock,
+    pub(crate) clock: Arc<Clock>,
     pub(crate) main: Arc<CatalystShared>,
     catalysts: Mutex<HashMap<String, Arc<CatalystShared>>>,
     /// Every catalyst name resolves to `main` (the Distiller).
@@ -59,7 +60,7 @@ impl Runtime {
             settings,
             ledger: Ledger::default(),
             services: Mutex::new(Services::default()),
-            clock,
+            clock: Arc::new(clock),
             main: CatalystShared::new("main", true, main_parker),
             catalysts: Mutex::new(HashMap::new()),
             single_catalyst,
@@ -161,9 +162,10 @@ impl Runtime {
         }
         let shared = handle.shared.clone();
         let SpawnSpec { tonic, restart, .. } = spec;
+        let runtime = self.clone();
         let build = Box::new(move |core: &std::rc::Rc<Core>| {
-            let ctx = Ctx::new(core.clone(), shared, base, restart);
-            Box::new(TonicCell::new(tonic, ctx)) as Box<dyn crate::cell::AnyCell>
+            let ctx = Ctx::new(core.clone(), runtime, shared, base, restart);
+            Box::new(TonicCell::new(tonic, ctx)) as Box<dyn AnyCell>
         });
         let envelope = handle.shared.envelope("spawn", Work::Spawn(build));
         catalyst.deliver(envelope);
@@ -174,11 +176,11 @@ impl Runtime {
     }
 
     fn start_thread(self: &Arc<Self>, catalyst: Arc<CatalystShared>) {
-        let runtime = self.clone();
+        let (clock, names) = (self.clock.clone(), self.clone() as Arc<dyn Names>);
         let name = catalyst.name.to_string();
         let thread = std::thread::Builder::new()
             .name(name.clone())
-            .spawn(move || Core::run_thread(catalyst, runtime))
+            .spawn(move || Core::run_thread(catalyst, clock, names))
             .unwrap_or_else(|e| panic!("cannot start catalyst thread {name}: {e}"));
         let mut threads = self.threads.lock();
         threads.retain(|t| !t.is_finished());
@@ -208,13 +210,7 @@ impl Runtime {
                     Some(f) => InfusionOutcome::Failed(Box::new(f)),
                     None => InfusionOutcome::Completed,
                 };
-                // Sent in the child's name, so traces show who told the base.
-                let previous = crate::logging::set_current_tonic(id.as_u64());
-                let delivered = base
-                    .shared
-                    .push_system("infusion", SystemMsg::Infusion(me.clone(), outcome));
-                crate::logging::set_current_tonic(previous);
-                if !delivered {
+                if !base.shared.push_infusion_event(&me.shared, outcome) {
                     log::debug!("base of {} {} completed first", me.id(), me.name());
                 }
             }
@@ -256,8 +252,8 @@ impl Runtime {
     }
 }
 
-/// The name of a live tonic, looked up in the ledger of the catalyst running on this thread.
-pub(crate) fn name_of(id: TonicId) -> Option<String> {
-    let core = current_core()?;
-    core.runtime.ledger.get(id).map(|t| t.name().to_string())
+impl Names for Runtime {
+    fn name_of(&self, id: TonicId) -> Option<String> {
+        self.ledger.get(id).map(|t| t.name().to_string())
+    }
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::outbound::Outbound;
-use super::{CatalystShared, Parker, Remote, TimerHeap, enter};
-use crate::cell::{After, AnyCell};
-use crate::runtime::Runtime;
-use crate::sparkle::{Envelope, SystemMsg, Work};
+use super::{
+    After, AnyCell, CatalystShared, Envelope, Names, Parker, Remote, SystemMsg, TimerHeap, Work,
+    enter,
+};
+use crate::clock::Clock;
 use crate::trace::Tracer;
 
 /// Envelopes run per queue before the loop looks at the other queue, the timers and the parker.
@@ -32,7 +33,10 @@ pub(super) enum Slot {
 
 pub(crate) struct Core {
     pub(crate) shared: Arc<CatalystShared>,
-    pub(crate) runtime: Arc<Runtime>,
+    /// The app's clock (virtual under the Distiller).
+    pub(crate) clock: Arc<Clock>,
+    /// The names of the app's tonics, for log lines.
+    pub(crate) names: Arc<dyn Names>,
     pub(super) local: RefCell<VecDeque<Envelope>>,
     /// The rest of a batch taken from the remote queue: runs before the queue's next entry.
     batch: RefCell<std::vec::IntoIter<Envelope>>,
@@ -56,11 +60,16 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(shared: Arc<CatalystShared>, runtime: Arc<Runtime>) -> Rc<Core> {
+    pub(crate) fn new(
+        shared: Arc<CatalystShared>,
+        clock: Arc<Clock>,
+        names: Arc<dyn Names>,
+    ) -> Rc<Core> {
         Rc::new(Core {
-            timers: RefCell::new(TimerHeap::new(runtime.clock.start())),
+            timers: RefCell::new(TimerHeap::new(clock.start())),
             shared,
-            runtime,
+            clock,
+            names,
             local: RefCell::new(VecDeque::new()),
             batch: RefCell::new(Vec::new().into_iter()),
             outbound: RefCell::new(Outbound::default()),
@@ -114,7 +123,7 @@ impl Core {
     }
 
     pub(crate) fn now(&self) -> Instant {
-        self.runtime.clock.now()
+        self.clock.now()
     }
 
     /// One turn: due timers, then a batch from each queue. True if anything ran.
@@ -158,15 +167,16 @@ impl Core {
         false
     }
 
-    /// Run `f` on a live tonic's cell (between sparkles). `None` if it is not live here.
+    /// Run `f` on the live tonic in `(slot, generation)` (between sparkles). `None` if it is
+    /// not live here.
     pub(crate) fn inspect(
         &self,
-        tonic: &crate::handle::TonicShared,
+        (slot, generation): (u32, u32),
         f: &mut dyn FnMut(&mut dyn std::any::Any) -> bool,
     ) -> Option<bool> {
         let mut cells = self.cells.borrow_mut();
-        match cells.get_mut(tonic.slot as usize) {
-            Some(Slot::Live(g, cell)) if *g == tonic.generation => Some(f(cell.as_any_mut())),
+        match cells.get_mut(slot as usize) {
+            Some(Slot::Live(g, cell)) if *g == generation => Some(f(cell.as_any_mut())),
             _ => None,
         }
     }
@@ -355,7 +365,7 @@ impl Core {
         follow: bool,
     ) {
         let mut after = match work {
-            Work::System(SystemMsg::Drain) => self.drain(&mut *cell),
+            Work::System(SystemMsg::Drain) => self.drain(&mut *cell, slot, generation),
             work => cell.run(work, from, name),
         };
         // What queued up behind it for the same tonic runs now, without putting the cell back
@@ -381,13 +391,9 @@ impl Core {
     }
 
     /// Run up to `DRAIN_BUDGET` sparkles from the cell's bounded mailbox.
-    fn drain(&self, cell: &mut dyn AnyCell) -> After {
-        let shared = cell.shared().clone();
-        let Some(mailbox) = &shared.mailbox else {
-            return After::Alive;
-        };
+    fn drain(&self, cell: &mut dyn AnyCell, slot: u32, generation: u32) -> After {
         for _ in 0..DRAIN_BUDGET {
-            let Some(env) = mailbox.take() else {
+            let Some(env) = cell.next_queued() else {
                 return After::Alive;
             };
             if let After::Completed = cell.run(env.work, env.from, env.name) {
@@ -395,27 +401,23 @@ impl Core {
             }
         }
         // More waiting: keep the drain scheduled, behind what is already queued.
-        self.push_local(shared.envelope("drain", Work::System(SystemMsg::Drain)));
+        self.push_local(Envelope {
+            slot,
+            generation,
+            from: 0,
+            name: "drain",
+            work: Work::System(SystemMsg::Drain),
+        });
         After::Alive
     }
 
-    pub(super) fn retire(&self, slot: u32, mut cell: Box<dyn AnyCell>) {
+    pub(super) fn retire(&self, slot: u32, cell: Box<dyn AnyCell>) {
         // What the tonic sent to other catalysts leaves before its completion is published:
         // a base or service told of it (on any thread) must not get ahead of its last sends.
         self.flush_outbound();
-        let retirement = cell.retirement();
         self.cells.borrow_mut()[slot as usize] = Slot::Vacant;
-        drop(cell);
-        if let Some(mailbox) = &retirement.shared.mailbox {
-            for env in mailbox.take_all() {
-                if let Work::Order(_) = env.work {
-                    log::warn!("sparkle {} dropped: its tonic has completed", env.name);
-                }
-            }
-        }
-        let shared = retirement.shared.clone();
-        self.runtime.retire(retirement);
-        shared.catalyst.slots.lock().release(slot);
+        cell.retire();
+        self.shared.slots.lock().release(slot);
     }
 
     /// Spin and yield briefly, watching the remote queue; true if work arrived. Only after work
@@ -486,12 +488,16 @@ impl Core {
 
     /// The body of a non-main catalyst thread: run until it hosts no tonic, then hand the parker
     /// back and end (a later spawn starts a new thread).
-    pub(crate) fn run_thread(shared: Arc<CatalystShared>, runtime: Arc<Runtime>) {
+    pub(crate) fn run_thread(
+        shared: Arc<CatalystShared>,
+        clock: Arc<Clock>,
+        names: Arc<dyn Names>,
+    ) {
         let Some(mut parker) = shared.parker.lock().take() else {
             log::error!("catalyst {} started twice", shared.name);
             return;
         };
-        let core = Core::new(shared.clone(), runtime);
+        let core = Core::new(shared.clone(), clock, names);
         let guard = enter(core.clone());
         loop {
             core.run_loop(&mut *parker, |core| {

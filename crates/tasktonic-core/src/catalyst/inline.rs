@@ -3,7 +3,17 @@
 //! "Inline sparkles").
 
 use super::core::{Core, Slot};
-use crate::cell::{After, AnyCell};
+use super::{After, AnyCell};
+
+/// The tonic a sparkle would run on inline: where it lives, and whether it has a bounded
+/// mailbox (then never inline: its order is the mailbox's).
+#[derive(Clone, Copy)]
+pub(crate) struct InlineTarget {
+    pub(crate) catalyst: usize,
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    pub(crate) bounded: bool,
+}
 
 /// An inline sparkle is declined when more than this many envelopes wait locally (checking
 /// that none of them is for its tonic would cost more than queueing it).
@@ -20,26 +30,23 @@ impl Core {
     /// Distiller step, not traced, fewer than `INLINE_DEPTH_MAX` inline sparkles deep — the
     /// tonic has no bounded mailbox, and nothing for it waits in the local queue, where
     /// everything sent to it from this catalyst waits (so FIFO per sender holds).
-    pub(crate) fn take_for_inline(
-        &self,
-        shared: &crate::handle::TonicShared,
-    ) -> Option<Box<dyn AnyCell>> {
+    pub(crate) fn take_for_inline(&self, tonic: InlineTarget) -> Option<Box<dyn AnyCell>> {
         if !self.inline_ok.get()
             || self.inline_depth.get() >= INLINE_DEPTH_MAX
-            || shared.catalyst.id != self.shared.id
-            || shared.mailbox.is_some()
+            || tonic.catalyst != self.shared.id
+            || tonic.bounded
             || self.tracer.borrow().is_some()
         {
             return None;
         }
         if self.local.borrow().len() > INLINE_SCAN_MAX
-            || self.has_local_for(shared.slot, shared.generation)
+            || self.has_local_for(tonic.slot, tonic.generation)
         {
             return None;
         }
         let mut cells = self.cells.borrow_mut();
-        let entry = cells.get_mut(shared.slot as usize)?;
-        if !matches!(entry, Slot::Live(g, _) if *g == shared.generation) {
+        let entry = cells.get_mut(tonic.slot as usize)?;
+        if !matches!(entry, Slot::Live(g, _) if *g == tonic.generation) {
             return None;
         }
         match std::mem::replace(entry, Slot::Busy) {
@@ -57,7 +64,7 @@ impl Core {
     /// Put back a cell taken by `take_for_inline` (or retire it, if the sparkle completed it).
     pub(crate) fn put_back_inline(
         &self,
-        shared: &crate::handle::TonicShared,
+        tonic: InlineTarget,
         cell: Box<dyn AnyCell>,
         after: After,
     ) {
@@ -65,9 +72,9 @@ impl Core {
             .set(self.inline_depth.get().saturating_sub(1));
         match after {
             After::Alive => {
-                self.cells.borrow_mut()[shared.slot as usize] = Slot::Live(shared.generation, cell);
+                self.cells.borrow_mut()[tonic.slot as usize] = Slot::Live(tonic.generation, cell);
             }
-            After::Completed => self.retire(shared.slot, cell),
+            After::Completed => self.retire(tonic.slot, cell),
         }
     }
 

@@ -9,12 +9,14 @@
 //! operation and at most one wake-up per destination) when the sparkle returns. See
 //! `docs/concepts.md`, "When a sparkle leaves".
 
+mod cell;
 mod core;
 mod inline;
 mod outbound;
 mod parker;
 mod slots;
 mod timers;
+mod work;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -25,12 +27,15 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering, fence};
 use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
+pub(crate) use self::cell::{After, AnyCell, Names};
 pub(crate) use self::core::Core;
+pub(crate) use self::inline::InlineTarget;
 pub use self::parker::{Parker, ThreadParker, Unpark};
 pub(crate) use self::slots::SlotTable;
 pub(crate) use self::timers::{Armed, TimerHeap};
-
-use crate::sparkle::Envelope;
+pub(crate) use self::work::{
+    Addressee, Envelope, InfusionEvent, InfusionOutcome, Order, SystemMsg, Work,
+};
 
 const RUNNING: u8 = 0;
 const PARKED: u8 = 1;
@@ -39,6 +44,21 @@ const NOTIFIED: u8 = 2;
 thread_local! {
     /// The core of the catalyst running on this thread, if any.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// The raw id of the tonic running on this thread (0: none): the sender of what it sends,
+    /// and who a log record names.
+    static RUNNING_TONIC: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The raw id of the tonic whose sparkle runs on this thread, 0 outside any.
+#[inline]
+pub(crate) fn running() -> u64 {
+    RUNNING_TONIC.with(std::cell::Cell::get)
+}
+
+/// Note that the tonic `raw` runs now (0: none); returns the one that ran before.
+#[inline]
+pub(crate) fn set_running(raw: u64) -> u64 {
+    RUNNING_TONIC.with(|c| c.replace(raw))
 }
 
 /// What every thread sees of a catalyst.

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use super::Envelope;
 use super::core::Core;
 use super::{CatalystShared, Remote};
-use crate::sparkle::Envelope;
 
 /// Envelopes buffered for one destination before they are handed over even though the sparkle
 /// that sends them is still running (bounds the buffer's memory and the delay).

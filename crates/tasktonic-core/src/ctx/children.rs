@@ -9,6 +9,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::TonicRef;
+use crate::catalyst::Addressee;
 
 #[derive(Default)]
 pub(crate) struct Children {
@@ -27,28 +28,27 @@ impl Children {
         child.shared.place.store(at, Ordering::Relaxed);
     }
 
-    fn position(&self, child: &TonicRef) -> Option<usize> {
-        let at = child.shared.place.load(Ordering::Relaxed) as usize;
+    fn position(&self, child: &dyn Addressee) -> Option<usize> {
+        let at = child.place().load(Ordering::Relaxed) as usize;
         self.list
             .get(at)
             .filter(|c| c.id() == child.id())
             .map(|_| at)
     }
 
-    pub(crate) fn contains(&self, child: &TonicRef) -> bool {
-        self.position(child).is_some()
+    /// The infusion a work order names, if it is one of these.
+    pub(crate) fn get(&self, child: &dyn Addressee) -> Option<&TonicRef> {
+        self.position(child).map(|at| &self.list[at])
     }
 
-    /// Remove `child` (the last one takes its place); false if it was not a child.
-    pub(crate) fn remove(&mut self, child: &TonicRef) -> bool {
-        let Some(at) = self.position(child) else {
-            return false;
-        };
-        self.list.swap_remove(at);
+    /// Remove `child` (the last one takes its place); `None` if it was not a child.
+    pub(crate) fn remove(&mut self, child: &dyn Addressee) -> Option<TonicRef> {
+        let at = self.position(child)?;
+        let removed = self.list.swap_remove(at);
         if let Some(moved) = self.list.get(at) {
             Self::place(moved, at);
         }
-        true
+        Some(removed)
     }
 
     pub(crate) fn as_slice(&self) -> &[TonicRef] {

@@ -12,6 +12,7 @@ use crate::handle::TonicShared;
 use crate::id::short_type_name;
 use crate::infusion::{Infusion, Restart, SpawnSpec};
 use crate::ledger::Ledger;
+use crate::runtime::Runtime;
 use crate::service::ServiceEntry;
 use crate::state::{Machine, Postponed};
 mod children;
@@ -60,6 +61,7 @@ type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
 /// catalyst thread and is never shared.
 pub struct Ctx<T: Tonic> {
     pub(crate) core: Rc<Core>,
+    pub(crate) runtime: Arc<Runtime>,
     pub(crate) shared: Arc<TonicShared>,
     pub(crate) base: Option<TonicRef>,
     pub(crate) children: Children,
@@ -90,12 +92,14 @@ impl<T: Tonic> fmt::Debug for Ctx<T> {
 impl<T: Tonic> Ctx<T> {
     pub(crate) fn new(
         core: Rc<Core>,
+        runtime: Arc<Runtime>,
         shared: Arc<TonicShared>,
         base: Option<TonicRef>,
         restart: Option<Restart<T>>,
     ) -> Ctx<T> {
         Ctx {
             core,
+            runtime,
             shared,
             base,
             children: Children::default(),
@@ -158,17 +162,17 @@ impl<T: Tonic> Ctx<T> {
 
     /// The project name given to the [`App`](crate::App).
     pub fn project(&self) -> &str {
-        &self.core.runtime.project
+        &self.runtime.project
     }
 
     /// The app's settings.
     pub fn settings(&self) -> &Settings {
-        &self.core.runtime.settings
+        &self.runtime.settings
     }
 
     /// The ledger of live tonics.
     pub fn ledger(&self) -> &Ledger {
-        &self.core.runtime.ledger
+        &self.runtime.ledger
     }
 
     /// The runtime's current time (virtual under the [`Distiller`](crate::Distiller)).
@@ -203,7 +207,6 @@ impl<T: Tonic> Ctx<T> {
         spec: SpawnSpec<U>,
     ) -> Result<Handle<U>, SpawnError<U>> {
         let handle = self
-            .core
             .runtime
             .spawn(spec, Some(self.tonic_ref()), &self.core.shared)?;
         let child = handle.tonic_ref();
@@ -253,13 +256,13 @@ impl<T: Tonic> Ctx<T> {
         name: &str,
         make: impl FnOnce() -> Box<dyn crate::Parker>,
     ) -> Arc<dyn crate::Unpark> {
-        self.core.runtime.catalyst(name, make).unparker()
+        self.runtime.catalyst(name, make).unparker()
     }
 
     /// Stop the whole application: every top-level tonic and service is asked to finish, and
     /// [`App::run`](crate::App::run) returns once all have completed.
     pub fn stop_app(&mut self) {
-        self.core.runtime.stop();
+        self.runtime.stop();
     }
 
     // ----- services -------------------------------------------------------------------------
@@ -270,7 +273,7 @@ impl<T: Tonic> Ctx<T> {
     pub fn service<S: Service>(&mut self) -> Handle<S> {
         let key = TypeId::of::<S>();
         let me = self.id();
-        let runtime = self.core.runtime.clone();
+        let runtime = self.runtime.clone();
         let mut services = runtime.services.lock();
         if let Some(entry) = services.entries.get_mut(&key)
             && entry.tonic.lifecycle() < Lifecycle::Finishing
@@ -322,7 +325,7 @@ impl<T: Tonic> Ctx<T> {
     pub fn release_service<S: Service>(&mut self) {
         let key = TypeId::of::<S>();
         self.services.retain(|k| *k != key);
-        let done = self.core.runtime.services.lock().leave(key, self.id());
+        let done = self.runtime.services.lock().leave(key, self.id());
         if let Some(service) = done {
             service.finish();
         }

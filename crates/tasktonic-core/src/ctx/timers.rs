@@ -208,7 +208,7 @@ impl<T: Tonic> Ctx<T> {
     }
 
     pub(super) fn scheduled_deadline(&self, schedule: &crate::Schedule, now: Instant) -> Instant {
-        let wall = self.core.runtime.clock.wall(&schedule.zone());
+        let wall = self.runtime.clock.wall(&schedule.zone());
         match schedule.next_after(&wall) {
             Some(next) => {
                 let delta = next.timestamp().duration_since(wall.timestamp());

@@ -1,11 +1,13 @@
-//! Work orders: what travels on a catalyst's queues.
+//! Work orders: what travels on a catalyst's queues. The sender is a field of the order
+//! (`from`), taken from what the catalyst is running when it is made.
 
 use std::any::Any;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
-use crate::catalyst::Core;
-use crate::cell::AnyCell;
-use crate::{Failure, TonicRef};
+use super::{AnyCell, Core};
+use crate::{Failure, TonicId};
 
 /// A sparkle, type-erased: runs against the target's cell (downcast inside).
 pub(crate) type Order = Box<dyn FnOnce(&mut dyn Any) + Send>;
@@ -48,8 +50,22 @@ pub(crate) enum SystemMsg {
     FinishWhenQuiet,
     /// Run the next sparkles from the bounded mailbox.
     Drain,
-    /// An infusion completed, failed or was restarted.
-    Infusion(TonicRef, InfusionOutcome),
+    /// An infusion completed, failed or was restarted (boxed: rare, and envelopes stay small).
+    Infusion(Box<InfusionEvent>),
+}
+
+/// What a base hears of one of its infusions.
+pub(crate) struct InfusionEvent {
+    pub(crate) child: Arc<dyn Addressee>,
+    pub(crate) outcome: InfusionOutcome,
+}
+
+/// A tonic as a work order names it to its base: its id, and where it sits in its base's list
+/// of infusions (written and read only on the base's thread; see `ctx::children`).
+/// Implemented by the address layer's shared part of a tonic.
+pub(crate) trait Addressee: Send + Sync {
+    fn id(&self) -> TonicId;
+    fn place(&self) -> &AtomicU32;
 }
 
 pub(crate) enum InfusionOutcome {
