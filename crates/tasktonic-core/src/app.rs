@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 
 use crate::catalyst::{Core, Parker, ThreadParker, enter};
 use crate::clock::Clock;
-use crate::infusion::SpawnSpec;
+use crate::ctx::{SpawnSpec, spawn_top};
 use crate::runtime::Runtime;
 use crate::{Failure, RunError, Settings, Tonic, TonicId};
 
@@ -138,8 +138,7 @@ impl App {
     fn start<T: Tonic>(mut self, spec: SpawnSpec<T>) -> App {
         self.starters.push(Box::new(move |runtime: &Arc<Runtime>| {
             let main = runtime.main.clone();
-            runtime
-                .spawn_top(spec, &main)
+            spawn_top(runtime, spec, &main)
                 .map(drop)
                 .map_err(|e| e.to_string())
         }));

@@ -9,9 +9,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::catalyst::{Core, EnterGuard, ThreadParker, enter};
-use crate::cell::TonicCell;
 use crate::clock::{Clock, VirtualClock};
-use crate::infusion::SpawnSpec;
+use crate::ctx::TonicCell;
+use crate::ctx::{SpawnSpec, spawn_top};
 use crate::runtime::Runtime;
 use crate::trace::{Trace, TraceEntry, Tracer};
 use crate::{Ctx, Failure, Handle, Settings, Tonic, TonicId};
@@ -252,7 +252,7 @@ impl Distiller {
 
     fn spawn_spec<T: Tonic>(&mut self, spec: SpawnSpec<T>) -> Handle<T> {
         let main = self.runtime.main.clone();
-        match self.runtime.spawn_top(spec, &main) {
+        match spawn_top(&self.runtime, spec, &main) {
             Ok(h) => h,
             Err(e) => panic!("Distiller::spawn: {e}"),
         }

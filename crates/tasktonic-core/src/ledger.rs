@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::{Handle, Tonic, TonicId, TonicRef};
+use crate::{TonicId, TonicRef};
 
 struct Entry {
     tonic: TonicRef,
@@ -53,27 +53,22 @@ impl fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Insert under a unique name; `make` builds the entry only if the name is free.
-    pub(crate) fn insert_with<T: Tonic, R>(
+    /// Insert under a unique name; `make` builds the entry (the tonic, its typed handle for
+    /// look-ups by type, and what the caller wants back) only if the name is free.
+    pub(crate) fn insert_with<R>(
         &self,
         name: &Arc<str>,
-        make: impl FnOnce() -> (Handle<T>, R),
-    ) -> Option<(Handle<T>, R)> {
+        make: impl FnOnce() -> (TonicRef, Box<dyn Any + Send + Sync>, R),
+    ) -> Option<R> {
         let mut inner = self.inner.write();
         if inner.by_name.contains_key(name) {
             return None;
         }
-        let (handle, extra) = make();
-        let id = handle.id();
+        let (tonic, handle, extra) = make();
+        let id = tonic.id();
         inner.by_name.insert(name.clone(), id);
-        inner.by_id.insert(
-            id,
-            Entry {
-                tonic: handle.tonic_ref(),
-                handle: Box::new(handle.clone()),
-            },
-        );
-        Some((handle, extra))
+        inner.by_id.insert(id, Entry { tonic, handle });
+        Some(extra)
     }
 
     pub(crate) fn remove(&self, id: TonicId) {
@@ -87,16 +82,12 @@ impl Ledger {
         self.inner.read().by_name.contains_key(name)
     }
 
-    /// The typed handle of the live tonic named `name`, if it is a `T`.
-    pub fn lookup<T: Tonic>(&self, name: &str) -> Option<Handle<T>> {
+    /// The typed handle stored for the live tonic named `name`, if it is an `H` (the public,
+    /// typed form is [`Ledger::lookup`], beside `Handle`).
+    pub(crate) fn typed<H: Any + Clone>(&self, name: &str) -> Option<H> {
         let inner = self.inner.read();
         let id = inner.by_name.get(name)?;
-        inner
-            .by_id
-            .get(id)?
-            .handle
-            .downcast_ref::<Handle<T>>()
-            .cloned()
+        inner.by_id.get(id)?.handle.downcast_ref::<H>().cloned()
     }
 
     /// The live tonic named `name`.

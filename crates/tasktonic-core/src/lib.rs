@@ -54,16 +54,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod address;
 mod app;
 mod catalyst;
-mod cell;
 mod clock;
 mod ctx;
 mod distiller;
 mod error;
 mod handle;
 mod id;
-mod infusion;
 mod ledger;
 mod lifecycle;
 pub mod logging;
@@ -76,14 +75,15 @@ mod timer;
 mod tonic;
 mod trace;
 
+pub use crate::address::TonicRef;
 pub use crate::app::{App, Stopper};
 pub use crate::catalyst::{Parker, ThreadParker, Unpark};
 pub use crate::ctx::Ctx;
+pub use crate::ctx::{Infusion, Restart};
 pub use crate::distiller::{Contract, Distiller, Outcome, StopReason};
 pub use crate::error::{AskError, Failure, RunError, SendError, SpawnError};
-pub use crate::handle::{Handle, TonicRef};
+pub use crate::handle::Handle;
 pub use crate::id::TonicId;
-pub use crate::infusion::{Infusion, Restart};
 pub use crate::ledger::Ledger;
 pub use crate::lifecycle::Lifecycle;
 pub use crate::mailbox::Overflow;

@@ -1,25 +1,19 @@
 //! The runtime of one app: its catalysts, ledger, services, settings, clock and failures.
 
-use std::any::TypeId;
-use std::collections::HashMap;
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
-use crate::catalyst::{
-    AnyCell, CatalystShared, Core, InfusionOutcome, Names, Parker, ThreadParker, Work,
-};
-use crate::cell::TonicCell;
+use crate::address::TonicShared;
+use crate::catalyst::{CatalystShared, Core, InfusionOutcome, Names, Parker, ThreadParker};
 use crate::clock::Clock;
-use crate::handle::TonicShared;
-use crate::id::readable_type_name;
-use crate::infusion::SpawnSpec;
 use crate::ledger::Ledger;
 use crate::mailbox::Mailbox;
-use crate::service::Services;
-use crate::{Ctx, Failure, Handle, Settings, SpawnError, Tonic, TonicId, TonicRef};
+use crate::{Failure, Settings, TonicId, TonicRef};
 
 pub(crate) struct Runtime {
     pub(crate) project: String,
@@ -96,47 +90,23 @@ impl Runtime {
         self.live.load(Ordering::SeqCst)
     }
 
-    /// Spawn a new top-level tonic (from the `App` or the Distiller): refused once the app is
-    /// stopping. Infusions and services are not refused: a finishing tonic may still need them,
-    /// and an infusion of a finishing base is finished at once.
-    pub(crate) fn spawn_top<U: Tonic>(
-        self: &Arc<Self>,
-        spec: SpawnSpec<U>,
-        default: &Arc<CatalystShared>,
-    ) -> Result<Handle<U>, SpawnError<U>> {
-        if self.stopped.load(Ordering::SeqCst) {
-            return Err(SpawnError::Stopped(spec.tonic));
-        }
-        self.spawn(spec, None, default)
+    /// True once the app stops: no new top-level tonics.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
     }
 
-    /// Spawn a tonic on `spec.catalyst` (or `default`), as an infusion of `base`.
-    pub(crate) fn spawn<U: Tonic>(
-        self: &Arc<Self>,
-        spec: SpawnSpec<U>,
-        base: Option<TonicRef>,
-        default: &Arc<CatalystShared>,
-    ) -> Result<Handle<U>, SpawnError<U>> {
-        let catalyst = match &spec.catalyst {
-            Some(name) => self.plain_catalyst(name),
-            None => default.clone(),
-        };
-        let id = TonicId::next();
-        let name: Arc<str> = match &spec.name {
-            Some(n) => n.as_str().into(),
-            None => {
-                let auto = format!("{}{}", readable_type_name::<U>(), id);
-                if self.ledger.is_taken(&auto) {
-                    format!("{auto}{id}").into()
-                } else {
-                    auto.into()
-                }
-            }
-        };
-        let mailbox = spec
-            .mailbox
-            .map(|(cap, overflow)| Box::new(Mailbox::new(cap, overflow)));
-        let inserted = self.ledger.insert_with(&name, || {
+    /// Enter a new tonic under `name` in the ledger (with `handle`, its typed handle, for
+    /// look-ups by type) and reserve its slot on `catalyst`: its shared part, and whether the
+    /// catalyst's thread must be started for it. `None` if a live tonic has the name.
+    pub(crate) fn register(
+        &self,
+        id: TonicId,
+        name: &Arc<str>,
+        catalyst: &Arc<CatalystShared>,
+        mailbox: Option<Box<Mailbox>>,
+        handle: impl FnOnce(&Arc<TonicShared>) -> Box<dyn Any + Send + Sync>,
+    ) -> Option<(Arc<TonicShared>, bool)> {
+        self.ledger.insert_with(name, || {
             let mut slots = catalyst.slots.lock();
             let slot = slots.reserve();
             let start_thread = !catalyst.is_main && !slots.running;
@@ -152,30 +122,24 @@ impl Runtime {
                 catalyst.clone(),
                 mailbox,
             ));
-            (Handle::<U>::from_shared(shared), start_thread)
-        });
-        let Some((handle, start_thread)) = inserted else {
-            return Err(SpawnError::NameTaken(name.to_string(), spec.tonic));
-        };
-        if base.is_none() {
-            self.top.lock().push(handle.tonic_ref());
-        }
-        let shared = handle.shared.clone();
-        let SpawnSpec { tonic, restart, .. } = spec;
-        let runtime = self.clone();
-        let build = Box::new(move |core: &std::rc::Rc<Core>| {
-            let ctx = Ctx::new(core.clone(), runtime, shared, base, restart);
-            Box::new(TonicCell::new(tonic, ctx)) as Box<dyn AnyCell>
-        });
-        let envelope = handle.shared.envelope("spawn", Work::Spawn(build));
-        catalyst.deliver(envelope);
-        if start_thread {
-            self.start_thread(catalyst);
-        }
-        Ok(handle)
+            let typed = handle(&shared);
+            (
+                TonicRef {
+                    shared: shared.clone(),
+                },
+                typed,
+                (shared, start_thread),
+            )
+        })
     }
 
-    fn start_thread(self: &Arc<Self>, catalyst: Arc<CatalystShared>) {
+    /// A tonic without a base (a top-level tonic or a service): finished when the app stops.
+    pub(crate) fn add_top(&self, tonic: TonicRef) {
+        self.top.lock().push(tonic);
+    }
+
+    /// Start the thread of `catalyst` (a tonic was placed on it while it had none).
+    pub(crate) fn start_thread(self: &Arc<Self>, catalyst: Arc<CatalystShared>) {
         let (clock, names) = (self.clock.clone(), self.clone() as Arc<dyn Names>);
         let name = catalyst.name.to_string();
         let thread = std::thread::Builder::new()
@@ -255,5 +219,35 @@ impl Runtime {
 impl Names for Runtime {
     fn name_of(&self, id: TonicId) -> Option<String> {
         self.ledger.get(id).map(|t| t.name().to_string())
+    }
+}
+
+/// A live service: its typed handle (a `Handle<S>`), the tonic, and its bases.
+pub(crate) struct ServiceEntry {
+    pub(crate) handle: Box<dyn Any + Send>,
+    pub(crate) tonic: TonicRef,
+    pub(crate) bases: HashSet<TonicId>,
+}
+
+/// The services of one runtime, by type.
+#[derive(Default)]
+pub(crate) struct Services {
+    pub(crate) entries: HashMap<TypeId, ServiceEntry>,
+}
+
+impl Services {
+    /// `base` leaves the service `key`: returns the service to finish if it has no base left.
+    pub(crate) fn leave(&mut self, key: TypeId, base: TonicId) -> Option<TonicRef> {
+        let entry = self.entries.get_mut(&key)?;
+        entry.bases.remove(&base);
+        if entry.bases.is_empty() {
+            return self.entries.remove(&key).map(|e| e.tonic);
+        }
+        None
+    }
+
+    /// The service tonic `id` completed: forget it.
+    pub(crate) fn forget(&mut self, id: TonicId) {
+        self.entries.retain(|_, e| e.tonic.id() != id);
     }
 }

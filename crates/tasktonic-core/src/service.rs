@@ -1,10 +1,11 @@
 //! Services: named singleton tonics shared by their bases.
 
-use std::any::{Any, TypeId};
-use std::collections::{HashMap, HashSet};
+use std::any::TypeId;
 
+use crate::ctx::{SpawnSpec, spawn};
 use crate::id::readable_type_name;
-use crate::{Tonic, TonicId, TonicRef};
+use crate::runtime::ServiceEntry;
+use crate::{Ctx, Handle, Lifecycle, Tonic};
 
 /// A named singleton tonic, created on first use by [`Ctx::service`](crate::Ctx::service).
 ///
@@ -56,31 +57,69 @@ pub trait Service: Tonic {
     }
 }
 
-pub(crate) struct ServiceEntry {
-    pub(crate) handle: Box<dyn Any + Send>,
-    pub(crate) tonic: TonicRef,
-    pub(crate) bases: HashSet<TonicId>,
-}
-
-/// The services of one runtime, by type.
-#[derive(Default)]
-pub(crate) struct Services {
-    pub(crate) entries: HashMap<TypeId, ServiceEntry>,
-}
-
-impl Services {
-    /// `base` leaves the service `key`: returns the service to finish if it has no base left.
-    pub(crate) fn leave(&mut self, key: TypeId, base: TonicId) -> Option<TonicRef> {
-        let entry = self.entries.get_mut(&key)?;
-        entry.bases.remove(&base);
-        if entry.bases.is_empty() {
-            return self.entries.remove(&key).map(|e| e.tonic);
+/// Services as a tonic uses them (here, beside the trait; the registry is the runtime's).
+impl<T: Tonic> Ctx<T> {
+    /// The service `S`, created on first use; this tonic becomes one of its bases.
+    ///
+    /// Concurrent first use from several catalysts creates exactly one instance.
+    pub fn service<S: Service>(&mut self) -> Handle<S> {
+        let key = TypeId::of::<S>();
+        let me = self.id();
+        let runtime = self.runtime.clone();
+        let mut services = runtime.services.lock();
+        if let Some(entry) = services.entries.get_mut(&key)
+            && entry.tonic.lifecycle() < Lifecycle::Finishing
+            && let Some(handle) = entry.handle.downcast_ref::<Handle<S>>()
+        {
+            entry.bases.insert(me);
+            let handle = handle.clone();
+            drop(services);
+            self.note_service(key);
+            return handle;
         }
-        None
+        let catalyst = match S::catalyst() {
+            Some(name) => runtime.plain_catalyst(&name),
+            None => self.core.shared.clone(),
+        };
+        let mut spec = SpawnSpec::new(S::create());
+        spec.name = Some(S::service_name());
+        let handle = match spawn(&runtime, spec, None, &catalyst) {
+            Ok(h) => h,
+            // An earlier instance is still finishing under the name: use an automatic one.
+            Err(e) => {
+                let spec = SpawnSpec::new(e.into_inner());
+                match spawn(&runtime, spec, None, &catalyst) {
+                    Ok(h) => h,
+                    Err(e) => unreachable!("spawning a service failed: {e}"),
+                }
+            }
+        };
+        services.entries.insert(
+            key,
+            ServiceEntry {
+                handle: Box::new(handle.clone()),
+                tonic: handle.tonic_ref(),
+                bases: std::iter::once(me).collect(),
+            },
+        );
+        drop(services);
+        self.note_service(key);
+        handle
     }
 
-    /// The service tonic `id` completed: forget it.
-    pub(crate) fn forget(&mut self, id: TonicId) {
-        self.entries.retain(|_, e| e.tonic.id() != id);
+    pub(crate) fn note_service(&mut self, key: TypeId) {
+        if !self.services.contains(&key) {
+            self.services.push(key);
+        }
+    }
+
+    /// Stop being a base of service `S`; it finishes if this was its last base.
+    pub fn release_service<S: Service>(&mut self) {
+        let key = TypeId::of::<S>();
+        self.services.retain(|k| *k != key);
+        let done = self.runtime.services.lock().leave(key, self.id());
+        if let Some(service) = done {
+            service.finish();
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! What the executor runs: a tonic's cell, seen through [`AnyCell`]. The trait is defined
 //! here, where it is consumed (as mio's `Registry` drives a `Source`); the host layer
-//! implements it (`crate::cell::TonicCell`).
+//! implements it (`crate::ctx::TonicCell`).
 
 use std::any::Any;
 

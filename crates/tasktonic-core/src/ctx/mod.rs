@@ -7,23 +7,29 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::address::TonicShared;
 use crate::catalyst::Core;
-use crate::handle::TonicShared;
 use crate::id::short_type_name;
-use crate::infusion::{Infusion, Restart, SpawnSpec};
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
-use crate::service::ServiceEntry;
 use crate::state::{Machine, Postponed};
+
+mod cell;
 mod children;
+mod infusion;
+mod spawn;
 mod timers;
+
+pub(crate) use self::cell::TonicCell;
+pub(crate) use self::infusion::SpawnSpec;
+pub use self::infusion::{Infusion, Restart};
+pub(crate) use self::spawn::{spawn, spawn_top};
 
 use self::children::Children;
 pub(crate) use self::timers::Fired;
 use self::timers::{Purpose, TimerTable};
 use crate::{
-    AskError, Failure, Handle, Lifecycle, Receive, Service, Settings, SpawnError, Tonic, TonicId,
-    TonicRef,
+    AskError, Failure, Handle, Lifecycle, Receive, Settings, SpawnError, Tonic, TonicId, TonicRef,
 };
 
 type Answer<T> = Box<dyn FnOnce(&mut T, &mut Ctx<T>, Result<Box<dyn Any + Send>, AskError>)>;
@@ -206,9 +212,12 @@ impl<T: Tonic> Ctx<T> {
         &mut self,
         spec: SpawnSpec<U>,
     ) -> Result<Handle<U>, SpawnError<U>> {
-        let handle = self
-            .runtime
-            .spawn(spec, Some(self.tonic_ref()), &self.core.shared)?;
+        let handle = spawn(
+            &self.runtime,
+            spec,
+            Some(self.tonic_ref()),
+            &self.core.shared,
+        )?;
         let child = handle.tonic_ref();
         if self.lifecycle >= Lifecycle::Finishing {
             child.finish();
@@ -263,72 +272,6 @@ impl<T: Tonic> Ctx<T> {
     /// [`App::run`](crate::App::run) returns once all have completed.
     pub fn stop_app(&mut self) {
         self.runtime.stop();
-    }
-
-    // ----- services -------------------------------------------------------------------------
-
-    /// The service `S`, created on first use; this tonic becomes one of its bases.
-    ///
-    /// Concurrent first use from several catalysts creates exactly one instance.
-    pub fn service<S: Service>(&mut self) -> Handle<S> {
-        let key = TypeId::of::<S>();
-        let me = self.id();
-        let runtime = self.runtime.clone();
-        let mut services = runtime.services.lock();
-        if let Some(entry) = services.entries.get_mut(&key)
-            && entry.tonic.lifecycle() < Lifecycle::Finishing
-            && let Some(handle) = entry.handle.downcast_ref::<Handle<S>>()
-        {
-            entry.bases.insert(me);
-            let handle = handle.clone();
-            drop(services);
-            self.note_service(key);
-            return handle;
-        }
-        let catalyst = match S::catalyst() {
-            Some(name) => runtime.plain_catalyst(&name),
-            None => self.core.shared.clone(),
-        };
-        let mut spec = SpawnSpec::new(S::create());
-        spec.name = Some(S::service_name());
-        let handle = match runtime.spawn(spec, None, &catalyst) {
-            Ok(h) => h,
-            // An earlier instance is still finishing under the name: use an automatic one.
-            Err(e) => {
-                let spec = SpawnSpec::new(e.into_inner());
-                match runtime.spawn(spec, None, &catalyst) {
-                    Ok(h) => h,
-                    Err(e) => unreachable!("spawning a service failed: {e}"),
-                }
-            }
-        };
-        services.entries.insert(
-            key,
-            ServiceEntry {
-                handle: Box::new(handle.clone()),
-                tonic: handle.tonic_ref(),
-                bases: std::iter::once(me).collect(),
-            },
-        );
-        drop(services);
-        self.note_service(key);
-        handle
-    }
-
-    fn note_service(&mut self, key: TypeId) {
-        if !self.services.contains(&key) {
-            self.services.push(key);
-        }
-    }
-
-    /// Stop being a base of service `S`; it finishes if this was its last base.
-    pub fn release_service<S: Service>(&mut self) {
-        let key = TypeId::of::<S>();
-        self.services.retain(|k| *k != key);
-        let done = self.runtime.services.lock().leave(key, self.id());
-        if let Some(service) = done {
-            service.finish();
-        }
     }
 
     // ----- request–reply ----------------------------------------------------------------------
