@@ -249,6 +249,8 @@ struct Restarting {
     starts: std::sync::Arc<std::sync::atomic::AtomicU32>,
     out: Sender<String>,
     holders: Sender<Handle<Holder>>,
+    /// The lingering holder sends a panicking sparkle between its two notes.
+    boom_between: bool,
 }
 
 impl Tonic for Restarting {
@@ -262,6 +264,7 @@ impl Tonic for Restarting {
             .infusion(Holder {
                 base: ctx.handle(),
                 linger: n == 1,
+                boom_between: self.boom_between,
                 out: self.out.clone(),
             })
             .name("holder")
@@ -277,6 +280,7 @@ impl Tonic for Restarting {
 struct Holder {
     base: Handle<Restarting>,
     linger: bool,
+    boom_between: bool,
     out: Sender<String>,
 }
 
@@ -286,6 +290,9 @@ impl Tonic for Holder {
         if self.linger {
             ctx.delay_completion();
             for i in 1..=2 {
+                if i == 2 && self.boom_between {
+                    self.base.sparkle(|_, _| panic!("held boom")).ok();
+                }
                 let out = self.out.clone();
                 self.base
                     .sparkle(move |_, _| out.send(format!("note {i}")).expect("test"))
@@ -310,10 +317,12 @@ impl Tonic for Keeper {
             first.out.clone(),
             first.holders.clone(),
         );
+        let boom_between = first.boom_between;
         let fresh = move || Restarting {
             starts: starts.clone(),
             out: out.clone(),
             holders: holders.clone(),
+            boom_between,
         };
         let handle = ctx
             .infusion(first)
@@ -324,8 +333,16 @@ impl Tonic for Keeper {
     }
 }
 
-#[test]
-fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
+/// A `Keeper` app whose `Restarting` tonic has panicked once: its first holder lingers.
+struct Waiting {
+    events: crossbeam_channel::Receiver<String>,
+    holders: crossbeam_channel::Receiver<Handle<Holder>>,
+    first_holder: Handle<Holder>,
+    stopper: tasktonic_core::Stopper,
+    running: util::AppThread,
+}
+
+fn restart_waiting(boom_between: bool) -> Waiting {
     let (out, events) = channel();
     let (holders_tx, holders) = channel();
     let (handle_tx, handle) = channel();
@@ -334,6 +351,7 @@ fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
             starts: Default::default(),
             out,
             holders: holders_tx,
+            boom_between,
         }),
         handle: handle_tx,
     });
@@ -343,17 +361,60 @@ fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
     let first_holder = recv(&holders);
     assert_eq!(recv(&events), "started 1");
     restarting.sparkle(|_, _| panic!("boom")).ok();
-    // The old holder lingers; the two sparkles it sent meanwhile wait for the fresh
-    // instance's start.
+    // The old holder lingers; what it sends meanwhile waits for the fresh instance's start.
     assert_eq!(recv(&events), "holder lingers");
-    first_holder
+    Waiting {
+        events,
+        holders,
+        first_holder,
+        stopper,
+        running,
+    }
+}
+
+#[test]
+fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
+    let w = restart_waiting(false);
+    w.first_holder
         .sparkle(|_, ctx| ctx.allow_completion())
         .expect("still there");
-    assert_eq!(recv(&events), "started 2");
-    assert_eq!(recv(&events), "note 1");
-    assert_eq!(recv(&events), "note 2");
-    let _second_holder = recv(&holders);
-    stopper.stop();
-    running.join().expect("the failure was a restart");
-    assert!(events.try_iter().next().is_none());
+    assert_eq!(recv(&w.events), "started 2");
+    assert_eq!(recv(&w.events), "note 1");
+    assert_eq!(recv(&w.events), "note 2");
+    let _second_holder = recv(&w.holders);
+    w.stopper.stop();
+    w.running.join().expect("the failure was a restart");
+    assert!(w.events.try_iter().next().is_none());
+}
+
+#[test]
+fn a_held_sparkle_that_panics_restarts_it_again_and_the_rest_waits_for_that_start() {
+    let w = restart_waiting(true);
+    w.first_holder
+        .sparkle(|_, ctx| ctx.allow_completion())
+        .expect("still there");
+    // Started, note 1 ran, the held boom failed it again: its new holder finishes, then a
+    // third instance starts and note 2 runs on it.
+    assert_eq!(recv(&w.events), "started 2");
+    assert_eq!(recv(&w.events), "note 1");
+    assert_eq!(recv(&w.events), "started 3");
+    assert_eq!(recv(&w.events), "note 2");
+    w.stopper.stop();
+    w.running.join().expect("both failures were restarts");
+    assert!(w.events.try_iter().next().is_none());
+}
+
+#[test]
+fn finished_while_its_restart_waits_it_never_starts_again() {
+    let w = restart_waiting(false);
+    // The app stops while the old holder lingers: the fresh instance is not started (no
+    // port bound, no child spawned during a shutdown); once the holder has gone, it
+    // completes and the app ends.
+    w.stopper.stop();
+    w.first_holder
+        .sparkle(|_, ctx| ctx.allow_completion())
+        .expect("still there");
+    w.running.join().expect("the failure was a restart");
+    let rest: Vec<String> = w.events.try_iter().collect();
+    assert!(rest.is_empty(), "{rest:?}");
 }

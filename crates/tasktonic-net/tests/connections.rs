@@ -403,6 +403,7 @@ fn a_lagging_base_stops_the_reading_at_the_inbound_window() {
     // And the process took no more than the window and one read (64 KiB) of the 40 MB: the
     // rest waits in the kernel's queues.
     let taken = taken_by_peer(&c, offset);
+    eprintln!("window of 4: {taken} of {offset} written bytes taken in");
     assert!(
         taken <= 4 * 4100 + 64 * 1024,
         "{taken} bytes read for a base that consumed nothing"
@@ -530,6 +531,7 @@ fn the_inbound_window_bounds_bytes_as_well_as_messages() {
     // The process holds at most the 1 MiB window, the frame being cut and one read: the
     // rest waits in the kernel's queues.
     let taken = taken_by_peer(&c, at);
+    eprintln!("1 MiB byte bound: {taken} of {at} written bytes taken in");
     assert!(
         taken <= (1 << 20) + 2 * (4 + 256 * 1024) + 64 * 1024,
         "{taken} bytes taken in for a base that took nothing"

@@ -23,6 +23,7 @@ fn out_of_descriptors_the_listener_backs_off_and_recovers() {
         return;
     }
     let cpu = Cpu::open();
+    let tcp_table = File::open("/proc/net/tcp").expect("/proc/net/tcp");
     let server = u32_echo();
     // A flood of 100 clients, their sockets made while descriptors are left (each connected
     // only once the process has none: the listener must not take them first).
@@ -50,6 +51,8 @@ fn out_of_descriptors_the_listener_backs_off_and_recovers() {
             s.into()
         })
         .collect();
+    // All 100 wait in the listener's accept queue, which it cannot take from.
+    assert_eq!(accept_queue(&tcp_table, server.addr), FLOOD as u64);
     // The listener is readable and every accept fails: with the back-off it sleeps between
     // tries; a busy loop would use a whole core (100 ticks a second).
     let ticks = cpu.ticks_over(Duration::from_secs(1));

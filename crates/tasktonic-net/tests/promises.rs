@@ -47,46 +47,51 @@ fn close_linger_bounds_the_wait_for_a_peer_that_never_closes() {
             close_linger: linger,
             ..TcpConfig::default()
         };
-        flood_server(
+        flood_tonic(
             TcpServer::bind(local(), LengthDelimited::new()).config(config),
             3,
             16,
         )
     };
-    // Two servers whose peers never close: one lingers an hour, the other 300 ms; the
-    // patient one closes its side first.
-    let (patient, brief) = (
-        lingering(Duration::from_secs(3600)),
-        lingering(Duration::from_millis(300)),
-    );
-    let mut p = connect(patient.addr);
+    // Two servers in one app (their connections on one selector, their timers in one
+    // heap) whose peers never close: one lingers an hour, the other 300 ms.
+    let (patient, patient_events, patient_addr) = lingering(Duration::from_secs(3600));
+    let (brief, brief_events, brief_addr) = lingering(Duration::from_millis(300));
+    let app = App::new("lingers").tonic(patient).tonic(brief);
+    let stopper = app.stopper();
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || done_tx.send(app.run()).ok());
+    let (patient_at, _) = patient_addr.recv_timeout(LIMIT).expect("started");
+    let (brief_at, _) = brief_addr.recv_timeout(LIMIT).expect("started");
+    let until = |events: &crossbeam_channel::Receiver<String>| loop {
+        let e = events.recv_timeout(LIMIT).expect("no disconnect in time");
+        if e.starts_with("disconnected") {
+            return e;
+        }
+    };
+    // The patient one's close begins first.
+    let mut p = connect(patient_at);
     assert_eq!(read_to_eof(&mut p).len(), 3 * (4 + 16));
-    let mut b = connect(brief.addr);
+    let mut b = connect(brief_at);
     // Everything, then our side's end of the stream...
     assert_eq!(read_to_eof(&mut b).len(), 3 * (4 + 16));
     // ...and while this peer holds its socket open, the linger runs out and the server
     // drops the connection (it would otherwise wait for the peer's close for good)...
-    assert_eq!(
-        brief.until(|e| e.starts_with("disconnected")),
-        "disconnected: closed; unsent 0"
-    );
-    // ...while the patient one, which began earlier, still waits: each uses its own
-    // linger (the same one, any one, would have ended the patient first).
+    assert_eq!(until(&brief_events), "disconnected: closed; unsent 0");
+    // ...while the patient one, begun earlier, still waits: each uses its own linger (one
+    // linger for both, the default's 5 s or any other, would have ended the patient first:
+    // its timer, in the same heap, is due earlier).
     assert!(
-        !patient
-            .events
+        !patient_events
             .try_iter()
             .any(|e| e.starts_with("disconnected")),
         "the hour-long linger ended before the 300 ms one"
     );
     drop(p);
-    assert_eq!(
-        patient.until(|e| e.starts_with("disconnected")),
-        "disconnected: closed; unsent 0"
-    );
+    assert_eq!(until(&patient_events), "disconnected: closed; unsent 0");
     drop(b);
-    brief.stop().expect("stopped");
-    patient.stop().expect("stopped");
+    stopper.stop();
+    done.recv_timeout(LIMIT).expect("ended").expect("ran");
 }
 
 /// Sends numbered 64 KiB frames on connect; aborts when asked; reports its end.
@@ -149,6 +154,24 @@ fn abort_hands_back_what_was_not_written() {
     let mut c = connect(server.addr);
     let head = read_frame(&mut c);
     assert_eq!(&head[..4], &0u32.to_be_bytes());
+    // Once the stream stalls (both ends' kernel queues full, unchanged over several looks),
+    // what the server wrote is what we read plus what waits in our receive queue and in
+    // its send queue.
+    let (ours, theirs) = (c.local_addr().expect("local"), c.peer_addr().expect("peer"));
+    let queued = || tcp_queues(ours, theirs).1 + tcp_queues(theirs, ours).0;
+    let deadline = std::time::Instant::now() + LIMIT;
+    let (mut last, mut same) = (queued(), 0);
+    while same < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never stalled"
+        );
+        std::thread::yield_now();
+        let now = queued();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    let written = (4 + 64 * 1024) + last;
     server
         .hub
         .ask_blocking(LIMIT, |t, _| t.conn.as_ref().expect("connected").abort())
@@ -156,14 +179,19 @@ fn abort_hands_back_what_was_not_written() {
     let (why, unsent) = server.next();
     assert_eq!(why, "aborted");
     assert!(!unsent.is_empty());
-    // What came back is the tail, in order: every message either went out or came back.
+    // What came back is the tail, in order: every message either went out or came back,
+    // exactly: the first one handed back is the first not written whole.
     let first = unsent[0];
     assert_eq!(unsent, (first..200).collect::<Vec<_>>());
+    assert_eq!(
+        u64::from(first),
+        written / (4 + 64 * 1024),
+        "{written} bytes were written"
+    );
     let mut rest = Vec::new();
     let _ = std::io::Read::read_to_end(&mut c, &mut rest); // ends with a close or a reset
-    // What arrived is the head, in order, each number once (a reset may cut what the peer
-    // had not read yet, so the head can be shorter than what was written: no TCP peer can
-    // tell those bytes apart once the reset discards them).
+    // What arrived is the head, in order, each number once (the reset may discard what we
+    // had not read yet: that is why what was written is counted before it).
     let frames: Vec<u32> = rest
         .chunks_exact(4 + 64 * 1024)
         .map(|f| u32::from_be_bytes([f[4], f[5], f[6], f[7]]))

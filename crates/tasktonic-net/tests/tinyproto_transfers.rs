@@ -439,7 +439,7 @@ fn a_client_busy_receiving_right_after_its_handshake_is_not_timed_out() {
     let timeout = Duration::from_millis(300);
     let listener = TcpListener::bind(local()).expect("bound");
     // The connection's own later timer, on the same thread: if the connect timeout were
-    // still armed when the handshake completed, it would end the connection first.
+    // still armed after the handshake, it would end the connection first.
     let config = TcpConfig {
         connect_timeout: timeout,
         recv_timeout: Some(timeout * 3),
@@ -449,23 +449,16 @@ fn a_client_busy_receiving_right_after_its_handshake_is_not_timed_out() {
         TcpClient::new(listener.local_addr().expect("address"), TinyProto::client()).config(config);
     let receiver = run(Role::Dial(client), Vec::new(), false);
     let (mut s, _) = listener.accept().expect("connection");
-    // The handshake byte with the first half of a size behind it: a transfer is starting.
+    // The handshake byte with the first half of a size behind it: a transfer is starting,
+    // and the peer goes silent in the middle of it.
     write_all(&mut s, &[0xFF, 0, 0]);
     assert_eq!(read_n(&mut s, 1), [0xFF]);
     match receiver.next() {
         Got::Up(_) => {}
         other => panic!("{other:?}"),
     }
-    // The rest of the size and the payload: the transfer completes.
-    write_all(&mut s, &[0, 3]);
-    assert_eq!(read_n(&mut s, 1), [0xFF]);
-    write_all(&mut s, b"abc");
-    match receiver.next_event() {
-        Got::Msg(m) => assert_eq!(&m[..], b"abc"),
-        other => panic!("{other:?}"),
-    }
-    // Then the peer is silent: what ends the connection is the receive timeout, not the
-    // connect timeout that expired long before it.
+    // Mid-transfer past the connect timeout, the connection is still up: what ends it is
+    // the receive timeout, which comes well after the connect timeout would have.
     match receiver.next_event() {
         Got::Down(why, _, _) => assert!(why.contains("sent nothing"), "{why}"),
         other => panic!("{other:?}"),

@@ -941,6 +941,7 @@ fn a_peer_that_pings_without_reading_is_no_longer_read_until_it_takes_its_pongs(
     let pings_answered = in_kernel / 127;
     let taken = taken_by_peer(&s, at);
     let held = taken.saturating_sub(pings_answered * 131);
+    eprintln!("pings: {taken} of {at} bytes read, {held} beyond the {pings_answered} answered");
     assert!(
         held <= (64 + 64) * 1024 * 131 / 127 + 2 * 131,
         "{held} bytes of pings taken beyond the {pings_answered} answered ({taken} read)"

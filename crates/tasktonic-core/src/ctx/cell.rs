@@ -28,6 +28,8 @@ struct Restarting {
     /// Work that came meanwhile, run in order once the fresh instance has started (its
     /// bounded mailbox, if any, is not drained meanwhile: it keeps its bound).
     held: VecDeque<(Work, u64, &'static str)>,
+    /// Asked to finish meanwhile: the fresh instance is never started.
+    finish: bool,
 }
 
 impl<T: Tonic> TonicCell<T> {
@@ -261,21 +263,41 @@ impl<T: Tonic> TonicCell<T> {
             );
         }
         let mut leaving: Vec<TonicId> = leaving.iter().map(TonicRef::id).collect();
-        let mut held = VecDeque::new();
+        let (mut held, mut finish) = (VecDeque::new(), false);
         if let Some(earlier) = self.restarting.take() {
             // An earlier restart still waits: what it waited for is still leaving.
             leaving.extend(earlier.leaving);
-            held = earlier.held;
+            (held, finish) = (earlier.held, earlier.finish);
         }
-        if leaving.is_empty() && held.is_empty() {
+        if leaving.is_empty() && held.is_empty() && !finish {
             self.guarded(|t, ctx| t.on_start(ctx));
         } else {
             // The fresh instance starts once the old one's infusions have completed: what
             // they held (a listening port, a tonic name, a peer's connection) is free by then.
             // Work that comes meanwhile waits for it, in order.
-            self.restarting = Some(Box::new(Restarting { leaving, held }));
+            self.restarting = Some(Box::new(Restarting {
+                leaving,
+                held,
+                finish,
+            }));
         }
         true
+    }
+
+    /// Asked to finish while a restart waited: the fresh instance is never started (nor its
+    /// hooks run); once the old infusions have completed it completes, and what was held is
+    /// dropped as sparkles for a completed tonic are, with a warning.
+    fn complete_unstarted(&mut self, held: VecDeque<(Work, u64, &'static str)>) -> After {
+        for (work, _, name) in held {
+            if let Work::Order(_) = work {
+                log::warn!("sparkle {name} dropped: its tonic finished before it restarted");
+            }
+        }
+        self.set_lifecycle(Lifecycle::Completed);
+        self.ctx.clear_all();
+        let name = self.ctx.name().to_string();
+        self.ctx.machine.drop_postponed(&name);
+        After::Completed
     }
 
     /// While a restart waits: hold `work`, or count an old infusion's end; after the last one,
@@ -305,7 +327,11 @@ impl<T: Tonic> TonicCell<T> {
             _ => None,
         };
         let Some((i, outcome)) = leaving else {
-            waiting.held.push_back((work, from, name));
+            if matches!(work, Work::System(SystemMsg::Finish)) {
+                waiting.finish = true;
+            } else {
+                waiting.held.push_back((work, from, name));
+            }
             return After::Alive;
         };
         if matches!(outcome, InfusionOutcome::Restarted(_)) {
@@ -315,8 +341,16 @@ impl<T: Tonic> TonicCell<T> {
         if !waiting.leaving.is_empty() {
             return After::Alive;
         }
+        let Some(Restarting {
+            mut held, finish, ..
+        }) = self.restarting.take().map(|r| *r)
+        else {
+            return After::Alive;
+        };
+        if finish {
+            return self.complete_unstarted(held);
+        }
         let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state));
-        let mut held = self.restarting.take().map(|r| r.held).unwrap_or_default();
         self.guarded(|t, ctx| t.on_start(ctx));
         let mut after = self.settle();
         if let Some(before) = state_before {

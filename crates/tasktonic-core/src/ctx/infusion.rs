@@ -35,8 +35,10 @@ impl<U: Tonic> SpawnSpec<U> {
 /// The failed instance's infusions are finished first, and the fresh instance starts (its
 /// `on_start` runs) once they have all completed, so whatever they held — a child's name, a
 /// listening port, a connection — is free again when it starts. Sparkles that arrive
-/// meanwhile wait and run after `on_start`, in order. (A connection closes gracefully, so the
-/// wait is bounded by its `close_linger`.)
+/// meanwhile wait and run after `on_start`, in order (none runs inline; a bounded mailbox is
+/// left undrained, so it keeps its bound). Asked to finish meanwhile, the fresh instance is
+/// never started. The wait lasts as long as the old infusions take: a connection closes
+/// gracefully, within its `close_linger`.
 ///
 /// # Examples
 ///

@@ -321,7 +321,7 @@ impl Link {
         let tls = self.conn.as_ref().is_some_and(Conn::is_tls);
         if !matches!(self.cfg.auth, Auth::None) && !tls {
             let peer = self.conn.as_ref().and_then(Conn::peer);
-            if !peer.is_some_and(|p| p.ip().is_loopback()) {
+            if !peer.is_some_and(|p| p.ip().to_canonical().is_loopback()) {
                 // As the official clients do when the server does not ask for TLS; said
                 // once per connection, since anyone on the path can read them.
                 log::warn!(

@@ -296,6 +296,30 @@ impl TcpEvents<Bytes> for Flood {
 
 /// Serve `server`: every connection gets `total` numbered frames of `size` bytes (back-pressure
 /// respected), then a graceful close; events as text.
+/// A `Flood` tonic for an app of the caller's making, with its events and its address.
+#[allow(clippy::type_complexity)]
+pub fn flood_tonic(
+    server: TcpServer<LengthDelimited>,
+    total: u32,
+    size: usize,
+) -> (
+    Flood,
+    Receiver<String>,
+    Receiver<(SocketAddr, Handle<Flood>)>,
+) {
+    let (out, events) = unbounded();
+    let (addr, bound) = unbounded();
+    let flood = Flood {
+        server: Some(server),
+        total,
+        size,
+        sent: 0,
+        out,
+        addr,
+    };
+    (flood, events, bound)
+}
+
 pub fn flood_server(
     server: TcpServer<LengthDelimited>,
     total: u32,
@@ -400,6 +424,35 @@ pub fn wakeups() -> u64 {
 /// bytes sent and not yet acknowledged (`tx_queue`), and bytes received that the
 /// application has not read yet (`rx_queue`).
 pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> (u64, u64) {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    queues_in(&table, local, peer)
+        .unwrap_or_else(|| panic!("no connection {local} -> {peer} in /proc/net/tcp"))
+}
+
+/// The connections waiting in `listener`'s accept queue (a listening socket's `rx_queue`),
+/// from `table`, a `/proc/net/tcp` opened beforehand (it can be read when the process has
+/// no descriptor to spare).
+pub fn accept_queue(table: &std::fs::File, listener: SocketAddr) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut text = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = table
+            .read_at(&mut chunk, text.len() as u64)
+            .expect("read /proc/net/tcp");
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&chunk[..n]);
+    }
+    let nowhere: SocketAddr = "0.0.0.0:0".parse().expect("an address");
+    queues_in(&String::from_utf8_lossy(&text), listener, nowhere)
+        .unwrap_or_else(|| panic!("no listener {listener} in /proc/net/tcp"))
+        .1
+}
+
+/// `(tx_queue, rx_queue)` of the socket `local` → `peer` in a `/proc/net/tcp` table.
+fn queues_in(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<(u64, u64)> {
     let hex = |a: SocketAddr| match a {
         SocketAddr::V4(a) => format!(
             "{:08X}:{:04X}",
@@ -409,21 +462,21 @@ pub fn tcp_queues(local: SocketAddr, peer: SocketAddr) -> (u64, u64) {
         SocketAddr::V6(_) => panic!("IPv4 only"),
     };
     let (local, peer) = (hex(local), hex(peer));
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    for line in table.lines().skip(1) {
+    table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() > 4 && f[1] == local && f[2] == peer {
-            let (tx, rx) = f[4].split_once(':').expect("tx:rx");
-            let q = |h| u64::from_str_radix(h, 16).expect("hex");
-            return (q(tx), q(rx));
+            let (tx, rx) = f[4].split_once(':')?;
+            let q = |h| u64::from_str_radix(h, 16).ok();
+            return Some((q(tx)?, q(rx)?));
         }
-    }
-    panic!("no connection {local} -> {peer} in /proc/net/tcp");
+        None
+    })
 }
 
-/// Of `written` bytes a client wrote on `c`, how many the server process has read: what is
-/// neither waiting in our send queue nor in its receive queue. Measured while the stream is
-/// stopped (the server not reading): nothing is in flight over loopback then.
+/// Of `written` bytes a client wrote on `c`, at most how many the server process has read:
+/// what is neither waiting in our send queue nor in its receive queue (bytes both count,
+/// acknowledged late, make it smaller, never larger). Measured while the stream is stopped
+/// (the server not reading): nothing is in flight over loopback then.
 pub fn taken_by_peer(c: &TcpStream, written: usize) -> u64 {
     let (ours, theirs) = (c.local_addr().expect("local"), c.peer_addr().expect("peer"));
     let (unacked, _) = tcp_queues(ours, theirs);
