@@ -94,6 +94,7 @@ fn public_handles_are_send_and_sync() {
     both::<Handle<Anyone>>();
     both::<TonicRef>();
     both::<tasktonic::Stopper>();
+    both::<tasktonic::RunningApp>();
     both::<tasktonic::net::tcp::Conn<bytes::Bytes>>();
     both::<tasktonic::net::tcp::Listening>();
     both::<tasktonic::net::Selector>();
@@ -103,4 +104,59 @@ fn public_handles_are_send_and_sync() {
     both::<tasktonic::net::nats::Subscription>();
     both::<tasktonic::net::peer::Peers>();
     both::<tasktonic::net::remote_log::RemoteLog>();
+}
+
+/// Echoes every frame back: a server written with the one `use tasktonic::prelude::*`.
+struct Echo {
+    addr: Option<std::net::SocketAddr>,
+}
+
+impl Tonic for Echo {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let listening = TcpServer::bind(
+            "127.0.0.1:0".parse().expect("an address"),
+            LengthDelimited::new(),
+        )
+        .start(ctx)
+        .expect("bound");
+        self.addr = Some(listening.local_addr());
+    }
+}
+
+impl TcpEvents<Bytes> for Echo {
+    fn on_message(&mut self, _: &mut Ctx<Self>, conn: &Conn<Bytes>, msg: Bytes) {
+        conn.send(msg).ok();
+    }
+}
+
+/// A networked app from the prelude alone, started on its own thread; its top-level tonic
+/// reached by name from this thread, asked where it listens, and an echo over loopback.
+#[test]
+fn a_server_needs_only_the_prelude_and_is_reached_by_name() {
+    use std::io::{Read, Write};
+
+    let app = App::new("facade-echo")
+        .tonic_named("echo", Echo { addr: None })
+        .spawn()
+        .expect("started");
+    let echo = app.lookup::<Echo>("echo").expect("placed");
+    let addr = echo
+        .ask_blocking(Duration::from_secs(20), |e, _| e.addr)
+        .expect("answered")
+        .expect("listening");
+    let mut s = std::net::TcpStream::connect(addr).expect("connected");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(&[0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o'])
+        .expect("written");
+    let mut back = [0u8; 9];
+    s.read_exact(&mut back).expect("echoed");
+    assert_eq!(&back[4..], b"hello");
+    drop(s);
+    app.stop();
+    let result = app
+        .join_timeout(Duration::from_secs(20))
+        .expect("ended in time");
+    assert!(result.is_ok(), "{result:?}");
 }

@@ -193,8 +193,21 @@ impl TonicRef {
         &self.shared.catalyst.name
     }
 
-    /// Ask it to finish. Returns false if it had already completed.
-    pub fn finish(&self) -> bool {
+    /// Ask it to finish (as [`Handle::finish`](crate::Handle::finish)).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Completed`] if it has already completed.
+    pub fn finish(&self) -> Result<(), SendError<()>> {
+        if self.request_finish() {
+            Ok(())
+        } else {
+            Err(SendError::Completed(()))
+        }
+    }
+
+    /// Ask it to finish; false if it had already completed (for the runtime, which asks many).
+    pub(crate) fn request_finish(&self) -> bool {
         self.shared.push_system("finish", SystemMsg::Finish)
     }
 }

@@ -132,6 +132,39 @@ impl<T> fmt::Display for SpawnError<T> {
 
 impl<T> Error for SpawnError<T> {}
 
+/// A catalyst with a parker of its own could not be opened
+/// ([`extend::open_catalyst`](crate::extend::open_catalyst)).
+pub enum OpenError<E> {
+    /// Making its parker failed: nothing was registered under the name.
+    Parker(E),
+    /// A catalyst of that name exists with another kind of parker (a plain catalyst, or
+    /// another extension's), or the name is `main`, or the app runs under the
+    /// [`Distiller`](crate::Distiller), where every catalyst is its one.
+    OtherKind(String),
+}
+
+impl<E: fmt::Debug> fmt::Debug for OpenError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Parker(e) => f.debug_tuple("Parker").field(e).finish(),
+            OpenError::OtherKind(n) => f.debug_tuple("OtherKind").field(n).finish(),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for OpenError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Parker(e) => write!(f, "cannot make the catalyst's parker: {e}"),
+            OpenError::OtherKind(n) => {
+                write!(f, "catalyst {n:?} exists with another kind of parker")
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> Error for OpenError<E> {}
+
 /// A tonic failed: a sparkle or hook panicked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

@@ -61,6 +61,7 @@ mod clock;
 mod ctx;
 mod distiller;
 mod error;
+pub mod extend;
 mod handle;
 mod id;
 mod ledger;
@@ -76,10 +77,10 @@ mod tonic;
 mod trace;
 
 pub use crate::address::TonicRef;
+pub use crate::app::RunningApp;
 pub use crate::app::{App, Stopper};
-pub use crate::catalyst::{Parker, ThreadParker, Unpark};
 pub use crate::ctx::Ctx;
-pub use crate::ctx::{Infusion, Restart};
+pub use crate::ctx::{Infusion, Restart, Source, WithHandle};
 pub use crate::distiller::{Contract, Distiller, Outcome, StopReason};
 pub use crate::error::{AskError, Failure, RunError, SendError, SpawnError};
 pub use crate::handle::Handle;
@@ -99,8 +100,8 @@ pub use jiff::tz::TimeZone;
 /// The names most programs need: `use tasktonic_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, AskError, CatchUp, Contract, Ctx, Distiller, FailureAction, Handle, Lifecycle,
-        Overflow, Receive, Restart, Schedule, SendError, Service, StopReason, Timer, TimerEvent,
-        TimerId, Tonic, TonicId, TonicRef,
+        App, AskError, CatchUp, Contract, Ctx, Distiller, Failure, FailureAction, Handle,
+        Lifecycle, Overflow, Receive, Restart, Schedule, SendError, Service, StopReason, Stopper,
+        Timer, TimerEvent, TimerId, Tonic, TonicId, TonicRef,
     };
 }

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use crate::address::TonicShared;
 use crate::catalyst::{CatalystShared, Core, InfusionOutcome, Names, Parker, ThreadParker};
 use crate::clock::Clock;
+use crate::error::OpenError;
 use crate::ledger::Ledger;
 use crate::mailbox::Mailbox;
 use crate::{Failure, Settings, TonicId, TonicRef};
@@ -80,6 +81,31 @@ impl Runtime {
             .entry(name.to_string())
             .or_insert_with(|| CatalystShared::new(name, false, parker()))
             .clone()
+    }
+
+    /// The catalyst called `name` whose parker shares an `S` with its maker; `make` builds both
+    /// if the catalyst is new (nothing is registered if it fails).
+    pub(crate) fn catalyst_with<S: Send + Sync + 'static, E>(
+        self: &Arc<Self>,
+        name: &str,
+        make: impl FnOnce() -> Result<(Box<dyn Parker>, Arc<S>), E>,
+    ) -> Result<Arc<S>, OpenError<E>> {
+        if self.single_catalyst || name == "main" {
+            return Err(OpenError::OtherKind(name.to_string()));
+        }
+        let mut catalysts = self.catalysts.lock();
+        if let Some(catalyst) = catalysts.get(name) {
+            return catalyst
+                .extension
+                .clone()
+                .and_then(|e| e.downcast::<S>().ok())
+                .ok_or_else(|| OpenError::OtherKind(name.to_string()));
+        }
+        let (parker, shared) = make().map_err(OpenError::Parker)?;
+        let extension = shared.clone() as Arc<dyn Any + Send + Sync>;
+        let catalyst = CatalystShared::with_extension(name, false, parker, Some(extension));
+        catalysts.insert(name.to_string(), catalyst);
+        Ok(shared)
     }
 
     pub(crate) fn plain_catalyst(self: &Arc<Self>, name: &str) -> Arc<CatalystShared> {
@@ -204,7 +230,7 @@ impl Runtime {
         // Every tonic without a base is here, services included.
         let top: Vec<TonicRef> = self.top.lock().clone();
         for t in top {
-            t.finish();
+            t.request_finish();
         }
     }
 

@@ -119,7 +119,7 @@ impl<T: Tonic> Ctx<T> {
         self.services.retain(|k| *k != key);
         let done = self.runtime.services.lock().leave(key, self.id());
         if let Some(service) = done {
-            service.finish();
+            service.request_finish();
         }
     }
 }

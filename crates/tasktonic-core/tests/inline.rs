@@ -4,6 +4,7 @@
 mod util;
 
 use crossbeam_channel::Sender;
+use tasktonic_core::extend::SparkleInline;
 use tasktonic_core::{
     App, Contract, Ctx, Distiller, Failure, FailureAction, Handle, Overflow, Tonic, TonicRef,
 };

@@ -652,3 +652,91 @@ fn infusions_lists_exactly_the_live_infusions_whatever_order_they_complete_in() 
         .collect();
     assert_eq!(seen, expected);
 }
+
+/// A catalyst whose parker fails to be made leaves nothing behind: a second try opens it
+/// (before, a thread parker stood in under the name for good). A plain catalyst's name is
+/// another kind; `main` too.
+#[test]
+fn a_catalyst_whose_parker_cannot_be_made_is_not_registered() {
+    use tasktonic_core::extend::{OpenError, Parker, ThreadParker, open_catalyst};
+
+    struct Opener(crossbeam_channel::Sender<String>);
+    impl Tonic for Opener {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let failed = open_catalyst(
+                ctx,
+                "polled",
+                || -> Result<(Box<dyn Parker>, Arc<u32>), _> { Err("no poller today") },
+            );
+            self.0
+                .send(format!("{}", failed.expect_err("it failed")))
+                .ok();
+            let opened = open_catalyst(ctx, "polled", || {
+                Ok::<_, &str>((
+                    Box::new(ThreadParker::new()) as Box<dyn Parker>,
+                    Arc::new(7u32),
+                ))
+            });
+            self.0
+                .send(format!("opened {}", opened.expect("opened")))
+                .ok();
+            ctx.infusion(Idle).catalyst("plain").spawn().ok();
+            for name in ["plain", "main"] {
+                let other = open_catalyst(
+                    ctx,
+                    name,
+                    || -> Result<(Box<dyn Parker>, Arc<u32>), &str> { unreachable!("it exists") },
+                );
+                match other {
+                    Err(OpenError::OtherKind(n)) => self.0.send(format!("other {n}")).ok(),
+                    _ => self.0.send(format!("{name}: not another kind")).ok(),
+                };
+            }
+            ctx.finish();
+        }
+    }
+    struct Idle;
+    impl Tonic for Idle {
+        type State = ();
+    }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    util::run_bounded(App::new("open").tonic(Opener(tx))).expect("ran");
+    let seen: Vec<String> = rx.try_iter().collect();
+    assert_eq!(
+        seen,
+        [
+            "cannot make the catalyst's parker: no poller today",
+            "opened 7",
+            "other plain",
+            "other main"
+        ]
+    );
+}
+
+/// An app on its own thread: its top-level tonic is reachable by name at once; a bounded
+/// join hands the app back while it runs; stopped, it ends and the join returns.
+#[test]
+fn a_spawned_app_is_reached_by_name_and_joined_with_a_bound() {
+    struct Idle;
+    impl Tonic for Idle {
+        type State = ();
+    }
+    let app = App::new("spawned")
+        .tonic_named("idle", Idle)
+        .spawn()
+        .expect("started");
+    let idle = app
+        .lookup::<Idle>("idle")
+        .expect("placed before spawn returns");
+    assert!(app.lookup::<Idle>("nobody").is_none());
+    // Still running (nothing finishes it): the bounded join gives the app back.
+    let app = app
+        .join_timeout(Duration::from_millis(10))
+        .expect_err("it still runs");
+    assert!(!idle.is_completed());
+    app.stop();
+    let result = app.join_timeout(util::LIMIT).expect("ended once stopped");
+    assert!(result.is_ok(), "{result:?}");
+    assert!(idle.is_completed());
+}

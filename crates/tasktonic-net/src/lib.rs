@@ -33,6 +33,9 @@ pub mod transport;
 pub mod udp;
 pub mod ws;
 
+/// Re-export of `bytes`: the length-prefixed codecs' messages are [`bytes::Bytes`].
+pub use bytes;
+
 pub use crate::protocol::{Protocol, ProtocolIo};
 pub use crate::selector::Selector;
 pub use crate::tcp::{
@@ -45,6 +48,8 @@ pub use crate::udp::{SendToError, Udp, UdpConfig, UdpEvents, UdpSendError, UdpSo
 
 /// The names most networking programs need.
 pub mod prelude {
+    pub use bytes::Bytes;
+
     pub use crate::codec::{
         Codec, CodecError, DatagramCodec, Decoder, Encoder, LengthDelimited, Lines, MsgPack,
         MsgPackDatagrams, RawBytes, RawDatagrams, Utf8Datagrams, Utf8Text,

@@ -71,6 +71,9 @@ pub(crate) struct CatalystShared {
     unparker: Arc<dyn Unpark>,
     /// The parker, while no thread is running the catalyst.
     pub(crate) parker: Mutex<Option<Box<dyn Parker>>>,
+    /// What the parker shares with the code that made it (an extension's poller state), typed
+    /// back by `extend::open_catalyst`.
+    pub(crate) extension: Option<Arc<dyn std::any::Any + Send + Sync>>,
     pub(crate) slots: Mutex<SlotTable>,
 }
 
@@ -82,6 +85,16 @@ impl fmt::Debug for CatalystShared {
 
 impl CatalystShared {
     pub(crate) fn new(name: &str, is_main: bool, parker: Box<dyn Parker>) -> Arc<CatalystShared> {
+        CatalystShared::with_extension(name, is_main, parker, None)
+    }
+
+    /// A catalyst whose parker shares `extension` with the code that made it.
+    pub(crate) fn with_extension(
+        name: &str,
+        is_main: bool,
+        parker: Box<dyn Parker>,
+        extension: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    ) -> Arc<CatalystShared> {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         Arc::new(CatalystShared {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
@@ -91,6 +104,7 @@ impl CatalystShared {
             sleep: AtomicU8::new(RUNNING),
             unparker: parker.unparker(),
             parker: Mutex::new(Some(parker)),
+            extension,
             slots: Mutex::new(SlotTable::default()),
         })
     }
@@ -167,10 +181,6 @@ impl CatalystShared {
 
     pub(crate) fn end_park(&self) {
         self.sleep.store(RUNNING, Ordering::SeqCst);
-    }
-
-    pub(crate) fn unparker(&self) -> Arc<dyn Unpark> {
-        self.unparker.clone()
     }
 
     /// True when the calling thread is this catalyst's thread.

@@ -8,10 +8,6 @@ use std::time::Duration;
 pub trait Unpark: Send + Sync + 'static {
     /// Wake the catalyst if it is parked, or make its next park return at once.
     fn unpark(&self);
-
-    /// The unparker as `Any`, so a parker's owner can reach its own shared state through the
-    /// catalyst (see [`Ctx::open_catalyst`](crate::Ctx::open_catalyst)).
-    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
 /// How an idle catalyst waits for work: blocks until unparked or until the timeout passes.
@@ -50,10 +46,6 @@ struct ThreadUnparker(crossbeam_utils::sync::Unparker);
 impl Unpark for ThreadUnparker {
     fn unpark(&self) {
         self.0.unpark();
-    }
-
-    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
-        self
     }
 }
 

@@ -215,7 +215,10 @@ impl<T: Tonic> TonicCell<T> {
             name: self.ctx.name().to_string(),
             message,
         };
-        log::error!("{failure}");
+        match crate::logging::take_panic_location() {
+            Some(at) => log::error!("{failure} (panicked at {at})"),
+            None => log::error!("{failure}"),
+        }
         let now = self.ctx.now();
         let restart = self.ctx.lifecycle < Lifecycle::Finishing
             && self.ctx.restart.as_mut().is_some_and(|r| r.admit(now));
@@ -254,7 +257,7 @@ impl<T: Tonic> TonicCell<T> {
         self.ctx.machine = crate::state::Machine::new();
         let leaving = self.ctx.children.take();
         for child in &leaving {
-            child.finish();
+            child.request_finish();
         }
         if let Some(base) = &self.ctx.base {
             base.shared.push_infusion_event(
@@ -466,7 +469,7 @@ impl<T: Tonic> TonicCell<T> {
         self.ctx.cancel_user_timers();
         self.guarded(|t, ctx| t.on_finishing(ctx));
         for child in self.ctx.children.as_slice() {
-            child.finish();
+            child.request_finish();
         }
     }
 

@@ -7,24 +7,55 @@ use std::time::{Duration, Instant};
 use crate::mailbox::Overflow;
 use crate::{Ctx, Handle, SpawnError, Tonic};
 
-/// Everything needed to spawn one tonic.
-pub(crate) struct SpawnSpec<U: Tonic> {
-    pub(crate) tonic: U,
+/// Everything needed to spawn one tonic: what it is built from (`S`: the tonic, or a
+/// function of its handle), and its options.
+pub(crate) struct SpawnSpec<U: Tonic, S = U> {
+    pub(crate) source: S,
     pub(crate) name: Option<String>,
     pub(crate) catalyst: Option<String>,
     pub(crate) mailbox: Option<(usize, Overflow)>,
     pub(crate) restart: Option<Restart<U>>,
 }
 
-impl<U: Tonic> SpawnSpec<U> {
-    pub(crate) fn new(tonic: U) -> SpawnSpec<U> {
+impl<U: Tonic, S: Source<U>> SpawnSpec<U, S> {
+    pub(crate) fn new(source: S) -> SpawnSpec<U, S> {
         SpawnSpec {
-            tonic,
+            source,
             name: None,
             catalyst: None,
             mailbox: None,
             restart: None,
         }
+    }
+}
+
+/// What an infusion is built from: the tonic itself, or — made by
+/// [`Ctx::infusion_with`] — a function of the tonic's own handle ([`WithHandle`]).
+pub trait Source<U> {
+    /// Build the tonic, given the handle it will have.
+    fn build(self, handle: &Handle<U>) -> U;
+}
+
+impl<U: Tonic> Source<U> for U {
+    fn build(self, _handle: &Handle<U>) -> U {
+        self
+    }
+}
+
+/// A tonic built with its own handle (as actix's `Actor::create`), for a tonic that must hand
+/// its address to others before it runs — a connection's handle to whoever sends through it.
+/// Made by [`Ctx::infusion_with`].
+pub struct WithHandle<F>(pub(crate) F);
+
+impl<F> fmt::Debug for WithHandle<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WithHandle(..)")
+    }
+}
+
+impl<U: Tonic, F: FnOnce(&Handle<U>) -> U> Source<U> for WithHandle<F> {
+    fn build(self, handle: &Handle<U>) -> U {
+        (self.0)(handle)
     }
 }
 
@@ -116,13 +147,14 @@ impl<U> Restart<U> {
 }
 
 /// A builder for an infusion (a child tonic) of the calling tonic: name, catalyst, mailbox,
-/// restart policy. Made by [`Ctx::infusion`]; [`spawn`](Infusion::spawn) starts it.
-pub struct Infusion<'a, T: Tonic, U: Tonic> {
+/// restart policy. Made by [`Ctx::infusion`] (or [`Ctx::infusion_with`], `S` then being the
+/// function that builds it); [`spawn`](Infusion::spawn) starts it.
+pub struct Infusion<'a, T: Tonic, U: Tonic, S = U> {
     pub(crate) ctx: &'a mut Ctx<T>,
-    pub(crate) spec: SpawnSpec<U>,
+    pub(crate) spec: SpawnSpec<U, S>,
 }
 
-impl<T: Tonic, U: Tonic> fmt::Debug for Infusion<'_, T, U> {
+impl<T: Tonic, U: Tonic, S> fmt::Debug for Infusion<'_, T, U, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Infusion")
             .field("name", &self.spec.name)
@@ -131,7 +163,7 @@ impl<T: Tonic, U: Tonic> fmt::Debug for Infusion<'_, T, U> {
     }
 }
 
-impl<'a, T: Tonic, U: Tonic> Infusion<'a, T, U> {
+impl<'a, T: Tonic, U: Tonic, S: Source<U>> Infusion<'a, T, U, S> {
     /// A unique name in the ledger (default: `Type#id`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.spec.name = Some(name.into());
@@ -160,9 +192,10 @@ impl<'a, T: Tonic, U: Tonic> Infusion<'a, T, U> {
     ///
     /// # Errors
     ///
-    /// [`SpawnError::NameTaken`] if a live tonic has the name, handing the tonic back. (Infusions
-    /// are accepted while the app stops; one spawned by a finishing base is finished at once.)
-    pub fn spawn(self) -> Result<Handle<U>, SpawnError<U>> {
+    /// [`SpawnError::NameTaken`] if a live tonic has the name, handing the tonic (or the
+    /// function that would have built it) back. (Infusions are accepted while the app stops;
+    /// one spawned by a finishing base is finished at once.)
+    pub fn spawn(self) -> Result<Handle<U>, SpawnError<S>> {
         self.ctx.spawn_spec(self.spec)
     }
 }

@@ -22,7 +22,7 @@ mod timers;
 
 pub(crate) use self::cell::TonicCell;
 pub(crate) use self::infusion::SpawnSpec;
-pub use self::infusion::{Infusion, Restart};
+pub use self::infusion::{Infusion, Restart, Source, WithHandle};
 pub(crate) use self::spawn::{spawn, spawn_top};
 
 use self::children::Children;
@@ -208,10 +208,57 @@ impl<T: Tonic> Ctx<T> {
         }
     }
 
-    pub(crate) fn spawn_spec<U: Tonic>(
+    /// A builder like [`infusion`](Ctx::infusion) for a tonic that `make` builds once its
+    /// handle exists, and gets it (as actix's `Actor::create`): for a tonic that hands its
+    /// own address to others before it runs. `make` runs at once in [`spawn`](Infusion::spawn),
+    /// on this thread, and only if the spawn succeeds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tasktonic_core::{App, Ctx, Handle, Tonic};
+    ///
+    /// struct Echo {
+    ///     me: Handle<Echo>,
+    /// }
+    /// impl Tonic for Echo {
+    ///     type State = ();
+    ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+    ///         assert_eq!(self.me.id(), ctx.id());
+    ///         ctx.finish();
+    ///     }
+    /// }
+    ///
+    /// struct Base;
+    /// impl Tonic for Base {
+    ///     type State = ();
+    ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+    ///         let echo = ctx
+    ///             .infusion_with(|me: &Handle<Echo>| Echo { me: me.clone() })
+    ///             .spawn()
+    ///             .expect("spawned");
+    ///         assert_eq!(echo.name(), ctx.infusions()[0].name());
+    ///         ctx.finish();
+    ///     }
+    /// }
+    /// App::new("doc").tonic(Base).run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn infusion_with<U, F>(&mut self, make: F) -> Infusion<'_, T, U, WithHandle<F>>
+    where
+        U: Tonic,
+        F: FnOnce(&Handle<U>) -> U,
+    {
+        Infusion {
+            ctx: self,
+            spec: SpawnSpec::new(WithHandle(make)),
+        }
+    }
+
+    pub(crate) fn spawn_spec<U: Tonic, S: Source<U>>(
         &mut self,
-        spec: SpawnSpec<U>,
-    ) -> Result<Handle<U>, SpawnError<U>> {
+        spec: SpawnSpec<U, S>,
+    ) -> Result<Handle<U>, SpawnError<S>> {
         let handle = spawn(
             &self.runtime,
             spec,
@@ -220,7 +267,7 @@ impl<T: Tonic> Ctx<T> {
         )?;
         let child = handle.tonic_ref();
         if self.lifecycle >= Lifecycle::Finishing {
-            child.finish();
+            child.request_finish();
         }
         self.children.push(child);
         Ok(handle)
@@ -254,18 +301,6 @@ impl<T: Tonic> Ctx<T> {
     /// Release one [`delay_completion`](Ctx::delay_completion).
     pub fn allow_completion(&mut self) {
         self.completion_holds = self.completion_holds.saturating_sub(1);
-    }
-
-    /// Get the catalyst called `name`, creating it with the parker `make` builds if it does not
-    /// exist, and return its unparker. A networking crate uses this to run a catalyst that parks
-    /// in its own poller, and reaches the poller's shared state through
-    /// [`Unpark::as_any`](crate::Unpark::as_any). `make` is not called if the catalyst exists.
-    pub fn open_catalyst(
-        &mut self,
-        name: &str,
-        make: impl FnOnce() -> Box<dyn crate::Parker>,
-    ) -> Arc<dyn crate::Unpark> {
-        self.runtime.catalyst(name, make).unparker()
     }
 
     /// Stop the whole application: every top-level tonic and service is asked to finish, and

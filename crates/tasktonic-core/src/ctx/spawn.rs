@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{Ctx, SpawnSpec, TonicCell};
+use super::{Ctx, Source, SpawnSpec, TonicCell};
 use crate::catalyst::{AnyCell, CatalystShared, Core, Work};
 use crate::id::readable_type_name;
 use crate::mailbox::Mailbox;
@@ -21,18 +21,18 @@ pub(crate) fn spawn_top<U: Tonic>(
     default: &Arc<CatalystShared>,
 ) -> Result<Handle<U>, SpawnError<U>> {
     if runtime.is_stopped() {
-        return Err(SpawnError::Stopped(spec.tonic));
+        return Err(SpawnError::Stopped(spec.source));
     }
     spawn(runtime, spec, None, default)
 }
 
 /// Spawn a tonic on `spec.catalyst` (or `default`), as an infusion of `base`.
-pub(crate) fn spawn<U: Tonic>(
+pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     runtime: &Arc<Runtime>,
-    spec: SpawnSpec<U>,
+    spec: SpawnSpec<U, S>,
     base: Option<TonicRef>,
     default: &Arc<CatalystShared>,
-) -> Result<Handle<U>, SpawnError<U>> {
+) -> Result<Handle<U>, SpawnError<S>> {
     let catalyst = match &spec.catalyst {
         Some(name) => runtime.plain_catalyst(name),
         None => default.clone(),
@@ -56,13 +56,16 @@ pub(crate) fn spawn<U: Tonic>(
         Box::new(Handle::<U>::from_shared(shared.clone()))
     });
     let Some((shared, start_thread)) = registered else {
-        return Err(SpawnError::NameTaken(name.to_string(), spec.tonic));
+        return Err(SpawnError::NameTaken(name.to_string(), spec.source));
     };
     let handle = Handle::<U>::from_shared(shared.clone());
     if base.is_none() {
         runtime.add_top(handle.tonic_ref());
     }
-    let SpawnSpec { tonic, restart, .. } = spec;
+    let SpawnSpec {
+        source, restart, ..
+    } = spec;
+    let tonic = source.build(&handle);
     let app = runtime.clone();
     let build = Box::new(move |core: &Rc<Core>| {
         let ctx = Ctx::new(core.clone(), app, shared, base, restart);

@@ -19,6 +19,7 @@ use mio::event::Source;
 use mio::{Interest, Token};
 use parking_lot::Mutex;
 use slab::Slab;
+use tasktonic_core::extend::{OpenError, Parker, open_catalyst};
 use tasktonic_core::{Ctx, Tonic};
 
 pub(crate) use self::parker::PollParker;
@@ -76,15 +77,11 @@ pub(crate) struct SelectorShared {
     routes: Mutex<Slab<Route>>,
 }
 
-impl tasktonic_core::Unpark for SelectorShared {
+impl tasktonic_core::extend::Unpark for SelectorShared {
     fn unpark(&self) {
         if let Err(e) = self.waker.wake() {
             log::error!("selector waker failed: {e}");
         }
-    }
-
-    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
-        self
     }
 }
 
@@ -108,23 +105,17 @@ impl Selector {
     ///
     /// The OS refused a poller, or a plain catalyst already has that name.
     pub fn open<T: Tonic>(ctx: &mut Ctx<T>, name: &str) -> io::Result<Selector> {
-        let mut failure = None;
-        let unparker = ctx.open_catalyst(name, || match PollParker::new() {
-            Ok(p) => Box::new(p),
-            Err(e) => {
-                failure = Some(e);
-                Box::new(tasktonic_core::ThreadParker::new())
-            }
+        let opened = open_catalyst(ctx, name, || {
+            let parker = PollParker::new()?;
+            let shared = parker.shared();
+            Ok::<_, io::Error>((Box::new(parker) as Box<dyn Parker>, shared))
         });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let shared = unparker
-            .as_any()
-            .downcast::<SelectorShared>()
-            .map_err(|_| {
+        let shared = opened.map_err(|e| match e {
+            OpenError::Parker(e) => e,
+            OpenError::OtherKind(_) => {
                 io::Error::other(format!("catalyst {name:?} exists and is not a selector"))
-            })?;
+            }
+        })?;
         Ok(Selector {
             shared,
             catalyst: name.into(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Token, Waker};
 use parking_lot::Mutex;
 use slab::Slab;
-use tasktonic_core::{Parker, Unpark};
+use tasktonic_core::extend::{Parker, Unpark};
 
 use super::{Ready, SelectorShared};
 
@@ -33,6 +33,11 @@ impl PollParker {
                 routes: Mutex::new(Slab::new()),
             }),
         })
+    }
+
+    /// What it shares with the selector's handlers (registry, waker, routes).
+    pub(crate) fn shared(&self) -> Arc<SelectorShared> {
+        self.shared.clone()
     }
 
     fn poll_once(&mut self, timeout: Option<Duration>) {

@@ -103,8 +103,19 @@ impl<M> PartialEq for Conn<M> {
 impl<M> Eq for Conn<M> {}
 
 impl<M: Send + 'static> Conn<M> {
-    pub(crate) fn new(config: &super::TcpConfig, queue_while_down: bool) -> Conn<M> {
+    /// A connection's shared half; `poke` reaches the tonic that serves it — known at once
+    /// when the tonic is built with its handle, later (`set_poke`) for the connection a
+    /// protocol switch hands to a new base, which the base adopts when its turn comes.
+    pub(crate) fn new(
+        config: &super::TcpConfig,
+        queue_while_down: bool,
+        poke: Option<PokeFn>,
+    ) -> Conn<M> {
         let high = config.high_watermark.max(1);
+        let poke = match poke {
+            Some(f) => OnceLock::from(f),
+            None => OnceLock::new(),
+        };
         Conn {
             shared: Arc::new(ConnShared {
                 id: ConnId::next(),
@@ -126,7 +137,7 @@ impl<M: Send + 'static> Conn<M> {
                 tls: AtomicBool::new(false),
                 nodelay: AtomicU8::new(0),
                 pause: AtomicU8::new(PAUSE_NONE),
-                poke: OnceLock::new(),
+                poke,
                 watchers: Mutex::new(None),
             }),
         }
@@ -393,7 +404,7 @@ impl<M: Send + 'static> Conn<M> {
         };
         // Sends on the new connection wait until the switch is made (a WebSocket server
         // greets its session in the sparkle that accepted it).
-        let next = Conn::new(&config, true);
+        let next = Conn::new(&config, true, None);
         let handoff = ToProtocol {
             protocol,
             base: base.clone(),

@@ -277,7 +277,7 @@ impl Listening {
 
     /// Stop accepting and close every connection gracefully.
     pub fn close(&self) {
-        self.listener.finish();
+        let _ = self.listener.finish(); // nothing to do if it has completed already
     }
 
     /// The listener tonic.
@@ -363,12 +363,12 @@ impl Listener {
     /// connection handler takes its protocol tonic along and frees a place.
     fn gone(&mut self, ctx: &mut Ctx<Self>, id: TonicId) {
         if let Some(conn) = self.conn_of.remove(&id) {
-            conn.finish(); // nothing if it has completed already
+            let _ = conn.finish(); // nothing if it has completed already
             return;
         }
         self.live = self.live.saturating_sub(1);
         if let Some(protocol) = self.protocol_of.remove(&id) {
-            protocol.finish();
+            let _ = protocol.finish();
         }
         if self.close_after_last && self.live == 0 && self.served > 0 {
             ctx.finish();

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use mio::net::UdpSocket as MioUdp;
 use mio::{Interest, Token};
+use tasktonic_core::extend::SparkleInline;
 use tasktonic_core::{Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
 
 use super::handle::{Poke, PokeFn};

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
+use tasktonic_core::extend::SparkleInline;
 use tasktonic_core::{Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
 
 use super::outbox::{Poke, PokeFn};
@@ -820,22 +821,28 @@ where
     P: Protocol,
     B: TcpEvents<P::Message>,
 {
-    let conn = Conn::new(&spec.config, spec.queue_while_down);
-    let tonic = TcpConnection::new(
-        selector.clone(),
-        spec.protocol,
-        spec.base,
-        conn.clone(),
-        spec.config,
-        spec.role,
-        spec.stream,
-        spec.tls,
-    );
+    // Built with its own handle: the `Conn` that the base sends through pokes it from the
+    // start.
+    let mut made = None;
     let handle = ctx
-        .infusion(tonic)
+        .infusion_with(|me: &Handle<TcpConnection<P, B>>| {
+            let poke = TcpConnection::poker(me.clone());
+            let conn = Conn::new(&spec.config, spec.queue_while_down, Some(poke));
+            made = Some(conn.clone());
+            TcpConnection::new(
+                selector.clone(),
+                spec.protocol,
+                spec.base,
+                conn,
+                spec.config,
+                spec.role,
+                spec.stream,
+                spec.tls,
+            )
+        })
         .catalyst(selector.catalyst())
         .spawn()
         .map_err(|e| io::Error::other(e.to_string()))?;
-    conn.set_poke(TcpConnection::poker(handle.clone()));
+    let conn = made.ok_or_else(|| io::Error::other("the connection was not built"))?;
     Ok((conn, handle.tonic_ref()))
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 use tasktonic_core::Ctx;
+use tasktonic_core::extend::SparkleInline;
 
 use super::TcpConnection;
 use super::buffers::BUSY_FLUSH;

@@ -5,9 +5,13 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+pub use self::running::RunningApp;
+
 use crate::catalyst::{Core, Parker, ThreadParker, enter};
 use crate::clock::Clock;
 use crate::ctx::{SpawnSpec, spawn_top};
+
+mod running;
 use crate::runtime::Runtime;
 use crate::{Failure, RunError, Settings, Tonic, TonicId};
 
@@ -106,7 +110,8 @@ impl App {
         self
     }
 
-    /// Declare a catalyst with its own parker (the networking crate's selector uses this).
+    /// Declare a catalyst with its own parker (see [`extend`](crate::extend); a parker that
+    /// shares state with its maker is opened with [`extend::open_catalyst`](crate::extend::open_catalyst)).
     pub fn catalyst_with(
         mut self,
         name: impl Into<String>,
@@ -157,6 +162,68 @@ impl App {
     /// [`RunError`] listing the tonics that failed (panicked) without a base that handled it
     /// ([`FailureAction::Handled`](crate::FailureAction::Handled)), or that could not be started.
     pub fn run(self) -> Result<(), RunError> {
+        self.run_with(|_| {})
+    }
+
+    /// Run the app on a thread of its own (named after the project), returning once its
+    /// starting tonics are placed: they can be looked up by name at once
+    /// ([`RunningApp::lookup`]), the app stopped, and waited for with a bound
+    /// ([`RunningApp::join_timeout`]).
+    ///
+    /// # Errors
+    ///
+    /// The thread could not be started, or it ended before the app started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tasktonic_core::{App, Ctx, Receive, Tonic};
+    ///
+    /// struct Counter(u32);
+    /// impl Tonic for Counter {
+    ///     type State = ();
+    /// }
+    /// struct Add(u32);
+    /// impl Receive<Add> for Counter {
+    ///     fn receive(&mut self, ctx: &mut Ctx<Self>, Add(n): Add) {
+    ///         self.0 += n;
+    ///         if self.0 >= 3 {
+    ///             ctx.finish();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let app = App::new("counting").tonic_named("counter", Counter(0)).spawn()?;
+    /// let counter = app.lookup::<Counter>("counter").expect("placed");
+    /// counter.send(Add(1)).ok();
+    /// counter.send(Add(2)).ok();
+    /// let result = app.join_timeout(Duration::from_secs(10)).expect("ended in time");
+    /// assert!(result.is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn(self) -> std::io::Result<RunningApp> {
+        let stopper = self.stopper.clone();
+        let (placed, started) = crossbeam_channel::bounded(1);
+        let (finished, done) = crossbeam_channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name(self.project.clone())
+            .spawn(move || {
+                let result = self.run_with(|runtime| {
+                    placed.send(runtime.clone()).ok();
+                });
+                finished.send(result).ok();
+            })?;
+        match started.recv() {
+            Ok(runtime) => Ok(RunningApp::new(runtime, stopper, done, thread)),
+            Err(_) => Err(std::io::Error::other(
+                "the app's thread ended before the app started",
+            )),
+        }
+    }
+
+    /// [`run`](App::run), telling `placed` the runtime once the starting tonics are placed.
+    fn run_with(self, placed: impl FnOnce(&Arc<Runtime>)) -> Result<(), RunError> {
         if let Some(level) = self.level {
             crate::logging::init(level);
         }
@@ -193,6 +260,7 @@ impl App {
             }
         }
         self.stopper.attach(&runtime);
+        placed(&runtime);
         core.run_loop(&mut *parker, |_| runtime.live() == 0);
         drop(guard);
         core.clear();
