@@ -235,6 +235,10 @@ impl Distiller {
     }
 
     /// Spawn a top-level tonic.
+    ///
+    /// # Panics
+    ///
+    /// If the Distiller was stopped (it accepts no new top-level tonics then).
     pub fn spawn<T: Tonic>(&mut self, tonic: T) -> Handle<T> {
         self.spawn_spec(SpawnSpec::new(tonic))
     }
@@ -243,7 +247,7 @@ impl Distiller {
     ///
     /// # Panics
     ///
-    /// If a live tonic already has the name.
+    /// If a live tonic already has the name, or the Distiller was stopped.
     pub fn spawn_named<T: Tonic>(&mut self, name: &str, tonic: T) -> Handle<T> {
         let mut spec = SpawnSpec::new(tonic);
         spec.name = Some(name.to_string());

@@ -101,13 +101,16 @@ pub enum SpawnError<T> {
     NameTaken(String, T),
     /// The application is stopping and accepts no new top-level tonics.
     Stopped(T),
+    /// Its catalyst had no thread and one could not be started (the OS refused one, or the
+    /// catalyst's name cannot name a thread: it holds a NUL byte).
+    NoThread(String, T),
 }
 
 impl<T> SpawnError<T> {
     /// The tonic that was not spawned.
     pub fn into_inner(self) -> T {
         match self {
-            SpawnError::NameTaken(_, t) | SpawnError::Stopped(t) => t,
+            SpawnError::NameTaken(_, t) | SpawnError::Stopped(t) | SpawnError::NoThread(_, t) => t,
         }
     }
 }
@@ -117,6 +120,7 @@ impl<T> fmt::Debug for SpawnError<T> {
         match self {
             SpawnError::NameTaken(n, _) => f.debug_tuple("NameTaken").field(n).finish(),
             SpawnError::Stopped(_) => f.write_str("Stopped(..)"),
+            SpawnError::NoThread(why, _) => f.debug_tuple("NoThread").field(why).finish(),
         }
     }
 }
@@ -126,6 +130,7 @@ impl<T> fmt::Display for SpawnError<T> {
         match self {
             SpawnError::NameTaken(n, _) => write!(f, "a tonic named {n:?} already exists"),
             SpawnError::Stopped(_) => f.write_str("the application has stopped"),
+            SpawnError::NoThread(why, _) => write!(f, "no thread for its catalyst: {why}"),
         }
     }
 }

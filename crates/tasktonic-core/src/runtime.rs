@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -164,17 +165,40 @@ impl Runtime {
         self.top.lock().push(tonic);
     }
 
-    /// Start the thread of `catalyst` (a tonic was placed on it while it had none).
-    pub(crate) fn start_thread(self: &Arc<Self>, catalyst: Arc<CatalystShared>) {
-        let (clock, names) = (self.clock.clone(), self.clone() as Arc<dyn Names>);
+    /// Start the thread of `catalyst` (a tonic was reserved a slot on it while it had none;
+    /// the thread waits for it).
+    pub(crate) fn start_thread(self: &Arc<Self>, catalyst: &Arc<CatalystShared>) -> io::Result<()> {
         let name = catalyst.name.to_string();
+        if name.contains('\0') {
+            // std would panic on it: a thread's name is a C string.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("catalyst name {name:?} holds a NUL byte"),
+            ));
+        }
+        let (clock, names) = (self.clock.clone(), self.clone() as Arc<dyn Names>);
+        let on_thread = catalyst.clone();
         let thread = std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || Core::run_thread(catalyst, clock, names))
-            .unwrap_or_else(|e| panic!("cannot start catalyst thread {name}: {e}"));
+            .name(name)
+            .spawn(move || Core::run_thread(on_thread, clock, names))?;
         let mut threads = self.threads.lock();
         threads.retain(|t| !t.is_finished());
         threads.push(thread);
+        Ok(())
+    }
+
+    /// Undo [`register`](Runtime::register) for a tonic that could not be placed: out of the
+    /// ledger, its slot free again, and its catalyst still without a thread.
+    pub(crate) fn unregister(&self, shared: &TonicShared) {
+        self.ledger.remove(shared.id);
+        {
+            let mut slots = shared.catalyst.slots.lock();
+            slots.release(shared.slot);
+            slots.running = false;
+        }
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.main.notify();
+        }
     }
 
     /// Clean up after a completed tonic: ledger, services, base, failures, live count.

@@ -5,7 +5,7 @@ use std::any::TypeId;
 use crate::ctx::{SpawnSpec, spawn};
 use crate::id::readable_type_name;
 use crate::runtime::ServiceEntry;
-use crate::{Ctx, Handle, Lifecycle, Tonic};
+use crate::{Ctx, Handle, Lifecycle, SpawnError, Tonic};
 
 /// A named singleton tonic, created on first use by [`Ctx::service`](crate::Ctx::service).
 ///
@@ -62,6 +62,11 @@ impl<T: Tonic> Ctx<T> {
     /// The service `S`, created on first use; this tonic becomes one of its bases.
     ///
     /// Concurrent first use from several catalysts creates exactly one instance.
+    ///
+    /// # Panics
+    ///
+    /// If the service's own catalyst ([`Service::catalyst`]) has no thread and none can be
+    /// started (the OS refuses one, or the name holds a NUL byte).
     pub fn service<S: Service>(&mut self) -> Handle<S> {
         let key = TypeId::of::<S>();
         let me = self.id();
@@ -86,13 +91,13 @@ impl<T: Tonic> Ctx<T> {
         let handle = match spawn(&runtime, spec, None, &catalyst) {
             Ok(h) => h,
             // An earlier instance is still finishing under the name: use an automatic one.
-            Err(e) => {
-                let spec = SpawnSpec::new(e.into_inner());
-                match spawn(&runtime, spec, None, &catalyst) {
+            Err(SpawnError::NameTaken(_, service)) => {
+                match spawn(&runtime, SpawnSpec::new(service), None, &catalyst) {
                     Ok(h) => h,
-                    Err(e) => unreachable!("spawning a service failed: {e}"),
+                    Err(e) => panic!("service {}: {e}", S::service_name()),
                 }
             }
+            Err(e) => panic!("service {}: {e}", S::service_name()),
         };
         services.entries.insert(
             key,

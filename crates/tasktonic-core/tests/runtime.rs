@@ -740,3 +740,47 @@ fn a_spawned_app_is_reached_by_name_and_joined_with_a_bound() {
     assert!(result.is_ok(), "{result:?}");
     assert!(idle.is_completed());
 }
+
+/// A catalyst that cannot have a thread (its name cannot name one) refuses the spawn with
+/// `SpawnError::NoThread`, handing the tonic back and leaving nothing behind: the ledger as
+/// before, and the app still ends (its count of live tonics is right).
+#[test]
+fn a_spawn_whose_catalyst_cannot_have_a_thread_is_refused_and_leaves_nothing() {
+    struct Idle(u32);
+    impl Tonic for Idle {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.finish();
+        }
+    }
+    struct Spawner(Sender<String>);
+    impl Tonic for Spawner {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let before = ctx.ledger().len();
+            match ctx.infusion(Idle(7)).catalyst("bad\0name").spawn() {
+                Err(tasktonic_core::SpawnError::NoThread(why, Idle(n))) => {
+                    self.0.send(format!("refused {n}: {why}")).ok();
+                }
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("spawned on a catalyst with no thread"),
+            }
+            assert_eq!(ctx.ledger().len(), before);
+            // A good one after it works, on a new thread.
+            ctx.infusion(Idle(8)).catalyst("good").spawn().ok();
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            self.0.send("good one done".into()).ok();
+            ctx.finish();
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("nothread").tonic(Spawner(tx))).expect("ran");
+    let seen: Vec<String> = rx.try_iter().collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[0].starts_with("refused 7: catalyst bad\0name: catalyst name"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1], "good one done");
+}

@@ -58,6 +58,13 @@ pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     let Some((shared, start_thread)) = registered else {
         return Err(SpawnError::NameTaken(name.to_string(), spec.source));
     };
+    // Its catalyst's thread first (it waits for the reserved slot's spawn): if there can be
+    // none, nothing of the tonic is left behind.
+    if start_thread && let Err(e) = runtime.start_thread(&catalyst) {
+        runtime.unregister(&shared);
+        let why = format!("catalyst {}: {e}", catalyst.name);
+        return Err(SpawnError::NoThread(why, spec.source));
+    }
     let handle = Handle::<U>::from_shared(shared.clone());
     if base.is_none() {
         runtime.add_top(handle.tonic_ref());
@@ -73,8 +80,5 @@ pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     });
     let envelope = handle.shared.envelope("spawn", Work::Spawn(build));
     catalyst.deliver(envelope);
-    if start_thread {
-        runtime.start_thread(catalyst);
-    }
     Ok(handle)
 }
