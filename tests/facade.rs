@@ -95,6 +95,7 @@ fn public_handles_are_send_and_sync() {
     both::<TonicRef>();
     both::<tasktonic::Stopper>();
     both::<tasktonic::RunningApp>();
+    both::<tasktonic::Catalyst>();
     both::<tasktonic::net::tcp::Conn<bytes::Bytes>>();
     both::<tasktonic::net::tcp::Listening>();
     both::<tasktonic::net::Selector>();

@@ -16,10 +16,10 @@ use std::sync::Arc;
 pub use crate::catalyst::{Parker, ThreadParker, Unpark};
 use crate::ctx::TonicCell;
 pub use crate::error::OpenError;
-use crate::{Ctx, Handle, Tonic};
+use crate::{Catalyst, Ctx, Handle, Tonic};
 
 /// Open the catalyst `name` whose parker shares an `S` with the code that made it (a poller's
-/// registry and waker), and return that `S`. `make` builds the parker and the `S` only if the
+/// registry and waker), and return the catalyst (to place tonics on) and that `S`. `make` builds the parker and the `S` only if the
 /// catalyst does not exist yet; if it fails, nothing is registered under the name (a later
 /// call may try again).
 ///
@@ -53,7 +53,7 @@ use crate::{Ctx, Handle, Tonic};
 /// impl Tonic for Opener {
 ///     type State = ();
 ///     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
-///         let parks = open_catalyst(ctx, "counting", || {
+///         let (_counting, parks) = open_catalyst(ctx, "counting", || {
 ///             let parks = Arc::new(std::sync::atomic::AtomicU64::new(0));
 ///             let parker = Counting(ThreadParker::new(), parks.clone());
 ///             Ok::<_, std::io::Error>((Box::new(parker) as Box<dyn Parker>, parks))
@@ -63,7 +63,7 @@ use crate::{Ctx, Handle, Tonic};
 ///         let again = open_catalyst(ctx, "counting", || -> Result<_, std::io::Error> {
 ///             unreachable!("it exists")
 ///         });
-///         assert!(Arc::ptr_eq(&parks, &again.expect("the same kind")));
+///         assert!(Arc::ptr_eq(&parks, &again.expect("the same kind").1));
 ///         ctx.finish();
 ///     }
 /// }
@@ -74,7 +74,7 @@ pub fn open_catalyst<T: Tonic, S: Send + Sync + 'static, E>(
     ctx: &mut Ctx<T>,
     name: &str,
     make: impl FnOnce() -> Result<(Box<dyn Parker>, Arc<S>), E>,
-) -> Result<Arc<S>, OpenError<E>> {
+) -> Result<(Catalyst, Arc<S>), OpenError<E>> {
     ctx.runtime.catalyst_with(name, make)
 }
 

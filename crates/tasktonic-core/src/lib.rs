@@ -68,6 +68,7 @@ mod ledger;
 mod lifecycle;
 pub mod logging;
 mod mailbox;
+mod place;
 mod runtime;
 mod service;
 mod settings;
@@ -88,6 +89,7 @@ pub use crate::id::TonicId;
 pub use crate::ledger::Ledger;
 pub use crate::lifecycle::Lifecycle;
 pub use crate::mailbox::Overflow;
+pub use crate::place::Catalyst;
 pub use crate::service::Service;
 pub use crate::settings::Settings;
 pub use crate::timer::{CatchUp, Schedule, Timer, TimerEvent, TimerId, Weekday};
@@ -100,7 +102,7 @@ pub use jiff::tz::TimeZone;
 /// The names most programs need: `use tasktonic_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, AskError, CatchUp, Contract, Ctx, Distiller, Failure, FailureAction, Handle,
+        App, AskError, Catalyst, CatchUp, Contract, Ctx, Distiller, Failure, FailureAction, Handle,
         Lifecycle, Overflow, Receive, Restart, Schedule, SendError, Service, StopReason, Stopper,
         Timer, TimerEvent, TimerId, Tonic, TonicId, TonicRef,
     };

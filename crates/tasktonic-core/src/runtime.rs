@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::error::OpenError;
 use crate::ledger::Ledger;
 use crate::mailbox::Mailbox;
-use crate::{Failure, Settings, TonicId, TonicRef};
+use crate::{Catalyst, Failure, Settings, TonicId, TonicRef};
 
 pub(crate) struct Runtime {
     pub(crate) project: String,
@@ -90,23 +90,27 @@ impl Runtime {
         self: &Arc<Self>,
         name: &str,
         make: impl FnOnce() -> Result<(Box<dyn Parker>, Arc<S>), E>,
-    ) -> Result<Arc<S>, OpenError<E>> {
+    ) -> Result<(Catalyst, Arc<S>), OpenError<E>> {
         if self.single_catalyst || name == "main" {
             return Err(OpenError::OtherKind(name.to_string()));
         }
         let mut catalysts = self.catalysts.lock();
         if let Some(catalyst) = catalysts.get(name) {
-            return catalyst
+            let shared = catalyst
                 .extension
                 .clone()
                 .and_then(|e| e.downcast::<S>().ok())
-                .ok_or_else(|| OpenError::OtherKind(name.to_string()));
+                .ok_or_else(|| OpenError::OtherKind(name.to_string()))?;
+            let catalyst = Catalyst {
+                shared: catalyst.clone(),
+            };
+            return Ok((catalyst, shared));
         }
         let (parker, shared) = make().map_err(OpenError::Parker)?;
         let extension = shared.clone() as Arc<dyn Any + Send + Sync>;
         let catalyst = CatalystShared::with_extension(name, false, parker, Some(extension));
-        catalysts.insert(name.to_string(), catalyst);
-        Ok(shared)
+        catalysts.insert(name.to_string(), catalyst.clone());
+        Ok((Catalyst { shared: catalyst }, shared))
     }
 
     pub(crate) fn plain_catalyst(self: &Arc<Self>, name: &str) -> Arc<CatalystShared> {

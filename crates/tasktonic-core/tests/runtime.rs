@@ -679,7 +679,10 @@ fn a_catalyst_whose_parker_cannot_be_made_is_not_registered() {
                 ))
             });
             self.0
-                .send(format!("opened {}", opened.expect("opened")))
+                .send({
+                    let (catalyst, shared) = opened.expect("opened");
+                    format!("opened {shared} on {}", catalyst.name())
+                })
                 .ok();
             ctx.infusion(Idle).catalyst("plain").spawn().ok();
             for name in ["plain", "main"] {
@@ -707,7 +710,7 @@ fn a_catalyst_whose_parker_cannot_be_made_is_not_registered() {
         seen,
         [
             "cannot make the catalyst's parker: no poller today",
-            "opened 7",
+            "opened 7 on polled",
             "other plain",
             "other main"
         ]

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::ctx::{SpawnSpec, spawn_top};
 
 mod running;
+use crate::place::Place;
 use crate::runtime::Runtime;
 use crate::{Failure, RunError, Settings, Tonic, TonicId};
 
@@ -129,7 +130,7 @@ impl App {
     /// Start `tonic` on the named catalyst.
     pub fn tonic_on<T: Tonic>(self, catalyst: impl Into<String>, tonic: T) -> App {
         let mut spec = SpawnSpec::new(tonic);
-        spec.catalyst = Some(catalyst.into());
+        spec.catalyst = Some(Place::Named(catalyst.into()));
         self.start(spec)
     }
 

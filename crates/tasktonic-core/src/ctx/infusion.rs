@@ -5,14 +5,15 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::mailbox::Overflow;
-use crate::{Ctx, Handle, SpawnError, Tonic};
+use crate::place::Place;
+use crate::{Catalyst, Ctx, Handle, SpawnError, Tonic};
 
 /// Everything needed to spawn one tonic: what it is built from (`S`: the tonic, or a
 /// function of its handle), and its options.
 pub(crate) struct SpawnSpec<U: Tonic, S = U> {
     pub(crate) source: S,
     pub(crate) name: Option<String>,
-    pub(crate) catalyst: Option<String>,
+    pub(crate) catalyst: Option<Place>,
     pub(crate) mailbox: Option<(usize, Overflow)>,
     pub(crate) restart: Option<Restart<U>>,
 }
@@ -170,9 +171,16 @@ impl<'a, T: Tonic, U: Tonic, S: Source<U>> Infusion<'a, T, U, S> {
         self
     }
 
-    /// Run it on the named catalyst (started on demand) instead of the base's.
+    /// Run it on the catalyst called `catalyst` (created and started on demand) instead of
+    /// the base's.
     pub fn catalyst(mut self, catalyst: impl Into<String>) -> Self {
-        self.spec.catalyst = Some(catalyst.into());
+        self.spec.catalyst = Some(Place::Named(catalyst.into()));
+        self
+    }
+
+    /// Run it on `catalyst` instead of the base's.
+    pub fn on(mut self, catalyst: &Catalyst) -> Self {
+        self.spec.catalyst = Some(Place::On(catalyst.clone()));
         self
     }
 

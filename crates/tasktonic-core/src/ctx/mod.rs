@@ -29,7 +29,8 @@ use self::children::Children;
 pub(crate) use self::timers::Fired;
 use self::timers::{Purpose, TimerTable};
 use crate::{
-    AskError, Failure, Handle, Lifecycle, Receive, Settings, SpawnError, Tonic, TonicId, TonicRef,
+    AskError, Catalyst, Failure, Handle, Lifecycle, Receive, Settings, SpawnError, Tonic, TonicId,
+    TonicRef,
 };
 
 type Answer<T> = Box<dyn FnOnce(&mut T, &mut Ctx<T>, Result<Box<dyn Any + Send>, AskError>)>;
@@ -164,6 +165,22 @@ impl<T: Tonic> Ctx<T> {
     /// The name of the catalyst this tonic runs on.
     pub fn catalyst(&self) -> &str {
         &self.core.shared.name
+    }
+
+    /// The catalyst this tonic runs on, to place infusions beside it
+    /// ([`Infusion::on`](crate::Infusion::on)).
+    pub fn this_catalyst(&self) -> Catalyst {
+        Catalyst {
+            shared: self.core.shared.clone(),
+        }
+    }
+
+    /// The catalyst called `name`, created (a plain one, its thread started with its first
+    /// tonic) if there is none; under the [`Distiller`](crate::Distiller), its one catalyst.
+    pub fn catalyst_named(&mut self, name: &str) -> Catalyst {
+        Catalyst {
+            shared: self.runtime.plain_catalyst(name),
+        }
     }
 
     /// The project name given to the [`App`](crate::App).

@@ -9,6 +9,7 @@ use super::{Ctx, Source, SpawnSpec, TonicCell};
 use crate::catalyst::{AnyCell, CatalystShared, Core, Work};
 use crate::id::readable_type_name;
 use crate::mailbox::Mailbox;
+use crate::place::Place;
 use crate::runtime::Runtime;
 use crate::{Handle, SpawnError, Tonic, TonicId, TonicRef};
 
@@ -34,7 +35,8 @@ pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     default: &Arc<CatalystShared>,
 ) -> Result<Handle<U>, SpawnError<S>> {
     let catalyst = match &spec.catalyst {
-        Some(name) => runtime.plain_catalyst(name),
+        Some(Place::Named(name)) => runtime.plain_catalyst(name),
+        Some(Place::On(catalyst)) => catalyst.shared.clone(),
         None => default.clone(),
     };
     let id = TonicId::next();

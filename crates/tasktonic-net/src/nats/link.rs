@@ -66,7 +66,7 @@ pub(super) fn start<T: Tonic>(cfg: NatsClient, ctx: &mut Ctx<T>) -> io::Result<N
     };
     let handle = ctx
         .infusion(link)
-        .catalyst(selector.catalyst())
+        .on(selector.place())
         .spawn()
         .map_err(|e| io::Error::other(e.to_string()))?;
     *shared.link.lock() = Some(handle);

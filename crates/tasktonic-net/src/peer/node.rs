@@ -210,7 +210,7 @@ impl<B: PeerEvents> PeerNode<B> {
         };
         ctx.infusion(node)
             .name("peer node")
-            .catalyst(selector.catalyst())
+            .on(selector.place())
             .spawn()
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Peers::new(registry, types, waiting))

@@ -39,7 +39,7 @@ impl Tonic for Starter {
             .and_then(|s| {
                 ctx.infusion(shipper)
                     .name("remote log")
-                    .catalyst(s.catalyst())
+                    .on(s.place())
                     .spawn()
                     .map_err(|e| e.to_string())
             });

@@ -20,7 +20,7 @@ use mio::{Interest, Token};
 use parking_lot::Mutex;
 use slab::Slab;
 use tasktonic_core::extend::{OpenError, Parker, open_catalyst};
-use tasktonic_core::{Ctx, Tonic};
+use tasktonic_core::{Catalyst, Ctx, Tonic};
 
 pub(crate) use self::parker::PollParker;
 
@@ -89,12 +89,12 @@ impl tasktonic_core::extend::Unpark for SelectorShared {
 #[derive(Clone)]
 pub struct Selector {
     shared: Arc<SelectorShared>,
-    catalyst: Arc<str>,
+    catalyst: Catalyst,
 }
 
 impl fmt::Debug for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Selector({})", self.catalyst)
+        write!(f, "Selector({})", self.catalyst.name())
     }
 }
 
@@ -110,16 +110,13 @@ impl Selector {
             let shared = parker.shared();
             Ok::<_, io::Error>((Box::new(parker) as Box<dyn Parker>, shared))
         });
-        let shared = opened.map_err(|e| match e {
+        let (catalyst, shared) = opened.map_err(|e| match e {
             OpenError::Parker(e) => e,
             OpenError::OtherKind(_) => {
                 io::Error::other(format!("catalyst {name:?} exists and is not a selector"))
             }
         })?;
-        Ok(Selector {
-            shared,
-            catalyst: name.into(),
-        })
+        Ok(Selector { shared, catalyst })
     }
 
     /// The default selector, `"selector"`.
@@ -131,8 +128,13 @@ impl Selector {
         Selector::open(ctx, DEFAULT_SELECTOR)
     }
 
-    /// The selector catalyst's name (spawn socket handlers there).
+    /// The selector catalyst's name.
     pub fn catalyst(&self) -> &str {
+        self.catalyst.name()
+    }
+
+    /// The selector catalyst, to place socket handlers on (`Infusion::on`).
+    pub fn place(&self) -> &Catalyst {
         &self.catalyst
     }
 

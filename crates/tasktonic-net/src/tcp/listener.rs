@@ -252,7 +252,7 @@ impl<C: Protocol + Clone> TcpServer<C> {
         };
         let handle = ctx
             .infusion(listener)
-            .catalyst(selector.catalyst())
+            .on(selector.place())
             .spawn()
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Listening {

@@ -168,7 +168,7 @@ impl<C: DatagramCodec> UdpSocket<C> {
             token,
             Arc::new(self.config),
         );
-        let handle = match ctx.infusion(handler).catalyst(selector.catalyst()).spawn() {
+        let handle = match ctx.infusion(handler).on(selector.place()).spawn() {
             Ok(handle) => handle,
             Err(e) => {
                 if let Some(mut socket) = udp.shared.socket.lock().take() {

@@ -803,7 +803,7 @@ where
     tonic.inbuf = inbuf;
     let handle = ctx
         .infusion(tonic)
-        .catalyst(selector.catalyst())
+        .on(selector.place())
         .spawn()
         .map_err(|e| io::Error::other(e.to_string()))?;
     conn.set_poke(TcpConnection::poker(handle));
@@ -840,7 +840,7 @@ where
                 spec.tls,
             )
         })
-        .catalyst(selector.catalyst())
+        .on(selector.place())
         .spawn()
         .map_err(|e| io::Error::other(e.to_string()))?;
     let conn = made.ok_or_else(|| io::Error::other("the connection was not built"))?;
