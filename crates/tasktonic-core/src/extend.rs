@@ -75,7 +75,7 @@ pub fn open_catalyst<T: Tonic, S: Send + Sync + 'static, E>(
     name: &str,
     make: impl FnOnce() -> Result<(Box<dyn Parker>, Arc<S>), E>,
 ) -> Result<(Catalyst, Arc<S>), OpenError<E>> {
-    ctx.runtime.catalyst_with(name, make)
+    ctx.runtime().catalyst_with(name, make)
 }
 
 /// Sparkles run inline: see [`sparkle_inline`](SparkleInline::sparkle_inline).

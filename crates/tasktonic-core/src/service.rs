@@ -70,7 +70,7 @@ impl<T: Tonic> Ctx<T> {
     pub fn service<S: Service>(&mut self) -> Handle<S> {
         let key = TypeId::of::<S>();
         let me = self.id();
-        let runtime = self.runtime.clone();
+        let runtime = self.runtime().clone();
         let mut services = runtime.services.lock();
         if let Some(entry) = services.entries.get_mut(&key)
             && entry.tonic.lifecycle() < Lifecycle::Finishing
@@ -84,7 +84,7 @@ impl<T: Tonic> Ctx<T> {
         }
         let catalyst = match S::catalyst() {
             Some(name) => runtime.plain_catalyst(&name),
-            None => self.core.shared.clone(),
+            None => self.this_catalyst().shared,
         };
         let mut spec = SpawnSpec::new(S::create());
         spec.name = Some(S::service_name());
@@ -112,17 +112,11 @@ impl<T: Tonic> Ctx<T> {
         handle
     }
 
-    pub(crate) fn note_service(&mut self, key: TypeId) {
-        if !self.services.contains(&key) {
-            self.services.push(key);
-        }
-    }
-
     /// Stop being a base of service `S`; it finishes if this was its last base.
     pub fn release_service<S: Service>(&mut self) {
         let key = TypeId::of::<S>();
-        self.services.retain(|k| *k != key);
-        let done = self.runtime.services.lock().leave(key, self.id());
+        self.forget_service(key);
+        let done = self.runtime().services.lock().leave(key, self.id());
         if let Some(service) = done {
             service.request_finish();
         }

@@ -10,6 +10,7 @@ use crate::catalyst::{
 use crate::ctx::Fired;
 use crate::error::panic_message;
 use crate::runtime::Retirement;
+use crate::state::Step;
 use crate::trace::TraceEntry;
 use crate::{AskError, Ctx, Failure, FailureAction, Lifecycle, Tonic, TonicId, TonicRef};
 
@@ -98,7 +99,7 @@ impl<T: Tonic> TonicCell<T> {
             // Held work is traced when it runs, each replayed sparkle on its own.
             self.while_restarting(work, from, name, true)
         } else {
-            let state_before = format!("{:?}", self.ctx.machine.state);
+            let state_before = format!("{:?}", self.ctx.machine.state());
             self.execute(work);
             let after = self.settle();
             self.record(name, from, state_before);
@@ -117,7 +118,7 @@ impl<T: Tonic> TonicCell<T> {
             sparkle: name,
             from: TonicId::from_raw(from),
             state_before,
-            state_after: format!("{:?}", self.ctx.machine.state),
+            state_after: format!("{:?}", self.ctx.machine.state()),
             lifecycle: self.ctx.lifecycle,
         };
         if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
@@ -353,7 +354,7 @@ impl<T: Tonic> TonicCell<T> {
         if finish {
             return self.complete_unstarted(held);
         }
-        let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state));
+        let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state()));
         self.guarded(|t, ctx| t.on_start(ctx));
         let mut after = self.settle();
         if let Some(before) = state_before {
@@ -382,7 +383,7 @@ impl<T: Tonic> TonicCell<T> {
                 held.push_back((work, from, name));
                 continue;
             }
-            let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state));
+            let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state()));
             let previous = set_running(self.ctx.id().as_u64());
             self.execute(work);
             after = self.settle();
@@ -404,24 +405,24 @@ impl<T: Tonic> TonicCell<T> {
     #[inline(never)]
     fn settle(&mut self) -> After {
         loop {
-            if self.ctx.machine.stop_requested && !self.ctx.machine.stopped {
-                self.ctx.machine.stop_requested = false;
-                self.ctx.machine.next = None;
-                let state = self.ctx.machine.state.clone();
-                self.guarded(|t, ctx| t.on_exit(ctx, &state));
-                self.ctx.machine.stopped = true;
-                self.ctx.state_changed();
-                let name = self.ctx.name().to_string();
-                self.ctx.machine.drop_postponed(&name);
-                continue;
-            }
-            if let Some((next, forced)) = self.ctx.machine.next.take() {
-                self.transition(next, forced);
-                continue;
-            }
-            if let Some(postponed) = self.ctx.machine.replay.pop_front() {
-                self.guarded(|t, ctx| (postponed.run)(t, ctx));
-                continue;
+            match self.ctx.machine.next_step() {
+                Some(Step::Stop(state)) => {
+                    self.guarded(|t, ctx| t.on_exit(ctx, &state));
+                    self.ctx.machine.stopped_now();
+                    self.ctx.state_changed();
+                    let name = self.ctx.name().to_string();
+                    self.ctx.machine.drop_postponed(&name);
+                    continue;
+                }
+                Some(Step::Go(next, forced)) => {
+                    self.transition(next, forced);
+                    continue;
+                }
+                Some(Step::Replay(postponed)) => {
+                    self.guarded(|t, ctx| (postponed.run)(t, ctx));
+                    continue;
+                }
+                None => {}
             }
             if self.ctx.finish_requested && self.ctx.lifecycle < Lifecycle::Finishing {
                 self.begin_finishing();
@@ -440,25 +441,20 @@ impl<T: Tonic> TonicCell<T> {
     }
 
     fn transition(&mut self, next: T::State, forced: bool) {
-        if self.ctx.machine.stopped {
+        if self.ctx.machine.is_stopped() {
             log::warn!(
                 "{}: to_state({next:?}) ignored: the state machine is stopped",
                 self.ctx.name()
             );
             return;
         }
-        if !forced && next == self.ctx.machine.state {
+        if !forced && next == *self.ctx.machine.state() {
             return;
         }
-        let old = self.ctx.machine.state.clone();
+        let old = self.ctx.machine.state().clone();
         self.guarded(|t, ctx| t.on_exit(ctx, &old));
-        self.ctx.machine.state = next.clone();
-        self.ctx.state_changed();
         // Postponed work comes back first, in order, ahead of what replay still held.
-        let machine = &mut self.ctx.machine;
-        let mut replay = std::mem::take(&mut machine.postponed);
-        replay.append(&mut machine.replay);
-        machine.replay = replay;
+        self.ctx.enter_state(next.clone());
         self.guarded(|t, ctx| t.on_enter(ctx, &next));
     }
 

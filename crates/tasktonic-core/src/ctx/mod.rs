@@ -67,19 +67,19 @@ type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
 /// services, request–reply, the state machine, timers, and finishing. It lives on the tonic's
 /// catalyst thread and is never shared.
 pub struct Ctx<T: Tonic> {
-    pub(crate) core: Rc<Core>,
-    pub(crate) runtime: Arc<Runtime>,
-    pub(crate) shared: Arc<TonicShared>,
-    pub(crate) base: Option<TonicRef>,
-    pub(crate) children: Children,
-    pub(crate) lifecycle: Lifecycle,
-    pub(crate) finish_requested: bool,
-    pub(crate) completion_holds: u32,
+    core: Rc<Core>,
+    runtime: Arc<Runtime>,
+    shared: Arc<TonicShared>,
+    base: Option<TonicRef>,
+    children: Children,
+    lifecycle: Lifecycle,
+    finish_requested: bool,
+    completion_holds: u32,
     // The rare parts are boxed: every tonic (every connection) carries a `Ctx`.
-    pub(crate) failure: Option<Box<Failure>>,
-    pub(crate) services: Vec<TypeId>,
-    pub(crate) restart: Option<Box<Restart<T>>>,
-    pub(crate) machine: Machine<T>,
+    failure: Option<Box<Failure>>,
+    services: Vec<TypeId>,
+    restart: Option<Box<Restart<T>>>,
+    machine: Machine<T>,
     asks: HashMap<u64, PendingAsk<T>, KeyHash>,
     timers: TimerTable,
     next_key: u64,
@@ -91,7 +91,7 @@ impl<T: Tonic> fmt::Debug for Ctx<T> {
             .field("id", &self.shared.id)
             .field("name", &self.shared.name)
             .field("lifecycle", &self.lifecycle)
-            .field("state", &self.machine.state)
+            .field("state", self.machine.state())
             .finish()
     }
 }
@@ -165,6 +165,23 @@ impl<T: Tonic> Ctx<T> {
     /// The name of the catalyst this tonic runs on.
     pub fn catalyst(&self) -> &str {
         &self.core.shared.name
+    }
+
+    /// The app's runtime (for the layers above the host: services, extension points).
+    pub(crate) fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// This tonic is a base of the service `key` (left when it completes).
+    pub(crate) fn note_service(&mut self, key: TypeId) {
+        if !self.services.contains(&key) {
+            self.services.push(key);
+        }
+    }
+
+    /// This tonic is no longer a base of the service `key`.
+    pub(crate) fn forget_service(&mut self, key: TypeId) {
+        self.services.retain(|k| *k != key);
     }
 
     /// The catalyst this tonic runs on, to place infusions beside it
@@ -294,9 +311,7 @@ impl<T: Tonic> Ctx<T> {
     /// finish request or finishing in progress (then the catalyst skips `settle`).
     #[inline]
     pub(crate) fn is_settled(&self) -> bool {
-        !self.machine.stop_requested
-            && self.machine.next.is_none()
-            && self.machine.replay.is_empty()
+        self.machine.is_settled()
             && !self.finish_requested
             && self.lifecycle != Lifecycle::Finishing
     }
@@ -419,47 +434,42 @@ impl<T: Tonic> Ctx<T> {
 
     /// The current state.
     pub fn state(&self) -> &T::State {
-        &self.machine.state
+        self.machine.state()
     }
 
     /// Go to `state` right after this sparkle: `on_exit(old)`, then `on_enter(new)`, before any
     /// other queued sparkle. Going to the current state does nothing (see
     /// [`reenter_state`](Ctx::reenter_state)). If called twice in one sparkle, the last wins.
     pub fn to_state(&mut self, state: T::State) {
-        self.machine.next = Some((state, false));
+        self.machine.go(state, false);
     }
 
     /// Exit and re-enter the current state (TaskTonic's `force_reenter`): cancels a state
     /// timeout and re-delivers postponed sparkles like any transition.
     pub fn reenter_state(&mut self) {
-        let state = self
-            .machine
-            .next
-            .take()
-            .map_or_else(|| self.machine.state.clone(), |(s, _)| s);
-        self.machine.next = Some((state, true));
+        let state = self.machine.take_next_or_current();
+        self.machine.go(state, true);
     }
 
     /// Stop the state machine after this sparkle: `on_exit` of the current state runs, and
     /// later `to_state` calls are ignored (logged). Postponed sparkles are dropped (logged).
     pub fn stop_machine(&mut self) {
-        self.machine.stop_requested = true;
+        self.machine.request_stop();
     }
 
     /// True once the state machine was stopped.
     pub fn is_machine_stopped(&self) -> bool {
-        self.machine.stopped
+        self.machine.is_stopped()
     }
 
     /// Fire [`Tonic::on_state_timeout`] after `after`, unless the state changes first.
     /// Replaces an earlier state timeout of the same state.
     pub fn state_timeout(&mut self, after: Duration) {
-        if let Some(key) = self.machine.timeout.take() {
-            self.cancel_key(key);
-        }
         let deadline = self.now() + after;
-        let key = self.arm(deadline, Purpose::StateTimeout(self.machine.epoch));
-        self.machine.timeout = Some(key);
+        let key = self.arm(deadline, Purpose::StateTimeout(self.machine.epoch()));
+        if let Some(earlier) = self.machine.set_timeout(key) {
+            self.cancel_key(earlier);
+        }
     }
 
     /// Postpone work until the next state change: `run` is re-delivered, in order with other
@@ -473,7 +483,7 @@ impl<T: Tonic> Ctx<T> {
         name: &'static str,
         run: impl FnOnce(&mut T, &mut Ctx<T>) + 'static,
     ) {
-        self.machine.postponed.push_back(Postponed {
+        self.machine.postpone(Postponed {
             name,
             run: Box::new(run),
         });
@@ -490,7 +500,7 @@ impl<T: Tonic> Ctx<T> {
 
     /// How many sparkles are postponed.
     pub fn postponed(&self) -> usize {
-        self.machine.postponed.len()
+        self.machine.postponed_len()
     }
 }
 

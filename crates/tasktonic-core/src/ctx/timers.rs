@@ -354,11 +354,9 @@ impl<T: Tonic> Ctx<T> {
             Purpose::StateTimeout(epoch) => {
                 let epoch = *epoch;
                 self.timers.remove(&key);
-                self.machine.timeout = None;
-                if epoch == self.machine.epoch && !self.machine.stopped {
-                    Fired::StateTimeout(self.machine.state.clone())
-                } else {
-                    Fired::Nothing
+                match self.machine.timeout_fired(epoch) {
+                    Some(state) => Fired::StateTimeout(state),
+                    None => Fired::Nothing,
                 }
             }
             Purpose::User(timer) => {
@@ -405,10 +403,16 @@ impl<T: Tonic> Ctx<T> {
         }
     }
 
+    /// Enter `next` (see `Machine::enter`), cancelling the old state's timeout.
+    pub(crate) fn enter_state(&mut self, next: T::State) {
+        if let Some(key) = self.machine.enter(next) {
+            self.cancel_key(key);
+        }
+    }
+
     /// A state change: cancel the state timeout, bump the epoch.
     pub(crate) fn state_changed(&mut self) {
-        self.machine.epoch += 1;
-        if let Some(key) = self.machine.timeout.take() {
+        if let Some(key) = self.machine.new_epoch() {
             self.cancel_key(key);
         }
     }
@@ -424,7 +428,7 @@ impl<T: Tonic> Ctx<T> {
         for key in keys {
             self.cancel_key(key);
         }
-        self.machine.timeout = None;
+        self.machine.forget_timeout();
     }
 
     /// Drop every timer and pending ask (completion or restart).
@@ -434,7 +438,7 @@ impl<T: Tonic> Ctx<T> {
             self.cancel_key(key);
         }
         self.asks.clear();
-        self.machine.timeout = None;
+        self.machine.forget_timeout();
     }
 }
 #[cfg(test)]
