@@ -104,13 +104,18 @@ pub enum SpawnError<T> {
     /// Its catalyst had no thread and one could not be started (the OS refused one, or the
     /// catalyst's name cannot name a thread: it holds a NUL byte).
     NoThread(String, T),
+    /// The [`Catalyst`](crate::Catalyst) it was to be placed on belongs to another app.
+    OtherApp(String, T),
 }
 
 impl<T> SpawnError<T> {
     /// The tonic that was not spawned.
     pub fn into_inner(self) -> T {
         match self {
-            SpawnError::NameTaken(_, t) | SpawnError::Stopped(t) | SpawnError::NoThread(_, t) => t,
+            SpawnError::NameTaken(_, t)
+            | SpawnError::Stopped(t)
+            | SpawnError::NoThread(_, t)
+            | SpawnError::OtherApp(_, t) => t,
         }
     }
 }
@@ -121,6 +126,7 @@ impl<T> fmt::Debug for SpawnError<T> {
             SpawnError::NameTaken(n, _) => f.debug_tuple("NameTaken").field(n).finish(),
             SpawnError::Stopped(_) => f.write_str("Stopped(..)"),
             SpawnError::NoThread(why, _) => f.debug_tuple("NoThread").field(why).finish(),
+            SpawnError::OtherApp(n, _) => f.debug_tuple("OtherApp").field(n).finish(),
         }
     }
 }
@@ -131,6 +137,7 @@ impl<T> fmt::Display for SpawnError<T> {
             SpawnError::NameTaken(n, _) => write!(f, "a tonic named {n:?} already exists"),
             SpawnError::Stopped(_) => f.write_str("the application has stopped"),
             SpawnError::NoThread(why, _) => write!(f, "no thread for its catalyst: {why}"),
+            SpawnError::OtherApp(n, _) => write!(f, "catalyst {n:?} belongs to another app"),
         }
     }
 }

@@ -21,7 +21,8 @@ use crate::{Catalyst, Ctx, Handle, Tonic};
 /// Open the catalyst `name` whose parker shares an `S` with the code that made it (a poller's
 /// registry and waker), and return the catalyst (to place tonics on) and that `S`. `make` builds the parker and the `S` only if the
 /// catalyst does not exist yet; if it fails, nothing is registered under the name (a later
-/// call may try again).
+/// call may try again). `make` runs while the app's table of catalysts is locked: keep it
+/// short (make a poller, not a connection).
 ///
 /// # Errors
 ///

@@ -51,31 +51,58 @@ pub(crate) fn init(level: log::LevelFilter) {
 }
 
 thread_local! {
-    /// Where the last panic in a sparkle on this thread happened, for its failure's log line.
-    static PANICKED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The last panic the quiet hook kept to itself on this thread: the tonic that ran, the
+    /// message and where it happened, for that tonic's failure line.
+    static QUIETED: RefCell<Option<Quieted>> = const { RefCell::new(None) };
+}
+
+struct Quieted {
+    tonic: u64,
+    message: String,
+    at: String,
 }
 
 /// A panic in a sparkle is a failure the runtime logs (one line, with the tonic, the message
 /// and, from here, where it happened) and its base handles: the default panic hook's own
 /// message would say it a second time. Installed once, in front of the hook that was there,
-/// which still reports panics outside sparkles — and every panic when `RUST_BACKTRACE` asks
-/// for backtraces.
+/// which still reports every other panic: outside a tonic, a second panic while one unwinds
+/// or after one a sparkle caught itself (with that one), with backtraces asked for (`RUST_BACKTRACE`), with `panic = "abort"`,
+/// or when error records are not logged (logging off: nothing else would say it).
 fn quiet_sparkle_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         let backtraces = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         std::panic::set_hook(Box::new(move |info| {
-            if running() == 0 || backtraces {
+            let tonic = running();
+            if let Some(first) = QUIETED.with(|q| q.borrow_mut().take()) {
+                // One kept and not yet claimed by a failure: this is a panic while it
+                // unwinds (the process aborts), or it was caught by the sparkle itself.
+                // Say both.
+                eprintln!("panicked at {}: {}", first.at, first.message);
                 return previous(info);
             }
-            let at = info.location().map(ToString::to_string);
-            PANICKED_AT.with(|p| *p.borrow_mut() = at);
+            let logged = log::log_enabled!(target: "tasktonic_core::ctx::cell", log::Level::Error);
+            if tonic == 0 || backtraces || cfg!(panic = "abort") || !logged {
+                return previous(info);
+            }
+            let quieted = Quieted {
+                tonic,
+                message: crate::error::panic_message(info.payload()),
+                at: info
+                    .location()
+                    .map_or_else(|| "an unknown place".to_string(), ToString::to_string),
+            };
+            QUIETED.with(|q| *q.borrow_mut() = Some(quieted));
         }));
     });
 }
 
-/// Where the panic being turned into a failure happened, if the quiet hook saw it.
-pub(crate) fn take_panic_location() -> Option<String> {
-    PANICKED_AT.with(|p| p.borrow_mut().take())
+/// Where the panic of `tonic` with `message`, being turned into its failure, happened — if the
+/// quiet hook kept it (and it is that panic, not one a sparkle caught itself).
+pub(crate) fn take_panic_location(tonic: u64, message: &str) -> Option<String> {
+    QUIETED
+        .with(|q| q.borrow_mut().take())
+        .filter(|q| q.tonic == tonic && q.message == message)
+        .map(|q| q.at)
 }

@@ -4,7 +4,7 @@ use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
@@ -18,6 +18,8 @@ use crate::mailbox::Mailbox;
 use crate::{Catalyst, Failure, Settings, TonicId, TonicRef};
 
 pub(crate) struct Runtime {
+    /// Unique in the process: which app a catalyst belongs to.
+    pub(crate) id: u64,
     pub(crate) project: String,
     pub(crate) settings: Settings,
     pub(crate) ledger: Ledger,
@@ -51,13 +53,16 @@ impl Runtime {
         main_parker: Box<dyn Parker>,
         single_catalyst: bool,
     ) -> Arc<Runtime> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
         Arc::new(Runtime {
+            id,
             project,
             settings,
             ledger: Ledger::default(),
             services: Mutex::new(Services::default()),
             clock: Arc::new(clock),
-            main: CatalystShared::new("main", true, main_parker),
+            main: CatalystShared::new(id, "main", true, main_parker),
             catalysts: Mutex::new(HashMap::new()),
             single_catalyst,
             live: AtomicUsize::new(0),
@@ -80,7 +85,7 @@ impl Runtime {
         self.catalysts
             .lock()
             .entry(name.to_string())
-            .or_insert_with(|| CatalystShared::new(name, false, parker()))
+            .or_insert_with(|| CatalystShared::new(self.id, name, false, parker()))
             .clone()
     }
 
@@ -108,7 +113,8 @@ impl Runtime {
         }
         let (parker, shared) = make().map_err(OpenError::Parker)?;
         let extension = shared.clone() as Arc<dyn Any + Send + Sync>;
-        let catalyst = CatalystShared::with_extension(name, false, parker, Some(extension));
+        let catalyst =
+            CatalystShared::with_extension(self.id, name, false, parker, Some(extension));
         catalysts.insert(name.to_string(), catalyst.clone());
         Ok((Catalyst { shared: catalyst }, shared))
     }
@@ -191,15 +197,29 @@ impl Runtime {
         Ok(())
     }
 
-    /// Undo [`register`](Runtime::register) for a tonic that could not be placed: out of the
-    /// ledger, its slot free again, and its catalyst still without a thread.
-    pub(crate) fn unregister(&self, shared: &TonicShared) {
+    /// Undo [`register`](Runtime::register) for a tonic that was never placed: out of the
+    /// ledger, its slot free again. `thread_failed`: its catalyst's thread, which this spawn
+    /// was to start, could not start — if another spawn reserved a slot meanwhile (counting
+    /// on that thread), it is tried once more for them, else the catalyst stays without one.
+    pub(crate) fn unregister(self: &Arc<Self>, shared: &TonicShared, thread_failed: bool) {
         self.ledger.remove(shared.id);
-        {
+        let others = {
             let mut slots = shared.catalyst.slots.lock();
             slots.release(shared.slot);
-            slots.running = false;
+            if thread_failed && slots.live == 0 {
+                slots.running = false;
+            }
+            thread_failed && slots.live > 0
+        };
+        if others && let Err(e) = self.start_thread(&shared.catalyst) {
+            log::error!(
+                "catalyst {}: tonics placed on it have no thread, which cannot start: {e}",
+                shared.catalyst.name
+            );
         }
+        // A thread started for this slot waits for it: let it see that it is free (and end,
+        // if it hosts nothing else).
+        shared.catalyst.notify();
         if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.main.notify();
         }

@@ -5,6 +5,7 @@ mod util;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use tasktonic_core::extend::SparkleInline;
 use tasktonic_core::{App, Ctx, Failure, FailureAction, Handle, Restart, Tonic, TonicRef};
 use util::{channel, recv, run_bounded};
 
@@ -289,6 +290,14 @@ impl Tonic for Holder {
     fn on_finishing(&mut self, ctx: &mut Ctx<Self>) {
         if self.linger {
             ctx.delay_completion();
+            // Its base waits for its start: a sparkle cannot run on it inline meanwhile.
+            let inline = self.base.sparkle_inline((), |_, _, ()| {});
+            let said = if inline.is_err() {
+                "inline refused"
+            } else {
+                "inline ran"
+            };
+            self.out.send(said.into()).ok();
             for i in 1..=2 {
                 if i == 2 && self.boom_between {
                     self.base.sparkle(|_, _| panic!("held boom")).ok();
@@ -306,6 +315,10 @@ impl Tonic for Holder {
 struct Keeper {
     restarting: Option<Restarting>,
     handle: Sender<Handle<Restarting>>,
+    /// A bounded mailbox for the restarting tonic.
+    mailbox: Option<usize>,
+    /// Where it says who it is.
+    me: Sender<Handle<Keeper>>,
 }
 
 impl Tonic for Keeper {
@@ -324,17 +337,20 @@ impl Tonic for Keeper {
             holders: holders.clone(),
             boom_between,
         };
-        let handle = ctx
-            .infusion(first)
-            .restart(Restart::new(fresh))
-            .spawn()
-            .unwrap_or_else(|_| panic!("spawned"));
+        let mut infusion = ctx.infusion(first).restart(Restart::new(fresh));
+        if let Some(capacity) = self.mailbox {
+            infusion = infusion.mailbox(capacity, tasktonic_core::Overflow::Reject);
+        }
+        let handle = infusion.spawn().unwrap_or_else(|_| panic!("spawned"));
+        self.me.send(ctx.handle()).ok();
         self.handle.send(handle).ok();
     }
 }
 
 /// A `Keeper` app whose `Restarting` tonic has panicked once: its first holder lingers.
 struct Waiting {
+    restarting: Handle<Restarting>,
+    keeper: Handle<Keeper>,
     events: crossbeam_channel::Receiver<String>,
     holders: crossbeam_channel::Receiver<Handle<Holder>>,
     first_holder: Handle<Holder>,
@@ -343,6 +359,11 @@ struct Waiting {
 }
 
 fn restart_waiting(boom_between: bool) -> Waiting {
+    restart_waiting_with(boom_between, None)
+}
+
+fn restart_waiting_with(boom_between: bool, mailbox: Option<usize>) -> Waiting {
+    let (keeper_tx, keeper) = channel();
     let (out, events) = channel();
     let (holders_tx, holders) = channel();
     let (handle_tx, handle) = channel();
@@ -354,6 +375,8 @@ fn restart_waiting(boom_between: bool) -> Waiting {
             boom_between,
         }),
         handle: handle_tx,
+        mailbox,
+        me: keeper_tx,
     });
     let stopper = app.stopper();
     let running = util::spawn_app(app);
@@ -362,8 +385,12 @@ fn restart_waiting(boom_between: bool) -> Waiting {
     assert_eq!(recv(&events), "started 1");
     restarting.sparkle(|_, _| panic!("boom")).ok();
     // The old holder lingers; what it sends meanwhile waits for the fresh instance's start.
+    assert_eq!(recv(&events), "inline refused");
     assert_eq!(recv(&events), "holder lingers");
+    let keeper = recv(&keeper);
     Waiting {
+        restarting,
+        keeper,
         events,
         holders,
         first_holder,
@@ -417,4 +444,27 @@ fn finished_while_its_restart_waits_it_never_starts_again() {
     w.running.join().expect("the failure was a restart");
     let rest: Vec<String> = w.events.try_iter().collect();
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+#[test]
+fn a_bounded_mailbox_keeps_its_bound_while_a_restart_waits() {
+    let w = restart_waiting_with(false, Some(2));
+    // The holder's two notes fill the mailbox of two. Whatever the catalyst had queued before
+    // this round trip has run (a drain included): a third sparkle is still refused.
+    w.keeper
+        .ask_blocking(util::LIMIT, |_, _| ())
+        .expect("the keeper answers");
+    let third = w.restarting.sparkle(|_, _| {});
+    assert!(
+        matches!(third, Err(tasktonic_core::SendError::Full(_))),
+        "the mailbox took more than its bound while the restart waited"
+    );
+    w.first_holder
+        .sparkle(|_, ctx| ctx.allow_completion())
+        .expect("still there");
+    assert_eq!(recv(&w.events), "started 2");
+    assert_eq!(recv(&w.events), "note 1");
+    assert_eq!(recv(&w.events), "note 2");
+    w.stopper.stop();
+    w.running.join().expect("the failure was a restart");
 }

@@ -761,12 +761,19 @@ fn a_spawn_whose_catalyst_cannot_have_a_thread_is_refused_and_leaves_nothing() {
         type State = ();
         fn on_start(&mut self, ctx: &mut Ctx<Self>) {
             let before = ctx.ledger().len();
-            match ctx.infusion(Idle(7)).catalyst("bad\0name").spawn() {
-                Err(tasktonic_core::SpawnError::NoThread(why, Idle(n))) => {
-                    self.0.send(format!("refused {n}: {why}")).ok();
+            // By name: refused before anything is made. Typed: the catalyst exists, the
+            // thread start fails, and the reservation is undone.
+            let bad = ctx.catalyst_named("bad\0name");
+            let named = ctx.infusion(Idle(6)).catalyst("bad\0name").spawn();
+            let typed = ctx.infusion(Idle(7)).on(&bad).spawn();
+            for spawned in [named, typed] {
+                match spawned {
+                    Err(tasktonic_core::SpawnError::NoThread(why, Idle(n))) => {
+                        self.0.send(format!("refused {n}: {why}")).ok();
+                    }
+                    Err(e) => panic!("{e}"),
+                    Ok(_) => panic!("spawned on a catalyst with no thread"),
                 }
-                Err(e) => panic!("{e}"),
-                Ok(_) => panic!("spawned on a catalyst with no thread"),
             }
             assert_eq!(ctx.ledger().len(), before);
             // A good one after it works, on a new thread.
@@ -780,10 +787,104 @@ fn a_spawn_whose_catalyst_cannot_have_a_thread_is_refused_and_leaves_nothing() {
     let (tx, rx) = channel();
     run_bounded(App::new("nothread").tonic(Spawner(tx))).expect("ran");
     let seen: Vec<String> = rx.try_iter().collect();
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen[0].starts_with("refused 6: catalyst name"), "{seen:?}");
     assert!(
-        seen[0].starts_with("refused 7: catalyst bad\0name: catalyst name"),
+        seen[1].starts_with("refused 7: catalyst bad\0name: catalyst name"),
         "{seen:?}"
     );
-    assert_eq!(seen[1], "good one done");
+    assert_eq!(seen[2], "good one done");
+}
+
+/// A tonic built with its handle whose constructor panics leaves nothing behind: its name is
+/// free again, and the app still ends (the panic fails the tonic that spawned it).
+#[test]
+fn an_infusion_whose_constructor_panics_leaves_nothing_behind() {
+    struct Built;
+    impl Tonic for Built {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.finish();
+        }
+    }
+    struct Spawner;
+    impl Tonic for Spawner {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            let _ = ctx
+                .infusion_with(|_: &Handle<Built>| -> Built { panic!("cannot build") })
+                .name("built")
+                .catalyst("builders")
+                .spawn();
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            ctx.finish();
+        }
+    }
+    struct Top(Sender<String>);
+    impl Tonic for Top {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            ctx.infusion(Spawner).spawn().ok();
+        }
+        fn on_infusion_failed(
+            &mut self,
+            ctx: &mut Ctx<Self>,
+            failure: &tasktonic_core::Failure,
+        ) -> tasktonic_core::FailureAction {
+            self.0.send(format!("failed: {}", failure.message)).ok();
+            // The name is free again, and the catalyst takes a tonic.
+            let again = ctx
+                .infusion(Built)
+                .name("built")
+                .catalyst("builders")
+                .spawn();
+            self.0.send(format!("again: {}", again.is_ok())).ok();
+            tasktonic_core::FailureAction::Handled
+        }
+        fn on_infusion_completed(&mut self, ctx: &mut Ctx<Self>, _: &TonicRef) {
+            ctx.finish();
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("ctor").tonic(Top(tx))).expect("handled");
+    let seen: Vec<String> = rx.try_iter().collect();
+    assert_eq!(seen, ["failed: cannot build", "again: true"], "{seen:?}");
+}
+
+/// A typed catalyst of another app is refused: placing on it would run the tonic on a
+/// thread of that app, or on a main catalyst nobody runs.
+#[test]
+fn a_catalyst_of_another_app_is_refused() {
+    struct Idle;
+    impl Tonic for Idle {
+        type State = ();
+    }
+    struct Taker(Sender<tasktonic_core::Catalyst>);
+    impl Tonic for Taker {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            self.0.send(ctx.catalyst_named("theirs")).ok();
+            ctx.finish();
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("other").tonic(Taker(tx))).expect("ran");
+    let theirs = recv(&rx);
+    struct Placer(tasktonic_core::Catalyst, Sender<String>);
+    impl Tonic for Placer {
+        type State = ();
+        fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+            match ctx.infusion(Idle).on(&self.0).spawn() {
+                Err(e @ tasktonic_core::SpawnError::OtherApp(..)) => {
+                    self.1.send(e.to_string()).ok()
+                }
+                other => self.1.send(format!("{:?}", other.map(|_| ()))).ok(),
+            };
+            ctx.finish();
+        }
+    }
+    let (tx, rx) = channel();
+    run_bounded(App::new("mine").tonic(Placer(theirs, tx))).expect("ran");
+    assert_eq!(recv(&rx), "catalyst \"theirs\" belongs to another app");
 }

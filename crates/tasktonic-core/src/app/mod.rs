@@ -173,7 +173,8 @@ impl App {
     ///
     /// # Errors
     ///
-    /// The thread could not be started, or it ended before the app started.
+    /// The thread could not be started (the OS refused one, or the project's name holds a
+    /// NUL byte and cannot name it), or it ended before the app started.
     ///
     /// # Examples
     ///
@@ -204,6 +205,12 @@ impl App {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn(self) -> std::io::Result<RunningApp> {
+        if self.project.contains('\0') {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("project name {:?} holds a NUL byte", self.project),
+            ));
+        }
         let stopper = self.stopper.clone();
         let (placed, started) = crossbeam_channel::bounded(1);
         let (finished, done) = crossbeam_channel::bounded(1);
@@ -262,7 +269,7 @@ impl App {
         }
         self.stopper.attach(&runtime);
         placed(&runtime);
-        core.run_loop(&mut *parker, |_| runtime.live() == 0);
+        core.run_loop_reporting(&mut *parker, |_| runtime.live() == 0);
         drop(guard);
         core.clear();
         runtime.join_threads();

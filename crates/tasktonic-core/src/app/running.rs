@@ -15,7 +15,9 @@ use crate::{Handle, RunError, Tonic};
 /// tonics by name from a plain thread, stop it, wait for it with a bound.
 ///
 /// Dropping it leaves the app running (its thread detached); [`stop`](RunningApp::stop) and a
-/// join end it.
+/// join end it. Joining from inside the app (a tonic of it waiting for its own end) never
+/// returns: stop it from there instead.
+#[must_use = "dropping it detaches the app's thread: stop and join it"]
 pub struct RunningApp {
     runtime: Arc<Runtime>,
     stopper: Stopper,

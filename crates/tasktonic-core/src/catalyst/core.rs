@@ -500,7 +500,7 @@ impl Core {
         let core = Core::new(shared.clone(), clock, names);
         let guard = enter(core.clone());
         loop {
-            core.run_loop(&mut *parker, |core| {
+            core.run_loop_reporting(&mut *parker, |core| {
                 core.shared.slots.lock().live == 0 && core.shared.remote_is_empty()
             });
             // Decide under the slot lock: a spawner that reserves after this sees `running ==
@@ -514,6 +514,27 @@ impl Core {
         }
         drop(guard);
         core.clear();
+    }
+
+    /// [`run_loop`](Core::run_loop), saying so if a panic escapes every sparkle's guard (a
+    /// tonic's `Drop`, a bug here) before it ends the thread: the app's quiet panic hook may
+    /// have kept it to itself, expecting a failure line that will not come.
+    pub(crate) fn run_loop_reporting(
+        self: &Rc<Self>,
+        parker: &mut dyn Parker,
+        done: impl FnMut(&Rc<Core>) -> bool,
+    ) {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_loop(parker, done);
+        }));
+        if let Err(payload) = ran {
+            log::error!(
+                "catalyst {} ends: a panic outside any sparkle: {}",
+                self.shared.name,
+                crate::error::panic_message(&*payload)
+            );
+            std::panic::resume_unwind(payload);
+        }
     }
 
     /// Drop every cell (breaks the `Ctx` → `Core` reference cycle).

@@ -64,6 +64,8 @@ pub(crate) fn set_running(raw: u64) -> u64 {
 /// What every thread sees of a catalyst.
 pub(crate) struct CatalystShared {
     pub(crate) id: usize,
+    /// The app (runtime) it belongs to: a typed catalyst of another app is refused.
+    pub(crate) app: u64,
     pub(crate) name: Arc<str>,
     pub(crate) is_main: bool,
     remote: SegQueue<Remote>,
@@ -84,12 +86,18 @@ impl fmt::Debug for CatalystShared {
 }
 
 impl CatalystShared {
-    pub(crate) fn new(name: &str, is_main: bool, parker: Box<dyn Parker>) -> Arc<CatalystShared> {
-        CatalystShared::with_extension(name, is_main, parker, None)
+    pub(crate) fn new(
+        app: u64,
+        name: &str,
+        is_main: bool,
+        parker: Box<dyn Parker>,
+    ) -> Arc<CatalystShared> {
+        CatalystShared::with_extension(app, name, is_main, parker, None)
     }
 
     /// A catalyst whose parker shares `extension` with the code that made it.
     pub(crate) fn with_extension(
+        app: u64,
         name: &str,
         is_main: bool,
         parker: Box<dyn Parker>,
@@ -98,6 +106,7 @@ impl CatalystShared {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         Arc::new(CatalystShared {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
+            app,
             name: name.into(),
             is_main,
             remote: SegQueue::new(),

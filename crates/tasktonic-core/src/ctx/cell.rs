@@ -216,7 +216,7 @@ impl<T: Tonic> TonicCell<T> {
             name: self.ctx.name().to_string(),
             message,
         };
-        match crate::logging::take_panic_location() {
+        match crate::logging::take_panic_location(failure.tonic.as_u64(), &failure.message) {
             Some(at) => log::error!("{failure} (panicked at {at})"),
             None => log::error!("{failure}"),
         }
@@ -240,9 +240,19 @@ impl<T: Tonic> TonicCell<T> {
             return false;
         };
         let fresh = catch_unwind(AssertUnwindSafe(|| (policy.factory)()));
-        let Ok(fresh) = fresh else {
-            log::error!("{}: restart factory panicked", self.ctx.name());
-            return false;
+        let fresh = match fresh {
+            Ok(fresh) => fresh,
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                let at = crate::logging::take_panic_location(self.ctx.id().as_u64(), &message);
+                log::error!(
+                    "{}: restart factory panicked: {message}{}",
+                    self.ctx.name(),
+                    at.map(|at| format!(" (panicked at {at})"))
+                        .unwrap_or_default()
+                );
+                return false;
+            }
         };
         log::warn!(
             "{} {} restarted after: {}",

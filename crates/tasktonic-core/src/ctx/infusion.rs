@@ -200,9 +200,16 @@ impl<'a, T: Tonic, U: Tonic, S: Source<U>> Infusion<'a, T, U, S> {
     ///
     /// # Errors
     ///
-    /// [`SpawnError::NameTaken`] if a live tonic has the name, handing the tonic (or the
-    /// function that would have built it) back. (Infusions are accepted while the app stops;
-    /// one spawned by a finishing base is finished at once.)
+    /// Each hands the tonic (or the function that would have built it) back:
+    /// [`SpawnError::NameTaken`] if a live tonic has the name; [`SpawnError::NoThread`] if its
+    /// catalyst has no thread and none can be started; [`SpawnError::OtherApp`] if the
+    /// [`Catalyst`] given to [`on`](Infusion::on) belongs to another app. (Infusions are
+    /// accepted while the app stops; one spawned by a finishing base is finished at once.)
+    ///
+    /// # Panics
+    ///
+    /// If the function given to [`Ctx::infusion_with`] panics (passed on; nothing of the
+    /// infusion is left behind).
     pub fn spawn(self) -> Result<Handle<U>, SpawnError<S>> {
         self.ctx.spawn_spec(self.spec)
     }

@@ -35,7 +35,18 @@ pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     default: &Arc<CatalystShared>,
 ) -> Result<Handle<U>, SpawnError<S>> {
     let catalyst = match &spec.catalyst {
+        // A thread's name is a C string: refused before anything is made for it.
+        Some(Place::Named(name)) if name.contains('\0') => {
+            let why = format!("catalyst name {name:?} holds a NUL byte");
+            return Err(SpawnError::NoThread(why, spec.source));
+        }
         Some(Place::Named(name)) => runtime.plain_catalyst(name),
+        Some(Place::On(catalyst)) if catalyst.shared.app != runtime.id => {
+            return Err(SpawnError::OtherApp(
+                catalyst.name().to_string(),
+                spec.source,
+            ));
+        }
         Some(Place::On(catalyst)) => catalyst.shared.clone(),
         None => default.clone(),
     };
@@ -63,18 +74,26 @@ pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     // Its catalyst's thread first (it waits for the reserved slot's spawn): if there can be
     // none, nothing of the tonic is left behind.
     if start_thread && let Err(e) = runtime.start_thread(&catalyst) {
-        runtime.unregister(&shared);
+        runtime.unregister(&shared, true);
         let why = format!("catalyst {}: {e}", catalyst.name);
         return Err(SpawnError::NoThread(why, spec.source));
     }
     let handle = Handle::<U>::from_shared(shared.clone());
-    if base.is_none() {
-        runtime.add_top(handle.tonic_ref());
-    }
     let SpawnSpec {
         source, restart, ..
     } = spec;
-    let tonic = source.build(&handle);
+    // A constructor that panics (`infusion_with`) leaves nothing behind either.
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.build(&handle)));
+    let tonic = match built {
+        Ok(tonic) => tonic,
+        Err(payload) => {
+            runtime.unregister(&shared, false);
+            std::panic::resume_unwind(payload);
+        }
+    };
+    if base.is_none() {
+        runtime.add_top(handle.tonic_ref());
+    }
     let app = runtime.clone();
     let build = Box::new(move |core: &Rc<Core>| {
         let ctx = Ctx::new(core.clone(), app, shared, base, restart);
