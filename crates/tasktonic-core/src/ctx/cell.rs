@@ -119,7 +119,7 @@ impl<T: Tonic> TonicCell<T> {
             from: TonicId::from_raw(from),
             state_before,
             state_after: format!("{:?}", self.ctx.machine.state()),
-            lifecycle: self.ctx.lifecycle,
+            lifecycle: self.ctx.life.lifecycle(),
         };
         if let Some(tracer) = self.ctx.core.tracer.borrow_mut().as_mut() {
             tracer.record(entry);
@@ -140,12 +140,12 @@ impl<T: Tonic> TonicCell<T> {
         match work {
             Work::Start => {
                 self.guarded(|t, ctx| t.on_start(ctx));
-                if self.ctx.lifecycle == Lifecycle::Starting {
+                if self.ctx.life.lifecycle() == Lifecycle::Starting {
                     self.set_lifecycle(Lifecycle::Sparkling);
                 }
             }
             Work::Order(order) | Work::Notice(order) => self.order(order),
-            Work::System(SystemMsg::Finish) => self.ctx.finish_requested = true,
+            Work::System(SystemMsg::Finish) => self.ctx.life.request_finish(),
             Work::System(SystemMsg::FinishWhenQuiet) => {
                 let shared = &self.ctx.shared;
                 if self.ctx.core.has_queued_for(shared.slot, shared.generation) {
@@ -154,7 +154,7 @@ impl<T: Tonic> TonicCell<T> {
                     let env = shared.envelope("finish", Work::System(SystemMsg::FinishWhenQuiet));
                     self.ctx.core.push_local(env);
                 } else {
-                    self.ctx.finish_requested = true;
+                    self.ctx.life.request_finish();
                 }
             }
             Work::System(SystemMsg::Infusion(event)) => self.infusion_event(*event),
@@ -221,17 +221,13 @@ impl<T: Tonic> TonicCell<T> {
             None => log::error!("{failure}"),
         }
         let now = self.ctx.now();
-        let restart = self.ctx.lifecycle < Lifecycle::Finishing
+        let restart = self.ctx.life.lifecycle() < Lifecycle::Finishing
             && self.ctx.restart.as_mut().is_some_and(|r| r.admit(now));
         if restart && self.restart(&failure) {
             return;
         }
-        if self.ctx.failure.is_none() {
-            self.ctx.failure = Some(Box::new(failure));
-        }
         // A failed tonic cannot be trusted to release what it held back.
-        self.ctx.completion_holds = 0;
-        self.ctx.finish_requested = true;
+        self.ctx.life.fail(failure);
     }
 
     /// Rebuild the tonic in place. False if the factory panicked.
@@ -262,7 +258,7 @@ impl<T: Tonic> TonicCell<T> {
         );
         self.tonic = fresh;
         self.ctx.clear_all();
-        self.ctx.completion_holds = 0;
+        self.ctx.life.drop_holds();
         let name = self.ctx.name().to_string();
         self.ctx.machine.drop_postponed(&name);
         self.ctx.machine = crate::state::Machine::new();
@@ -406,7 +402,7 @@ impl<T: Tonic> TonicCell<T> {
     }
 
     fn set_lifecycle(&mut self, l: Lifecycle) {
-        self.ctx.lifecycle = l;
+        self.ctx.life.set(l);
         self.ctx.shared.set_lifecycle(l);
     }
 
@@ -434,16 +430,13 @@ impl<T: Tonic> TonicCell<T> {
                 }
                 None => {}
             }
-            if self.ctx.finish_requested && self.ctx.lifecycle < Lifecycle::Finishing {
+            if self.ctx.life.should_begin_finishing() {
                 self.begin_finishing();
                 continue;
             }
             break;
         }
-        if self.ctx.lifecycle == Lifecycle::Finishing
-            && self.ctx.children.is_empty()
-            && self.ctx.completion_holds == 0
-        {
+        if self.ctx.life.can_complete(self.ctx.children.is_empty()) {
             self.complete();
             return After::Completed;
         }
@@ -524,7 +517,7 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
         let retirement = Retirement {
             shared: ctx.shared.clone(),
             base: ctx.base.take(),
-            failure: ctx.failure.take().map(|f| *f),
+            failure: ctx.life.take_failure(),
             services: std::mem::take(&mut ctx.services),
         };
         drop(tonic);

@@ -17,6 +17,7 @@ use crate::state::{Machine, Postponed};
 mod cell;
 mod children;
 mod infusion;
+mod life;
 mod spawn;
 mod timers;
 
@@ -26,11 +27,11 @@ pub use self::infusion::{Infusion, Restart, Source, WithHandle};
 pub(crate) use self::spawn::{spawn, spawn_top};
 
 use self::children::Children;
+use self::life::Life;
 pub(crate) use self::timers::Fired;
 use self::timers::{Purpose, TimerTable};
 use crate::{
-    AskError, Catalyst, Failure, Handle, Lifecycle, Receive, Settings, SpawnError, Tonic, TonicId,
-    TonicRef,
+    AskError, Catalyst, Handle, Lifecycle, Receive, Settings, SpawnError, Tonic, TonicId, TonicRef,
 };
 
 type Answer<T> = Box<dyn FnOnce(&mut T, &mut Ctx<T>, Result<Box<dyn Any + Send>, AskError>)>;
@@ -72,11 +73,8 @@ pub struct Ctx<T: Tonic> {
     shared: Arc<TonicShared>,
     base: Option<TonicRef>,
     children: Children,
-    lifecycle: Lifecycle,
-    finish_requested: bool,
-    completion_holds: u32,
+    life: Life,
     // The rare parts are boxed: every tonic (every connection) carries a `Ctx`.
-    failure: Option<Box<Failure>>,
     services: Vec<TypeId>,
     restart: Option<Box<Restart<T>>>,
     machine: Machine<T>,
@@ -90,7 +88,7 @@ impl<T: Tonic> fmt::Debug for Ctx<T> {
         f.debug_struct("Ctx")
             .field("id", &self.shared.id)
             .field("name", &self.shared.name)
-            .field("lifecycle", &self.lifecycle)
+            .field("lifecycle", &self.life.lifecycle())
             .field("state", self.machine.state())
             .finish()
     }
@@ -110,10 +108,7 @@ impl<T: Tonic> Ctx<T> {
             shared,
             base,
             children: Children::default(),
-            lifecycle: Lifecycle::Starting,
-            finish_requested: false,
-            completion_holds: 0,
-            failure: None,
+            life: Life::new(),
             services: Vec::new(),
             restart: restart.map(Box::new),
             machine: Machine::new(),
@@ -159,7 +154,7 @@ impl<T: Tonic> Ctx<T> {
 
     /// Where this tonic is in its life.
     pub fn lifecycle(&self) -> Lifecycle {
-        self.lifecycle
+        self.life.lifecycle()
     }
 
     /// The name of the catalyst this tonic runs on.
@@ -300,7 +295,7 @@ impl<T: Tonic> Ctx<T> {
             &self.core.shared,
         )?;
         let child = handle.tonic_ref();
-        if self.lifecycle >= Lifecycle::Finishing {
+        if self.life.lifecycle() >= Lifecycle::Finishing {
             child.request_finish();
         }
         self.children.push(child);
@@ -311,15 +306,13 @@ impl<T: Tonic> Ctx<T> {
     /// finish request or finishing in progress (then the catalyst skips `settle`).
     #[inline]
     pub(crate) fn is_settled(&self) -> bool {
-        self.machine.is_settled()
-            && !self.finish_requested
-            && self.lifecycle != Lifecycle::Finishing
+        self.machine.is_settled() && self.life.is_settled()
     }
 
     /// Finish this tonic after the current sparkle: its infusions finish first, then it
     /// completes (see [`Lifecycle`]).
     pub fn finish(&mut self) {
-        self.finish_requested = true;
+        self.life.request_finish();
     }
 
     /// Keep this tonic from completing, even once its infusions are gone, until
@@ -327,12 +320,12 @@ impl<T: Tonic> Ctx<T> {
     /// finish work of their own first — a connection flushing its socket on close. Sparkles and
     /// timers keep running while it waits.
     pub fn delay_completion(&mut self) {
-        self.completion_holds += 1;
+        self.life.hold();
     }
 
     /// Release one [`delay_completion`](Ctx::delay_completion).
     pub fn allow_completion(&mut self) {
-        self.completion_holds = self.completion_holds.saturating_sub(1);
+        self.life.release();
     }
 
     /// Stop the whole application: every top-level tonic and service is asked to finish, and
