@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::address::TonicShared;
 use crate::catalyst::{SystemMsg, Work};
 use crate::ctx::TonicCell;
-use crate::id::short_type_name;
 use crate::mailbox::Mailbox;
 use crate::{AskError, Ctx, Ledger, Lifecycle, Receive, SendError, Tonic, TonicId, TonicRef};
 
@@ -176,9 +175,11 @@ impl<T: Tonic> Handle<T> {
         M: Send + 'static,
         T: Receive<M>,
     {
-        self.shared.push_order(short_type_name::<M>(), msg, |msg| {
-            order::<T, _>(move |t: &mut T, ctx: &mut Ctx<T>| t.receive(ctx, msg))
-        })
+        // Named with the full type name (a constant); shortened only where it is shown.
+        self.shared
+            .push_order(std::any::type_name::<M>(), msg, |msg| {
+                order::<T, _>(move |t: &mut T, ctx: &mut Ctx<T>| t.receive(ctx, msg))
+            })
     }
 
     /// Ask from a plain thread (a test, `main`): run `question` on the tonic and wait for the

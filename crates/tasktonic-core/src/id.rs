@@ -41,7 +41,13 @@ impl fmt::Display for TonicId {
 
 /// The short name of a type: `my_crate::net::Echo<u8>` becomes `Echo<u8>`.
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    let full = std::any::type_name::<T>();
+    short_name(std::any::type_name::<T>())
+}
+
+/// [`short_type_name`] of a name already in hand: a typed send names its envelope with the
+/// full `type_name` (free: a constant) and the short form is made only where it is shown
+/// (a log line, a trace), not per send.
+pub(crate) fn short_name(full: &'static str) -> &'static str {
     let head = full.split('<').next().unwrap_or(full);
     match head.rfind("::") {
         Some(i) => &full[i + 2..],

@@ -60,7 +60,10 @@ impl Mailbox {
                 Overflow::DropOldest => {
                     if let Some(old) = inner.queue.pop_front() {
                         self.dropped.fetch_add(1, Ordering::Relaxed);
-                        log::debug!("mailbox full: dropped the oldest sparkle ({})", old.name);
+                        log::debug!(
+                            "mailbox full: dropped the oldest sparkle ({})",
+                            crate::id::short_name(old.name)
+                        );
                     }
                 }
             }

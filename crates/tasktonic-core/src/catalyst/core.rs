@@ -12,6 +12,7 @@ use super::{
     enter,
 };
 use crate::clock::Clock;
+use crate::id::short_name;
 use crate::trace::Tracer;
 
 /// Envelopes run per queue before the loop looks at the other queue, the timers and the parker.
@@ -327,9 +328,12 @@ impl Core {
             return;
         }
         match work {
-            Work::Order(_) => log::warn!("sparkle {name} dropped: its tonic has completed"),
+            Work::Order(_) => log::warn!(
+                "sparkle {} dropped: its tonic has completed",
+                short_name(name)
+            ),
             Work::Notice(_) | Work::Timer(_) | Work::System(_) | Work::Start | Work::Spawn(_) => {
-                log::trace!("{name} for a completed tonic ignored")
+                log::trace!("{} for a completed tonic ignored", short_name(name))
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::catalyst::{
 };
 use crate::ctx::Fired;
 use crate::error::panic_message;
+use crate::id::short_name;
 use crate::runtime::Retirement;
 use crate::state::Step;
 use crate::trace::TraceEntry;
@@ -115,7 +116,7 @@ impl<T: Tonic> TonicCell<T> {
             at: self.ctx.core.clock.elapsed(),
             tonic: self.ctx.id(),
             tonic_name: self.ctx.name().to_string(),
-            sparkle: name,
+            sparkle: short_name(name),
             from: TonicId::from_raw(from),
             state_before,
             state_after: format!("{:?}", self.ctx.machine.state()),
@@ -300,7 +301,10 @@ impl<T: Tonic> TonicCell<T> {
     fn complete_unstarted(&mut self, held: VecDeque<(Work, u64, &'static str)>) -> After {
         for (work, _, name) in held {
             if let Work::Order(_) = work {
-                log::warn!("sparkle {name} dropped: its tonic finished before it restarted");
+                log::warn!(
+                    "sparkle {} dropped: its tonic finished before it restarted",
+                    short_name(name)
+                );
             }
         }
         self.set_lifecycle(Lifecycle::Completed);
@@ -525,7 +529,10 @@ impl<T: Tonic> AnyCell for TonicCell<T> {
         if let Some(mailbox) = &retirement.shared.mailbox {
             for env in mailbox.take_all() {
                 if let Work::Order(_) = env.work {
-                    log::warn!("sparkle {} dropped: its tonic has completed", env.name);
+                    log::warn!(
+                        "sparkle {} dropped: its tonic has completed",
+                        short_name(env.name)
+                    );
                 }
             }
         }
