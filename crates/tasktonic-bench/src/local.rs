@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use parking_lot::Mutex;
-use tasktonic_core::{App, Ctx, Handle, Timer, TimerEvent, TimerId, Tonic};
+use tasktonic_core::{App, Ctx, Handle, Receive, Timer, TimerEvent, TimerId, Tonic};
 
 /// Tells sent in L1/L2.
 pub(crate) const TELLS: u64 = 10_000_000;
@@ -28,6 +28,15 @@ impl Tonic for Sink {
     type State = ();
 }
 
+/// The typed message of L1/L2's typed form (`Handle::send`, `Receive`).
+struct Count;
+
+impl Receive<Count> for Sink {
+    fn receive(&mut self, ctx: &mut Ctx<Self>, _: Count) {
+        self.tell(ctx);
+    }
+}
+
 impl Sink {
     fn tell(&mut self, ctx: &mut Ctx<Self>) {
         self.count += 1;
@@ -42,6 +51,8 @@ struct Teller {
     sink: Option<Handle<Sink>>,
     sent: u64,
     remote: bool,
+    /// Typed messages (`send(Count)`) rather than closures (`sparkle(Sink::tell)`).
+    typed: bool,
     out: Clock,
 }
 
@@ -66,8 +77,14 @@ impl Teller {
     fn batch(&mut self, ctx: &mut Ctx<Self>) {
         let Some(sink) = &self.sink else { return };
         let n = BATCH.min(TELLS - self.sent);
-        for _ in 0..n {
-            let _ = sink.sparkle(Sink::tell);
+        if self.typed {
+            for _ in 0..n {
+                let _ = sink.send(Count);
+            }
+        } else {
+            for _ in 0..n {
+                let _ = sink.sparkle(Sink::tell);
+            }
         }
         self.sent += n;
         if self.sent < TELLS {
@@ -76,8 +93,9 @@ impl Teller {
     }
 }
 
-/// L1 (`remote = false`) or L2 (`remote = true`): tells per second.
-pub(crate) fn ours_tell(remote: bool) -> f64 {
+/// L1 (`remote = false`) or L2 (`remote = true`): tells per second, as closures or (`typed`)
+/// as typed messages through `Handle::send`.
+pub(crate) fn ours_tell(remote: bool, typed: bool) -> f64 {
     let out: Clock = Arc::new(Mutex::new(None));
     let app = App::new("bench")
         .log_level(log::LevelFilter::Error)
@@ -85,6 +103,7 @@ pub(crate) fn ours_tell(remote: bool) -> f64 {
             sink: None,
             sent: 0,
             remote,
+            typed,
             out: out.clone(),
         });
     app.run().ok();
@@ -96,11 +115,29 @@ struct Pinger {
     peer: Option<Handle<Ponger>>,
     left: u64,
     start: Instant,
+    /// Typed messages (`Ping`, `Pong`) rather than closures.
+    typed: bool,
     out: Clock,
 }
 
 struct Ponger {
     back: Handle<Pinger>,
+}
+
+/// L3's typed messages.
+struct Ping;
+struct Pong;
+
+impl Receive<Ping> for Ponger {
+    fn receive(&mut self, _: &mut Ctx<Self>, _: Ping) {
+        let _ = self.back.send(Pong);
+    }
+}
+
+impl Receive<Pong> for Pinger {
+    fn receive(&mut self, ctx: &mut Ctx<Self>, _: Pong) {
+        self.pong(ctx);
+    }
 }
 
 impl Tonic for Pinger {
@@ -116,9 +153,13 @@ impl Tonic for Pinger {
 impl Pinger {
     fn ping(&self) {
         if let Some(p) = &self.peer {
-            let _ = p.sparkle(|p: &mut Ponger, _: &mut Ctx<Ponger>| {
-                let _ = p.back.sparkle(Pinger::pong);
-            });
+            if self.typed {
+                let _ = p.send(Ping);
+            } else {
+                let _ = p.sparkle(|p: &mut Ponger, _: &mut Ctx<Ponger>| {
+                    let _ = p.back.sparkle(Pinger::pong);
+                });
+            }
         }
     }
 
@@ -137,8 +178,8 @@ impl Tonic for Ponger {
     type State = ();
 }
 
-/// L3: nanoseconds per round trip.
-pub(crate) fn ours_ping_pong() -> f64 {
+/// L3: nanoseconds per round trip, as closures or (`typed`) as typed messages.
+pub(crate) fn ours_ping_pong(typed: bool) -> f64 {
     let out: Clock = Arc::new(Mutex::new(None));
     App::new("bench")
         .log_level(log::LevelFilter::Error)
@@ -146,6 +187,7 @@ pub(crate) fn ours_ping_pong() -> f64 {
             peer: None,
             left: ROUND_TRIPS,
             start: Instant::now(),
+            typed,
             out: out.clone(),
         })
         .run()
@@ -270,6 +312,40 @@ pub(crate) fn actix_tell(remote: bool) -> f64 {
         };
         let teller = ActixTeller { sink, sent: 0 }.start();
         teller.do_send(Next);
+    });
+    let _ = system.run();
+    let elapsed = out.lock().unwrap_or(Duration::MAX);
+    TELLS as f64 / elapsed.as_secs_f64()
+}
+
+/// L1/L2 for actix as its docs use back-pressure: `do_send`, and every `WINDOW`-th message
+/// a `send(..).await`, so that at most a window's worth waits in the mailbox (the plain
+/// `actix_tell` floods it: ~300 MB queued).
+pub(crate) fn actix_windowed_tell(remote: bool) -> f64 {
+    const WINDOW: u64 = 1_000;
+    let out: Clock = Arc::new(Mutex::new(None));
+    let o = out.clone();
+    let system = System::new();
+    let arbiter = remote.then(Arbiter::new);
+    system.block_on(async move {
+        let sink = ActixSink {
+            count: 0,
+            start: Instant::now(),
+            out: o,
+        };
+        let sink = match &arbiter {
+            Some(a) => ActixSink::start_in_arbiter(&a.handle(), |_| sink),
+            None => sink.start(),
+        };
+        actix::spawn(async move {
+            for i in 1..=TELLS {
+                if i % WINDOW == 0 {
+                    let _ = sink.send(Tell).await;
+                } else {
+                    sink.do_send(Tell);
+                }
+            }
+        });
     });
     let _ = system.run();
     let elapsed = out.lock().unwrap_or(Duration::MAX);

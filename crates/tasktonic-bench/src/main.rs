@@ -50,37 +50,54 @@ fn alternate<P: Copy>(
     Ok(samples.into_iter().map(median).collect())
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Local {
     Ours,
+    /// Ours with typed messages (`Handle::send`, `Receive`) instead of closures.
+    OursTyped,
     Crossbeam,
     Actix,
+    /// Actix with a window (every 1,000th message awaited), as its docs use back-pressure.
+    ActixWindowed,
 }
 
 impl Local {
     fn name(self) -> &'static str {
         match self {
             Local::Ours => "ours",
+            Local::OursTyped => "ours_typed",
             Local::Crossbeam => "crossbeam",
             Local::Actix => "actix",
+            Local::ActixWindowed => "actix_windowed",
         }
     }
 
     fn parse(s: &str) -> Option<Local> {
-        [Local::Ours, Local::Crossbeam, Local::Actix]
-            .into_iter()
-            .find(|l| l.name() == s)
+        [
+            Local::Ours,
+            Local::OursTyped,
+            Local::Crossbeam,
+            Local::Actix,
+            Local::ActixWindowed,
+        ]
+        .into_iter()
+        .find(|l| l.name() == s)
     }
 
     /// One sample of `workload` (l1, l2 or l3) in this process.
     fn measure(self, workload: &str) -> Option<f64> {
         Some(match (workload, self) {
-            ("l1", Local::Ours) => local::ours_tell(false),
+            ("l1", Local::Ours) => local::ours_tell(false, false),
+            ("l1", Local::OursTyped) => local::ours_tell(false, true),
             ("l1", Local::Actix) => local::actix_tell(false),
-            ("l2", Local::Ours) => local::ours_tell(true),
+            ("l1", Local::ActixWindowed) => local::actix_windowed_tell(false),
+            ("l2", Local::Ours) => local::ours_tell(true, false),
+            ("l2", Local::OursTyped) => local::ours_tell(true, true),
             ("l2", Local::Crossbeam) => local::crossbeam_tell(),
             ("l2", Local::Actix) => local::actix_tell(true),
-            ("l3", Local::Ours) => local::ours_ping_pong(),
+            ("l2", Local::ActixWindowed) => local::actix_windowed_tell(true),
+            ("l3", Local::Ours) => local::ours_ping_pong(false),
+            ("l3", Local::OursTyped) => local::ours_ping_pong(true),
             ("l3", Local::Crossbeam) => local::crossbeam_ping_pong(),
             ("l3", Local::Actix) => local::actix_ping_pong(),
             _ => return None,
@@ -118,8 +135,19 @@ fn local_row(
     for (peer, median) in peers.iter().zip(medians) {
         row.figure(peer.name(), median);
     }
-    for peer in peers.iter().filter(|p| !matches!(p, Local::Ours)) {
+    // Ours (closures) against each peer, as before; the typed form against each too.
+    for peer in peers
+        .iter()
+        .filter(|p| !matches!(p, Local::Ours | Local::OursTyped))
+    {
         row.ratio(peer.name(), "ours", peer.name());
+        if peers.contains(&Local::OursTyped) {
+            row.ratio(
+                &format!("typed_vs_{}", peer.name()),
+                "ours_typed",
+                peer.name(),
+            );
+        }
     }
     Ok(row)
 }
@@ -441,22 +469,28 @@ fn shape(which: &str) -> Option<(&'static str, Shape)> {
 }
 
 fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
-    use Local::{Actix, Crossbeam, Ours};
+    use Local::{Actix, ActixWindowed, Crossbeam, Ours, OursTyped};
     let one = |r: Result<Row, String>| r.map(|r| vec![r]);
     match which {
-        "l1" => one(local_row("l1", "msgs_per_s", true, &[Ours, Actix], runs)),
+        "l1" => one(local_row(
+            "l1",
+            "msgs_per_s",
+            true,
+            &[Ours, OursTyped, Actix, ActixWindowed],
+            runs,
+        )),
         "l2" => one(local_row(
             "l2",
             "msgs_per_s",
             true,
-            &[Ours, Crossbeam, Actix],
+            &[Ours, OursTyped, Crossbeam, Actix, ActixWindowed],
             runs,
         )),
         "l3" => one(local_row(
             "l3",
             "ns_per_rt",
             false,
-            &[Ours, Crossbeam, Actix],
+            &[Ours, OursTyped, Crossbeam, Actix],
             runs,
         )),
         "l4" => one(l4(runs)),
