@@ -296,26 +296,9 @@ impl Handler<Next> for ActixTeller {
 
 /// L1 (same arbiter) or L2 (two arbiters) for actix: tells per second.
 pub(crate) fn actix_tell(remote: bool) -> f64 {
-    let out: Clock = Arc::new(Mutex::new(None));
-    let o = out.clone();
-    let system = System::new();
-    let arbiter = remote.then(Arbiter::new);
-    system.block_on(async move {
-        let sink = ActixSink {
-            count: 0,
-            start: Instant::now(),
-            out: o,
-        };
-        let sink = match &arbiter {
-            Some(a) => ActixSink::start_in_arbiter(&a.handle(), |_| sink),
-            None => sink.start(),
-        };
-        let teller = ActixTeller { sink, sent: 0 }.start();
-        teller.do_send(Next);
-    });
-    let _ = system.run();
-    let elapsed = out.lock().unwrap_or(Duration::MAX);
-    TELLS as f64 / elapsed.as_secs_f64()
+    actix_tells(remote, |sink| {
+        ActixTeller { sink, sent: 0 }.start().do_send(Next);
+    })
 }
 
 /// L1/L2 for actix as its docs use back-pressure: `do_send`, and every `WINDOW`-th message
@@ -323,20 +306,7 @@ pub(crate) fn actix_tell(remote: bool) -> f64 {
 /// `actix_tell` floods it: ~300 MB queued).
 pub(crate) fn actix_windowed_tell(remote: bool) -> f64 {
     const WINDOW: u64 = 1_000;
-    let out: Clock = Arc::new(Mutex::new(None));
-    let o = out.clone();
-    let system = System::new();
-    let arbiter = remote.then(Arbiter::new);
-    system.block_on(async move {
-        let sink = ActixSink {
-            count: 0,
-            start: Instant::now(),
-            out: o,
-        };
-        let sink = match &arbiter {
-            Some(a) => ActixSink::start_in_arbiter(&a.handle(), |_| sink),
-            None => sink.start(),
-        };
+    actix_tells(remote, |sink| {
         actix::spawn(async move {
             for i in 1..=TELLS {
                 if i % WINDOW == 0 {
@@ -346,6 +316,27 @@ pub(crate) fn actix_windowed_tell(remote: bool) -> f64 {
                 }
             }
         });
+    })
+}
+
+/// Run an actix system with a sink (on a second arbiter if `remote`) fed by `produce`:
+/// tells per second.
+fn actix_tells(remote: bool, produce: impl FnOnce(Addr<ActixSink>) + 'static) -> f64 {
+    let out: Clock = Arc::new(Mutex::new(None));
+    let o = out.clone();
+    let system = System::new();
+    let arbiter = remote.then(Arbiter::new);
+    system.block_on(async move {
+        let sink = ActixSink {
+            count: 0,
+            start: Instant::now(),
+            out: o,
+        };
+        let sink = match &arbiter {
+            Some(a) => ActixSink::start_in_arbiter(&a.handle(), |_| sink),
+            None => sink.start(),
+        };
+        produce(sink);
     });
     let _ = system.run();
     let elapsed = out.lock().unwrap_or(Duration::MAX);
