@@ -566,3 +566,113 @@ pub(crate) fn ours_timers() -> TimerFigures {
     figures.fired_in_order = exact_order();
     figures
 }
+
+// ----- I1: an idle app, and waking a parked catalyst -----------------------------------------
+
+/// What `sample i1 ours` measures: an idle app's CPU and wake-ups, and how long a send from a
+/// plain thread takes to run on a parked catalyst.
+pub(crate) struct IdleFigures {
+    /// This process's CPU over `IDLE_WINDOW`, in percent of one core.
+    pub(crate) cpu_pct: f64,
+    /// Its threads' context switches in that window.
+    pub(crate) wakeups: u64,
+    pub(crate) wake_p50_us: f64,
+    pub(crate) wake_p99_us: f64,
+}
+
+impl IdleFigures {
+    /// One line (what `sample i1 ours` prints).
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "{:.3} {} {:.1} {:.1}",
+            self.cpu_pct, self.wakeups, self.wake_p50_us, self.wake_p99_us
+        )
+    }
+
+    pub(crate) fn parse(line: &str) -> Option<IdleFigures> {
+        let mut it = line.split_whitespace();
+        Some(IdleFigures {
+            cpu_pct: it.next()?.parse().ok()?,
+            wakeups: it.next()?.parse().ok()?,
+            wake_p50_us: it.next()?.parse().ok()?,
+            wake_p99_us: it.next()?.parse().ok()?,
+        })
+    }
+}
+
+/// Idles with a timer an hour away (on a catalyst of its own, so two catalysts are parked);
+/// answers a `Stamp` with how long it took to arrive.
+struct Idler;
+
+struct Stamp(Instant, crossbeam_channel::Sender<Duration>);
+
+impl Tonic for Idler {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        ctx.timer(Timer::once(Duration::from_secs(3600)));
+    }
+}
+
+impl Receive<Stamp> for Idler {
+    fn receive(&mut self, _: &mut Ctx<Self>, Stamp(sent, back): Stamp) {
+        let _ = back.send(sent.elapsed());
+    }
+}
+
+/// A top-level tonic that places the idler on its own catalyst and stays.
+struct IdleHost;
+
+impl Tonic for IdleHost {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        ctx.timer(Timer::once(Duration::from_secs(3600)));
+        let _ = ctx.infusion(Idler).name("idler").catalyst("idle").spawn();
+    }
+}
+
+/// I1: see [`IdleFigures`].
+pub(crate) fn ours_idle() -> IdleFigures {
+    const IDLE_WINDOW: Duration = Duration::from_secs(5);
+    const WAKES: usize = 200;
+    let pid = std::process::id();
+    let app = App::new("idle")
+        .log_level(log::LevelFilter::Error)
+        .tonic(IdleHost)
+        .spawn()
+        .expect("the app starts");
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let idler = loop {
+        // Placed by IdleHost's start, on the app's thread: wait for it.
+        if let Some(h) = app.lookup::<Idler>("idler") {
+            break h;
+        }
+        std::thread::yield_now();
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let (ticks, wakes) = (crate::procfs::cpu_ticks(pid), crate::procfs::wakeups(pid));
+    std::thread::sleep(IDLE_WINDOW);
+    let used = crate::procfs::cpu_ticks(pid).saturating_sub(ticks) as f64;
+    // Less this thread's own wake-up from its sleep.
+    let wakeups = crate::procfs::wakeups(pid)
+        .saturating_sub(wakes)
+        .saturating_sub(1);
+    let cpu_pct = used / crate::procfs::ticks_per_s() / IDLE_WINDOW.as_secs_f64() * 100.0;
+    let mut lat: Vec<f64> = (0..WAKES)
+        .map(|_| {
+            // Long enough for the catalyst to have stopped spinning and parked.
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = idler.send(Stamp(Instant::now(), tx.clone()));
+            rx.recv_timeout(Duration::from_secs(10))
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    app.stop();
+    let _ = app.join_timeout(Duration::from_secs(10));
+    IdleFigures {
+        cpu_pct,
+        wakeups,
+        wake_p50_us: lat[WAKES / 2],
+        wake_p99_us: lat[WAKES * 99 / 100],
+    }
+}

@@ -166,6 +166,44 @@ fn timers_sample() -> Result<local::TimerFigures, String> {
     local::TimerFigures::parse(text.trim()).ok_or(format!("l4: no figures ({text:?})"))
 }
 
+/// I1: an idle app's CPU and wake-ups, and a parked catalyst's wake-up latency; each sample
+/// in a fresh process (`sample i1 ours`), the medians reported.
+fn i1(runs: usize) -> Result<Row, String> {
+    let figures = (0..runs)
+        .map(|_| {
+            let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+            let out = std::process::Command::new(exe)
+                .args(["sample", "i1", "ours"])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("cannot start an i1 sample: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            local::IdleFigures::parse(text.trim()).ok_or(format!("i1: no figures ({text:?})"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut row = Row::new("I1", "us", false);
+    row.figure(
+        "wake_p50_us",
+        median(figures.iter().map(|f| f.wake_p50_us).collect()),
+    )
+    .figure(
+        "wake_p99_us",
+        median(figures.iter().map(|f| f.wake_p99_us).collect()),
+    );
+    row.extra.push((
+        "idle_cpu_pct".into(),
+        format!("{:.3}", median(figures.iter().map(|f| f.cpu_pct).collect())),
+    ));
+    row.extra.push((
+        "idle_wakeups_in_5s".into(),
+        format!(
+            "{:.0}",
+            median(figures.iter().map(|f| f.wakeups as f64).collect())
+        ),
+    ));
+    Ok(row)
+}
+
 fn l4(runs: usize) -> Result<Row, String> {
     let figures = (0..runs)
         .map(|_| timers_sample())
@@ -245,16 +283,25 @@ fn n5() -> Result<Vec<Row>, String> {
     let mut setup = Vec::new();
     let mut memory = Vec::new();
     let mut served = Vec::new();
+    let mut idle = Vec::new();
     for which in Impl::ALL {
-        let (n, ms, bytes) = net::many(which, 10_000)?;
+        let (n, ms, bytes, idle_pct) = net::many(which, 10_000)?;
         served.push((which.name(), n));
         setup.push(ms);
         memory.push(bytes);
+        idle.push(idle_pct);
     }
     let mut mem = network_row("N5", "bytes_per_conn", false, &memory);
     for (name, n) in served {
         mem.extra
             .push((format!("{name}_connections"), format!("{n}")));
+    }
+    // CPU while the 10,000 connections sit idle for 10 s (target: under 1 % of a core).
+    for (which, pct) in Impl::ALL.iter().zip(&idle) {
+        mem.extra.push((
+            format!("{}_idle_cpu_pct", which.name()),
+            format!("{pct:.2}"),
+        ));
     }
     Ok(vec![mem, network_row("N5setup", "ms", false, &setup)])
 }
@@ -494,6 +541,7 @@ fn run(which: &str, runs: usize) -> Result<Vec<Row>, String> {
             runs,
         )),
         "l4" => one(l4(runs)),
+        "i1" => one(i1(runs)),
         "n1" | "n2" | "n3" => {
             let (name, shape) = shape(which).ok_or("a throughput workload")?;
             one(n_throughput(name, shape, runs))
@@ -669,6 +717,12 @@ fn main() {
             }
             return;
         }
+        if workload == "i1" && matches!(which, Some(Local::Ours)) {
+            for _ in 0..times {
+                println!("{}", local::ours_idle().line());
+            }
+            return;
+        }
         for _ in 0..times {
             match which.and_then(|w| w.measure(workload)) {
                 Some(figure) => println!("{figure:.0}"),
@@ -692,8 +746,8 @@ fn main() {
             "--chart" => chart = it.next().unwrap_or(chart),
             "all" => workloads.extend(
                 [
-                    "l1", "l2", "l3", "l4", "n1", "n2", "n3", "n4", "n5", "t1", "h1", "h1p", "w1",
-                    "w2", "np", "nr",
+                    "l1", "l2", "l3", "l4", "i1", "n1", "n2", "n3", "n4", "n5", "t1", "h1", "h1p",
+                    "w1", "w2", "np", "nr",
                 ]
                 .map(String::from),
             ),
@@ -702,7 +756,7 @@ fn main() {
     }
     if workloads.is_empty() {
         eprintln!(
-            "usage: tasktonic-bench all | l1 l2 l3 l4 n1 n2 n3 n4 n5 t1 h1 h1p w1 w2 np nr [--runs N] [--chart PATH]"
+            "usage: tasktonic-bench all | l1 l2 l3 l4 i1 n1 n2 n3 n4 n5 t1 h1 h1p w1 w2 np nr [--runs N] [--chart PATH]"
         );
         std::process::exit(2);
     }

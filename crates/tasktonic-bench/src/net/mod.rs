@@ -153,15 +153,26 @@ pub(crate) fn latency_at(addr: SocketAddr) -> Result<(f64, f64, f64), String> {
 }
 
 /// N5: (connections echoed, ms to establish all, bytes of server memory per idle connection).
-pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64), String> {
+/// N5: `n` connections to a fresh `which` server: how many were served, the milliseconds to
+/// establish them, the bytes each costs, and the server's CPU (percent of one core) while
+/// they sit idle for `IDLE_WINDOW`.
+pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64, f64), String> {
+    const IDLE_WINDOW: Duration = Duration::from_secs(10);
     let server = Server::start(which)?;
     // Let the server settle to its idle footprint before the baseline.
     load::latency(server.addr, 100)?;
     let before = server.rss();
-    let mut after = 0;
-    let (established, _round) = load::many(server.addr, n, || after = server.rss())?;
+    let (mut after, mut idle_pct) = (0, 0.0);
+    let pid = server.child.id();
+    let (established, _round) = load::many(server.addr, n, || {
+        after = server.rss();
+        let ticks = crate::procfs::cpu_ticks(pid);
+        std::thread::sleep(IDLE_WINDOW);
+        let used = crate::procfs::cpu_ticks(pid).saturating_sub(ticks) as f64;
+        idle_pct = used / crate::procfs::ticks_per_s() / IDLE_WINDOW.as_secs_f64() * 100.0;
+    })?;
     let per_conn = after.saturating_sub(before) as f64 / n as f64;
-    Ok((n, established.as_secs_f64() * 1e3, per_conn))
+    Ok((n, established.as_secs_f64() * 1e3, per_conn, idle_pct))
 }
 
 pub(crate) fn raise_fd_limit() {
