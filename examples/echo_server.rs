@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- --port P [--codec u32|msgpack|lines|raw|tinyproto]
-//!     [--max-frame BYTES] [--layout seed|colocated] [--tls CERT.pem KEY.pem]
-//!     [--idle-timeout SECS]
+//!     [--max-frame BYTES] [--layout seed|colocated|pool] [--selectors N]
+//!     [--tls CERT.pem KEY.pem] [--idle-timeout SECS]
 //! ```
 //!
 //! Prints `listening on 127.0.0.1:P` once ready, echoes until SIGINT or SIGTERM, then closes
@@ -14,7 +14,9 @@
 //!
 //! Layouts: `seed` (default) puts the echo logic in a tonic on the main catalyst, the socket
 //! handlers on the selector — the TaskTonic way; `colocated` puts the echo tonic on the selector
-//! catalyst too, so a message never changes threads.
+//! catalyst too, so a message never changes threads; `pool` spreads the connections over a
+//! pool of selectors (`--selectors N`, default one per core), each with a per-connection echo
+//! tonic beside it on its selector.
 
 mod support;
 
@@ -32,6 +34,8 @@ struct Options {
     codec: String,
     max_frame: usize,
     colocated: bool,
+    /// `--layout pool`: the pool's size (0: one per core).
+    pool: Option<usize>,
     tls: Option<(String, String)>,
     idle_timeout: Option<std::time::Duration>,
 }
@@ -42,9 +46,11 @@ fn parse() -> Result<Options, String> {
         codec: "u32".into(),
         max_frame: tasktonic::net::codec::DEFAULT_MAX_FRAME,
         colocated: false,
+        pool: None,
         tls: None,
         idle_timeout: None,
     };
+    let mut selectors = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -54,16 +60,22 @@ fn parse() -> Result<Options, String> {
             "--max-frame" => {
                 o.max_frame = value()?.parse().map_err(|e| format!("--max-frame: {e}"))?
             }
-            "--layout" => {
-                o.colocated = match value()?.as_str() {
-                    "seed" => false,
-                    "colocated" => true,
-                    other => {
-                        return Err(format!(
-                            "--layout: unknown layout {other:?} (seed|colocated)"
-                        ));
-                    }
+            "--layout" => match value()?.as_str() {
+                "seed" => (o.colocated, o.pool) = (false, None),
+                "colocated" => (o.colocated, o.pool) = (true, None),
+                "pool" => (o.colocated, o.pool) = (false, Some(0)),
+                other => {
+                    return Err(format!(
+                        "--layout: unknown layout {other:?} (seed|colocated|pool)"
+                    ));
                 }
+            },
+            "--selectors" => {
+                let n: usize = value()?.parse().map_err(|e| format!("--selectors: {e}"))?;
+                if n == 0 {
+                    return Err("--selectors must be at least 1".into());
+                }
+                selectors = Some(n);
             }
             "--tls" => {
                 let cert = value()?;
@@ -86,7 +98,7 @@ fn parse() -> Result<Options, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: echo_server --port P [--codec u32|msgpack|lines|raw|tinyproto] \
-                            [--max-frame BYTES] [--layout seed|colocated] \
+                            [--max-frame BYTES] [--layout seed|colocated|pool] [--selectors N] \
                             [--tls CERT.pem KEY.pem] [--idle-timeout SECS]"
                         .into(),
                 );
@@ -94,12 +106,19 @@ fn parse() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    match (selectors, &mut o.pool) {
+        (Some(n), Some(pool)) => *pool = n,
+        (Some(_), None) => return Err("--selectors needs --layout pool".into()),
+        (None, _) => {}
+    }
     Ok(o)
 }
 
-/// Echoes every message of every connection.
+/// Echoes every message of every connection (or, on a pool, starts one `EchoConn` per
+/// connection beside it).
 struct Echo<C: Protocol + Clone> {
     server: Option<TcpServer<C>>,
+    pool: Option<usize>,
 }
 
 impl<C: Protocol + Clone> Tonic for Echo<C> {
@@ -108,7 +127,13 @@ impl<C: Protocol + Clone> Tonic for Echo<C> {
         let Some(server) = self.server.take() else {
             return;
         };
-        match server.start(ctx) {
+        let started = match self.pool {
+            Some(n) => server
+                .selectors(n)
+                .start_each(ctx, |_peer| EchoConn::<C>(std::marker::PhantomData)),
+            None => server.start(ctx),
+        };
+        match started {
             Ok(listening) => {
                 println!("listening on {}", listening.local_addr());
                 std::io::stdout().flush().ok();
@@ -123,10 +148,27 @@ impl<C: Protocol + Clone> Tonic for Echo<C> {
 
 impl<C: Protocol + Clone> TcpEvents<C::Message> for Echo<C> {
     fn on_message(&mut self, _ctx: &mut Ctx<Self>, conn: &Conn<C::Message>, msg: C::Message) {
-        if let Err(e) = conn.send(msg) {
-            // Back-pressure or a closing connection: the client sees its echo missing.
-            log::warn!("{}: echo not sent: {e}", conn.id());
-        }
+        echo(conn, msg);
+    }
+}
+
+/// One connection's echo, on its connection's selector (`--layout pool`).
+struct EchoConn<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C: Protocol + Clone> Tonic for EchoConn<C> {
+    type State = ();
+}
+
+impl<C: Protocol + Clone> TcpEvents<C::Message> for EchoConn<C> {
+    fn on_message(&mut self, _ctx: &mut Ctx<Self>, conn: &Conn<C::Message>, msg: C::Message) {
+        echo(conn, msg);
+    }
+}
+
+fn echo<M: Send + 'static>(conn: &Conn<M>, msg: M) {
+    if let Err(e) = conn.send(msg) {
+        // Back-pressure or a closing connection: the client sees its echo missing.
+        log::warn!("{}: echo not sent: {e}", conn.id());
     }
 }
 
@@ -146,6 +188,7 @@ fn serve<C: Protocol + Clone>(app: App, o: &Options, codec: C, tls: Option<&TlsA
             "echo_server",
             Echo {
                 server: Some(server),
+                pool: o.pool,
             },
             o.colocated,
         ),

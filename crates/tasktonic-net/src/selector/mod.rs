@@ -119,6 +119,36 @@ impl Selector {
         Ok(Selector { shared, catalyst })
     }
 
+    /// A pool of `n` selectors (0: one per core, as `std::thread::available_parallelism`
+    /// says): `"selector"`, `"selector-1"`, … — each a catalyst of its own, a thread polling
+    /// its own sockets. A listener spreads its connections over one with
+    /// [`TcpServer::selectors`](crate::TcpServer::selectors).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Selector::open), for any of them.
+    pub fn pool<T: Tonic>(ctx: &mut Ctx<T>, n: usize) -> io::Result<Vec<Selector>> {
+        Selector::pool_named(ctx, DEFAULT_SELECTOR, n)
+    }
+
+    /// [`pool`](Selector::pool) with `name` for the first selector, `name-1`, … for the rest.
+    pub(crate) fn pool_named<T: Tonic>(
+        ctx: &mut Ctx<T>,
+        name: &str,
+        n: usize,
+    ) -> io::Result<Vec<Selector>> {
+        let n = match n {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        (0..n)
+            .map(|i| match i {
+                0 => Selector::open(ctx, name),
+                i => Selector::open(ctx, &format!("{name}-{i}")),
+            })
+            .collect()
+    }
+
     /// The default selector, `"selector"`.
     ///
     /// # Errors

@@ -67,6 +67,8 @@ pub struct TcpServer<C> {
     filter: Option<PeerFilter>,
     close_after_last: bool,
     selector: String,
+    /// How many selectors its connections are spread over (1: all on `selector`).
+    pool: usize,
     tls: Option<crate::transport::Tls>,
 }
 
@@ -93,6 +95,7 @@ impl<C: Protocol + Clone> TcpServer<C> {
             filter: None,
             close_after_last: false,
             selector: DEFAULT_SELECTOR.to_string(),
+            pool: 1,
             tls: None,
         }
     }
@@ -147,6 +150,16 @@ impl<C: Protocol + Clone> TcpServer<C> {
         self
     }
 
+    /// Spread its connections over a pool of `n` selectors — `n` threads polling sockets
+    /// ([`Selector::pool`]; 0: one per core) — in turn, as they are accepted. A connection
+    /// stays on its selector for life; the listener runs on the first. With
+    /// [`start_each`](TcpServer::start_each), each connection's protocol tonic runs on its
+    /// connection's selector, so a message never changes threads.
+    pub fn selectors(mut self, n: usize) -> Self {
+        self.pool = n;
+        self
+    }
+
     fn listen(&self) -> io::Result<std::net::TcpListener> {
         let socket = Socket::new(
             Domain::for_address(self.addr),
@@ -172,8 +185,8 @@ impl<C: Protocol + Clone> TcpServer<C> {
         let codec = self.codec.clone();
         // One copy shared by every connection of this server.
         let config = std::sync::Arc::new(self.config.clone());
-        let selector = Selector::open(ctx, &self.selector)?;
-        let sel = selector.clone();
+        let mut pool = Turns(Selector::pool_named(ctx, &self.selector, self.pool)?, 0);
+        let selector = pool.0[0].clone();
         let tls = self.tls.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
             let spec = Spec {
@@ -185,7 +198,7 @@ impl<C: Protocol + Clone> TcpServer<C> {
                 queue_while_down: false,
                 tls: tls.clone(),
             };
-            let (_, tonic) = spawn_connection(ctx, &sel, spec)?;
+            let (_, tonic) = spawn_connection(ctx, pool.next(), spec)?;
             Ok((tonic, None))
         });
         self.launch(ctx, selector, accept)
@@ -207,12 +220,18 @@ impl<C: Protocol + Clone> TcpServer<C> {
         let codec = self.codec.clone();
         // One copy shared by every connection of this server.
         let config = std::sync::Arc::new(self.config.clone());
-        let selector = Selector::open(ctx, &self.selector)?;
-        let sel = selector.clone();
+        let mut pool = Turns(Selector::pool_named(ctx, &self.selector, self.pool)?, 0);
+        let selector = pool.0[0].clone();
         let tls = self.tls.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
             let peer = stream.peer_addr()?;
-            let protocol = ctx.spawn(factory(peer));
+            let sel = pool.next();
+            // Beside its connection, on the same selector.
+            let protocol = ctx
+                .infusion(factory(peer))
+                .on(sel.place())
+                .spawn()
+                .map_err(|e| io::Error::other(e.to_string()))?;
             let spec = Spec {
                 protocol: codec.clone(),
                 base: protocol.clone(),
@@ -222,7 +241,7 @@ impl<C: Protocol + Clone> TcpServer<C> {
                 queue_while_down: false,
                 tls: tls.clone(),
             };
-            let (_, tonic) = spawn_connection(ctx, &sel, spec)?;
+            let (_, tonic) = spawn_connection(ctx, sel, spec)?;
             Ok((tonic, Some(protocol.tonic_ref())))
         });
         self.launch(ctx, selector, accept)
@@ -283,6 +302,17 @@ impl Listening {
     /// The listener tonic.
     pub fn tonic(&self) -> &TonicRef {
         &self.listener
+    }
+}
+
+/// A server's selectors, taken in turn by the connections it accepts.
+struct Turns(Vec<Selector>, usize);
+
+impl Turns {
+    fn next(&mut self) -> &Selector {
+        let at = self.1 % self.0.len();
+        self.1 = self.1.wrapping_add(1);
+        &self.0[at]
     }
 }
 
