@@ -28,11 +28,13 @@ impl Tonic for Sink {
     type State = ();
 }
 
-/// The typed message of L1/L2's typed form (`Handle::send`, `Receive`).
-struct Count;
+/// The typed message of L1/L2's typed form (`Handle::send`, `Receive`): it carries data, as
+/// users' messages do (a message with none would cost no allocation at all).
+struct Count(u64);
 
 impl Receive<Count> for Sink {
-    fn receive(&mut self, ctx: &mut Ctx<Self>, _: Count) {
+    fn receive(&mut self, ctx: &mut Ctx<Self>, Count(n): Count) {
+        std::hint::black_box(n);
         self.tell(ctx);
     }
 }
@@ -78,8 +80,8 @@ impl Teller {
         let Some(sink) = &self.sink else { return };
         let n = BATCH.min(TELLS - self.sent);
         if self.typed {
-            for _ in 0..n {
-                let _ = sink.send(Count);
+            for i in 0..n {
+                let _ = sink.send(Count(self.sent + i));
             }
         } else {
             for _ in 0..n {
@@ -124,18 +126,19 @@ struct Ponger {
     back: Handle<Pinger>,
 }
 
-/// L3's typed messages.
-struct Ping;
-struct Pong;
+/// L3's typed messages, carrying the round trip's number.
+struct Ping(u64);
+struct Pong(u64);
 
 impl Receive<Ping> for Ponger {
-    fn receive(&mut self, _: &mut Ctx<Self>, _: Ping) {
-        let _ = self.back.send(Pong);
+    fn receive(&mut self, _: &mut Ctx<Self>, Ping(n): Ping) {
+        let _ = self.back.send(Pong(n));
     }
 }
 
 impl Receive<Pong> for Pinger {
-    fn receive(&mut self, ctx: &mut Ctx<Self>, _: Pong) {
+    fn receive(&mut self, ctx: &mut Ctx<Self>, Pong(n): Pong) {
+        std::hint::black_box(n);
         self.pong(ctx);
     }
 }
@@ -154,7 +157,7 @@ impl Pinger {
     fn ping(&self) {
         if let Some(p) = &self.peer {
             if self.typed {
-                let _ = p.send(Ping);
+                let _ = p.send(Ping(self.left));
             } else {
                 let _ = p.sparkle(|p: &mut Ponger, _: &mut Ctx<Ponger>| {
                     let _ = p.back.sparkle(Pinger::pong);
@@ -258,6 +261,10 @@ struct ActixSink {
 
 impl Actor for ActixSink {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Room for a windowed producer's requests: `send` queues at once instead of waiting.
+        ctx.set_mailbox_capacity(4 * ACTIX_WINDOW as usize);
+    }
 }
 
 impl Handler<Tell> for ActixSink {
@@ -301,19 +308,32 @@ pub(crate) fn actix_tell(remote: bool) -> f64 {
     })
 }
 
-/// L1/L2 for actix as its docs use back-pressure: `do_send`, and every `WINDOW`-th message
-/// a `send(..).await`, so that at most a window's worth waits in the mailbox (the plain
-/// `actix_tell` floods it: ~300 MB queued).
+/// How many messages a windowed actix producer keeps in flight, at most.
+const ACTIX_WINDOW: u64 = 1_000;
+
+/// L1/L2 for actix as its docs apply back-pressure: `do_send`, and every half window a
+/// `send(..)` whose reply is awaited half a window later — so at most a window's worth waits
+/// in the mailbox (the plain `actix_tell` floods it: ~300 MB queued), and the queue never
+/// drains to empty while the producer waits (awaiting the newest request would).
 pub(crate) fn actix_windowed_tell(remote: bool) -> f64 {
-    const WINDOW: u64 = 1_000;
     actix_tells(remote, |sink| {
         actix::spawn(async move {
+            let half = ACTIX_WINDOW / 2;
+            let mut in_flight = std::collections::VecDeque::new();
             for i in 1..=TELLS {
-                if i % WINDOW == 0 {
-                    let _ = sink.send(Tell).await;
+                if i % half == 0 {
+                    in_flight.push_back(sink.send(Tell));
+                    if in_flight.len() > 1
+                        && let Some(oldest) = in_flight.pop_front()
+                    {
+                        let _ = oldest.await;
+                    }
                 } else {
                     sink.do_send(Tell);
                 }
+            }
+            for request in in_flight {
+                let _ = request.await;
             }
         });
     })
@@ -584,7 +604,7 @@ impl IdleFigures {
     /// One line (what `sample i1 ours` prints).
     pub(crate) fn line(&self) -> String {
         format!(
-            "{:.3} {} {:.1} {:.1}",
+            "{:.4} {} {:.1} {:.1}",
             self.cpu_pct, self.wakeups, self.wake_p50_us, self.wake_p99_us
         )
     }
@@ -641,29 +661,34 @@ pub(crate) fn ours_idle() -> IdleFigures {
         .spawn()
         .expect("the app starts");
     let (tx, rx) = crossbeam_channel::bounded(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let idler = loop {
-        // Placed by IdleHost's start, on the app's thread: wait for it.
+        // Placed by IdleHost's start, on the app's thread: wait for it, bounded.
         if let Some(h) = app.lookup::<Idler>("idler") {
             break h;
         }
+        assert!(Instant::now() < deadline, "i1: the idler never started");
         std::thread::yield_now();
     };
     std::thread::sleep(Duration::from_millis(200));
-    let (ticks, wakes) = (crate::procfs::cpu_ticks(pid), crate::procfs::wakeups(pid));
+    let (ns, wakes) = (crate::procfs::cpu_ns(pid), crate::procfs::wakeups(pid));
     std::thread::sleep(IDLE_WINDOW);
-    let used = crate::procfs::cpu_ticks(pid).saturating_sub(ticks) as f64;
+    let used = crate::procfs::cpu_ns(pid).saturating_sub(ns) as f64;
     // Less this thread's own wake-up from its sleep.
     let wakeups = crate::procfs::wakeups(pid)
         .saturating_sub(wakes)
         .saturating_sub(1);
-    let cpu_pct = used / crate::procfs::ticks_per_s() / IDLE_WINDOW.as_secs_f64() * 100.0;
+    let cpu_pct = used / IDLE_WINDOW.as_nanos() as f64 * 100.0;
     let mut lat: Vec<f64> = (0..WAKES)
         .map(|_| {
             // Long enough for the catalyst to have stopped spinning and parked.
             std::thread::sleep(Duration::from_millis(5));
             let _ = idler.send(Stamp(Instant::now(), tx.clone()));
-            rx.recv_timeout(Duration::from_secs(10))
-                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+            // A lost wake-up is what this looks for: it fails the sample, not a percentile.
+            let took = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("i1: a send to a parked catalyst was not run within 10 s");
+            took.as_secs_f64() * 1e6
         })
         .collect();
     lat.sort_by(f64::total_cmp);

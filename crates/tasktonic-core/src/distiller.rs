@@ -12,6 +12,7 @@ use crate::catalyst::{Core, EnterGuard, ThreadParker, enter};
 use crate::clock::{Clock, VirtualClock};
 use crate::ctx::TonicCell;
 use crate::ctx::{SpawnSpec, spawn_top};
+use crate::id::short_name;
 use crate::runtime::Runtime;
 use crate::trace::{Trace, TraceEntry, Tracer};
 use crate::{Ctx, Failure, Handle, Settings, Tonic, TonicId};
@@ -79,15 +80,18 @@ impl Contract {
         self
     }
 
-    /// Stop after a sparkle named `name` ran (on any tonic).
+    /// Stop after a sparkle named `name` ran (on any tonic). Names are compared as traces
+    /// show them, without a module path (`"billing::Invoice"` and `"Invoice"` alike).
     pub fn sparkle(mut self, name: &'static str) -> Contract {
-        self.stops.push(Stop::Sparkle(None, name));
+        self.stops.push(Stop::Sparkle(None, short_name(name)));
         self
     }
 
-    /// Stop after a sparkle named `name` ran on `tonic`.
+    /// Stop after a sparkle named `name` ran on `tonic` (compared as
+    /// [`sparkle`](Contract::sparkle) compares).
     pub fn sparkle_on<T: Tonic>(mut self, tonic: &Handle<T>, name: &'static str) -> Contract {
-        self.stops.push(Stop::Sparkle(Some(tonic.id()), name));
+        self.stops
+            .push(Stop::Sparkle(Some(tonic.id()), short_name(name)));
         self
     }
 

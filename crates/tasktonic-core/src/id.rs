@@ -39,14 +39,9 @@ impl fmt::Display for TonicId {
     }
 }
 
-/// The short name of a type: `my_crate::net::Echo<u8>` becomes `Echo<u8>`.
-pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    short_name(std::any::type_name::<T>())
-}
-
-/// [`short_type_name`] of a name already in hand: a typed send names its envelope with the
-/// full `type_name` (free: a constant) and the short form is made only where it is shown
-/// (a log line, a trace), not per send.
+/// A type's (or sparkle's) name without its module path, generics kept: `a::b::Echo<u8>`
+/// becomes `Echo<u8>`. A typed send names its envelope with the full `type_name` (free: a
+/// constant); this short form is made only where a name is shown (a log line, a trace).
 pub(crate) fn short_name(full: &'static str) -> &'static str {
     let head = full.split('<').next().unwrap_or(full);
     match head.rfind("::") {
@@ -86,8 +81,8 @@ mod tests {
 
     #[test]
     fn short_names_drop_the_path_but_keep_generics() {
-        assert_eq!(short_type_name::<Echo<u8>>(), "Echo<u8>");
-        assert_eq!(short_type_name::<u32>(), "u32");
+        assert_eq!(short_name(std::any::type_name::<Echo<u8>>()), "Echo<u8>");
+        assert_eq!(short_name(std::any::type_name::<u32>()), "u32");
         let _ = Echo(1u8).0;
     }
 

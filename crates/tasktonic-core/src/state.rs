@@ -153,7 +153,7 @@ impl<T: Tonic> Machine<T> {
         for p in self.postponed.drain(..).chain(self.replay.drain(..)) {
             log::warn!(
                 "{tonic}: postponed sparkle {} dropped: the tonic finished",
-                p.name
+                crate::id::short_name(p.name)
             );
         }
     }

@@ -101,3 +101,53 @@ fn a_shared_base_serves_connections_spread_over_the_pool() {
     drop(clients);
     server.stop().expect("stopped");
 }
+
+/// The names of this process's threads, from `/proc`.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+struct Anchored(Sender<(SocketAddr, Handle<Anchored>)>);
+
+impl Tonic for Anchored {
+    type State = ();
+    fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        let listening = TcpServer::bind(local(), LengthDelimited::new())
+            .selector("anchored")
+            .selectors(3)
+            .start_each(ctx, |_peer| Where)
+            .expect("bound");
+        self.0.send((listening.local_addr(), ctx.handle())).ok();
+    }
+}
+
+#[test]
+fn a_pools_selectors_keep_their_threads_while_the_listener_lives() {
+    let (addr_tx, addr) = unbounded();
+    let (_ev, events) = unbounded::<()>();
+    let server = run_app(App::new("anchored").tonic(Anchored(addr_tx)), addr, events);
+    // Every selector of the pool has its thread before any connection is placed on it
+    // (else each one's first connection, and the first after it emptied, would wait for a
+    // thread to start).
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let names = thread_names();
+        if ["anchored", "anchored-1", "anchored-2"]
+            .iter()
+            .all(|n| names.iter().any(|t| t == n))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pool threads: {names:?}"
+        );
+        std::thread::yield_now();
+    }
+    server.stop().expect("stopped");
+}

@@ -154,25 +154,32 @@ pub(crate) fn latency_at(addr: SocketAddr) -> Result<(f64, f64, f64), String> {
 
 /// N5: (connections echoed, ms to establish all, bytes of server memory per idle connection).
 /// N5: `n` connections to a fresh `which` server: how many were served, the milliseconds to
-/// establish them, the bytes each costs, and the server's CPU (percent of one core) while
-/// they sit idle for `IDLE_WINDOW`.
-pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64, f64), String> {
+/// establish them, the bytes each costs, and while they sit idle for `IDLE_WINDOW` the
+/// server's CPU (percent of one core, from its threads' nanoseconds) and thread wake-ups.
+pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64, f64, u64), String> {
     const IDLE_WINDOW: Duration = Duration::from_secs(10);
     let server = Server::start(which)?;
     // Let the server settle to its idle footprint before the baseline.
     load::latency(server.addr, 100)?;
     let before = server.rss();
-    let (mut after, mut idle_pct) = (0, 0.0);
+    let (mut after, mut idle_pct, mut idle_wakeups) = (0, 0.0, 0);
     let pid = server.child.id();
     let (established, _round) = load::many(server.addr, n, || {
         after = server.rss();
-        let ticks = crate::procfs::cpu_ticks(pid);
+        let (ns, wakes) = (crate::procfs::cpu_ns(pid), crate::procfs::wakeups(pid));
         std::thread::sleep(IDLE_WINDOW);
-        let used = crate::procfs::cpu_ticks(pid).saturating_sub(ticks) as f64;
-        idle_pct = used / crate::procfs::ticks_per_s() / IDLE_WINDOW.as_secs_f64() * 100.0;
+        let used = crate::procfs::cpu_ns(pid).saturating_sub(ns) as f64;
+        idle_wakeups = crate::procfs::wakeups(pid).saturating_sub(wakes);
+        idle_pct = used / IDLE_WINDOW.as_nanos() as f64 * 100.0;
     })?;
     let per_conn = after.saturating_sub(before) as f64 / n as f64;
-    Ok((n, established.as_secs_f64() * 1e3, per_conn, idle_pct))
+    Ok((
+        n,
+        established.as_secs_f64() * 1e3,
+        per_conn,
+        idle_pct,
+        idle_wakeups,
+    ))
 }
 
 pub(crate) fn raise_fd_limit() {

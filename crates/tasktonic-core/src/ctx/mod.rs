@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::address::TonicShared;
 use crate::catalyst::Core;
-use crate::id::short_type_name;
 use crate::ledger::Ledger;
 use crate::runtime::Runtime;
 use crate::state::{Machine, Postponed};
@@ -488,7 +487,10 @@ impl<T: Tonic> Ctx<T> {
         M: Send + 'static,
         T: Receive<M>,
     {
-        self.postpone(short_type_name::<M>(), move |t, ctx| t.receive(ctx, msg));
+        // Named with the full type name (a constant); shortened where it is shown.
+        self.postpone(std::any::type_name::<M>(), move |t, ctx| {
+            t.receive(ctx, msg)
+        });
     }
 
     /// How many sparkles are postponed.

@@ -1,7 +1,7 @@
 //! [`TcpServer`]: bind, accept (with `max_clients` and a peer filter), one connection handler
 //! per accepted socket.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -22,9 +22,11 @@ use crate::transport::{Tls, TlsAcceptor};
 
 type PeerFilter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
 /// Spawns the handler (and, per connection, a protocol tonic) for one accepted socket.
-type Accept = Box<
-    dyn FnMut(&mut Ctx<Listener>, TcpStream) -> io::Result<(TonicRef, Option<TonicRef>)> + Send,
->;
+type Accept = Box<dyn FnMut(&mut Ctx<Listener>, TcpStream) -> Accepted + Send>;
+
+/// An accepted connection's handler and (`start_each`) its protocol tonic; or why there is
+/// none, with a protocol tonic already spawned for it that must go (and not count as one).
+type Accepted = Result<(TonicRef, Option<TonicRef>), (io::Error, Option<TonicRef>)>;
 
 /// A TCP server: binds at once (so the address, port 0 included, is known and errors are
 /// immediate), then accepts on the selector catalyst.
@@ -186,7 +188,7 @@ impl<C: Protocol + Clone> TcpServer<C> {
         // One copy shared by every connection of this server.
         let config = std::sync::Arc::new(self.config.clone());
         let mut pool = Turns(Selector::pool_named(ctx, &self.selector, self.pool)?, 0);
-        let selector = pool.0[0].clone();
+        let selectors = pool.0.clone();
         let tls = self.tls.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
             let spec = Spec {
@@ -198,10 +200,10 @@ impl<C: Protocol + Clone> TcpServer<C> {
                 queue_while_down: false,
                 tls: tls.clone(),
             };
-            let (_, tonic) = spawn_connection(ctx, pool.next(), spec)?;
+            let (_, tonic) = spawn_connection(ctx, pool.next(), spec).map_err(|e| (e, None))?;
             Ok((tonic, None))
         });
-        self.launch(ctx, selector, accept)
+        self.launch(ctx, selectors, accept)
     }
 
     /// Start serving with one protocol tonic per connection (Kamaelia's
@@ -221,17 +223,17 @@ impl<C: Protocol + Clone> TcpServer<C> {
         // One copy shared by every connection of this server.
         let config = std::sync::Arc::new(self.config.clone());
         let mut pool = Turns(Selector::pool_named(ctx, &self.selector, self.pool)?, 0);
-        let selector = pool.0[0].clone();
+        let selectors = pool.0.clone();
         let tls = self.tls.clone();
         let accept: Accept = Box::new(move |ctx, stream| {
-            let peer = stream.peer_addr()?;
+            let peer = stream.peer_addr().map_err(|e| (e, None))?;
             let sel = pool.next();
             // Beside its connection, on the same selector.
             let protocol = ctx
                 .infusion(factory(peer))
                 .on(sel.place())
                 .spawn()
-                .map_err(|e| io::Error::other(e.to_string()))?;
+                .map_err(|e| (io::Error::other(e.to_string()), None))?;
             let spec = Spec {
                 protocol: codec.clone(),
                 base: protocol.clone(),
@@ -241,18 +243,24 @@ impl<C: Protocol + Clone> TcpServer<C> {
                 queue_while_down: false,
                 tls: tls.clone(),
             };
-            let (_, tonic) = spawn_connection(ctx, sel, spec)?;
-            Ok((tonic, Some(protocol.tonic_ref())))
+            match spawn_connection(ctx, sel, spec) {
+                Ok((_, tonic)) => Ok((tonic, Some(protocol.tonic_ref()))),
+                Err(e) => Err((e, Some(protocol.tonic_ref()))),
+            }
         });
-        self.launch(ctx, selector, accept)
+        self.launch(ctx, selectors, accept)
     }
 
+    /// Bind, and start the listener on the first of `selectors` (the rest: a pool its
+    /// connections are spread over).
     fn launch<T: Tonic>(
         self,
         ctx: &mut Ctx<T>,
-        selector: Selector,
+        mut selectors: Vec<Selector>,
         accept: Accept,
     ) -> io::Result<Listening> {
+        let pool_rest = selectors.split_off(1);
+        let selector = selectors.remove(0);
         let std_listener = self.listen()?;
         let addr = std_listener.local_addr()?;
         let listener = Listener {
@@ -266,6 +274,9 @@ impl<C: Protocol + Clone> TcpServer<C> {
             live: 0,
             protocol_of: HashMap::new(),
             conn_of: HashMap::new(),
+            strays: HashSet::new(),
+            pool_rest,
+            anchors: HashSet::new(),
             served: 0,
             addr,
         };
@@ -316,6 +327,13 @@ impl Turns {
     }
 }
 
+/// Keeps a pool selector's thread up while its listener lives (finished with it).
+struct Anchor;
+
+impl Tonic for Anchor {
+    type State = ();
+}
+
 /// The listener tonic, on the selector catalyst.
 pub(crate) struct Listener {
     socket: Option<MioListener>,
@@ -332,6 +350,13 @@ pub(crate) struct Listener {
     /// Protocol tonic → the connection it serves; kept until the protocol tonic is gone, so
     /// its end is never taken for a connection's.
     conn_of: HashMap<TonicId, TonicRef>,
+    /// Protocol tonics whose connection could not be started: finished, not connections.
+    strays: HashSet<TonicId>,
+    /// The pool's other selectors, each kept up by an anchor while the listener lives (a
+    /// selector whose last connection ends would otherwise end its thread, and the next
+    /// connection placed there would pay for a new one).
+    pool_rest: Vec<Selector>,
+    anchors: HashSet<TonicId>,
     served: u64,
     addr: SocketAddr,
 }
@@ -362,10 +387,16 @@ impl Listener {
                                 self.protocol_of.insert(conn.id(), p);
                             }
                         }
-                        Err(e) => log::warn!(
-                            "listener {}: cannot start a handler for {peer}: {e}",
-                            self.addr
-                        ),
+                        Err((e, stray)) => {
+                            log::warn!(
+                                "listener {}: cannot start a handler for {peer}: {e}",
+                                self.addr
+                            );
+                            if let Some(p) = stray {
+                                self.strays.insert(p.id());
+                                let _ = p.finish();
+                            }
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -392,6 +423,9 @@ impl Listener {
     /// An infusion completed or failed: a protocol tonic takes its connection along; a
     /// connection handler takes its protocol tonic along and frees a place.
     fn gone(&mut self, ctx: &mut Ctx<Self>, id: TonicId) {
+        if self.strays.remove(&id) || self.anchors.remove(&id) {
+            return; // not a connection
+        }
         if let Some(conn) = self.conn_of.remove(&id) {
             let _ = conn.finish(); // nothing if it has completed already
             return;
@@ -413,6 +447,14 @@ impl Tonic for Listener {
     type State = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<Self>) {
+        for selector in std::mem::take(&mut self.pool_rest) {
+            match ctx.infusion(Anchor).on(selector.place()).spawn() {
+                Ok(anchor) => {
+                    self.anchors.insert(anchor.id());
+                }
+                Err(e) => log::warn!("listener {}: {}: {e}", self.addr, selector.catalyst()),
+            }
+        }
         let me = ctx.handle();
         let Some(socket) = self.socket.as_mut() else {
             return;
