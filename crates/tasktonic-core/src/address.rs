@@ -81,17 +81,12 @@ impl TonicShared {
         child: &Arc<TonicShared>,
         outcome: InfusionOutcome,
     ) -> bool {
-        if self.lifecycle() == Lifecycle::Completed {
-            return false;
-        }
         let event = InfusionEvent {
             child: child.clone(),
             outcome,
         };
-        let work = Work::System(SystemMsg::Infusion(Box::new(event)));
-        self.catalyst
-            .deliver(self.envelope_from(child.id.as_u64(), "infusion", work));
-        true
+        let msg = SystemMsg::Infusion(Box::new(event));
+        self.push_system_from(child.id.as_u64(), "infusion", msg)
     }
 
     /// Where a sparkle for it would run inline.
@@ -148,11 +143,16 @@ impl TonicShared {
 
     /// Enqueue a system message (never refused by a mailbox). False if the tonic has completed.
     pub(crate) fn push_system(&self, name: &'static str, msg: SystemMsg) -> bool {
+        self.push_system_from(running(), name, msg)
+    }
+
+    /// [`push_system`](TonicShared::push_system) in the name of the sender `from`.
+    fn push_system_from(&self, from: u64, name: &'static str, msg: SystemMsg) -> bool {
         if self.lifecycle() == Lifecycle::Completed {
             return false;
         }
         self.catalyst
-            .deliver(self.envelope(name, Work::System(msg)));
+            .deliver(self.envelope_from(from, name, Work::System(msg)));
         true
     }
 }

@@ -179,12 +179,8 @@ impl Runtime {
     /// the thread waits for it).
     pub(crate) fn start_thread(self: &Arc<Self>, catalyst: &Arc<CatalystShared>) -> io::Result<()> {
         let name = catalyst.name.to_string();
-        if name.contains('\0') {
-            // std would panic on it: a thread's name is a C string.
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("catalyst name {name:?} holds a NUL byte"),
-            ));
+        if let Some(e) = unfit_thread_name("catalyst", &name) {
+            return Err(e);
         }
         let (clock, names) = (self.clock.clone(), self.clone() as Arc<dyn Names>);
         let on_thread = catalyst.clone();
@@ -324,4 +320,15 @@ impl Services {
     pub(crate) fn forget(&mut self, id: TonicId) {
         self.entries.retain(|_, e| e.tonic.id() != id);
     }
+}
+
+/// Why `name` cannot name a thread, if it cannot: std panics on a NUL byte (a thread's name is
+/// a C string). `what` says whose name it is, for the error.
+pub(crate) fn unfit_thread_name(what: &str, name: &str) -> Option<io::Error> {
+    name.contains('\0').then(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} name {name:?} holds a NUL byte"),
+        )
+    })
 }

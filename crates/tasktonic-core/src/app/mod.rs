@@ -13,7 +13,7 @@ use crate::ctx::{SpawnSpec, spawn_top};
 
 mod running;
 use crate::place::Place;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, unfit_thread_name};
 use crate::{Failure, RunError, Settings, Tonic, TonicId};
 
 type Starter = Box<dyn FnOnce(&Arc<Runtime>) -> Result<(), String> + Send>;
@@ -205,11 +205,8 @@ impl App {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn(self) -> std::io::Result<RunningApp> {
-        if self.project.contains('\0') {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("project name {:?} holds a NUL byte", self.project),
-            ));
+        if let Some(e) = unfit_thread_name("project", &self.project) {
+            return Err(e);
         }
         let stopper = self.stopper.clone();
         let (placed, started) = crossbeam_channel::bounded(1);

@@ -307,10 +307,7 @@ impl<T: Tonic> TonicCell<T> {
                 );
             }
         }
-        self.set_lifecycle(Lifecycle::Completed);
-        self.ctx.clear_all();
-        let name = self.ctx.name().to_string();
-        self.ctx.machine.drop_postponed(&name);
+        self.wind_up();
         After::Completed
     }
 
@@ -394,10 +391,9 @@ impl<T: Tonic> TonicCell<T> {
                 continue;
             }
             let state_before = traced.then(|| format!("{:?}", self.ctx.machine.state()));
-            let previous = set_running(self.ctx.id().as_u64());
+            // (It runs as this tonic already: `run` set it running.)
             self.execute(work);
             after = self.settle();
-            set_running(previous);
             if let Some(before) = state_before {
                 self.record(name, from, before);
             }
@@ -478,6 +474,11 @@ impl<T: Tonic> TonicCell<T> {
 
     fn complete(&mut self) {
         self.guarded(|t, ctx| t.on_finished(ctx));
+        self.wind_up();
+    }
+
+    /// Completed: no timer, ask or postponed sparkle outlives it.
+    fn wind_up(&mut self) {
         self.set_lifecycle(Lifecycle::Completed);
         self.ctx.clear_all();
         let name = self.ctx.name().to_string();

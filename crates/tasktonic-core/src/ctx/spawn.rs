@@ -10,7 +10,7 @@ use crate::catalyst::{AnyCell, CatalystShared, Core, Work};
 use crate::id::readable_type_name;
 use crate::mailbox::Mailbox;
 use crate::place::Place;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, unfit_thread_name};
 use crate::{Handle, SpawnError, Tonic, TonicId, TonicRef};
 
 /// Spawn a new top-level tonic (from the `App` or the Distiller): refused once the app is
@@ -35,10 +35,9 @@ pub(crate) fn spawn<U: Tonic, S: Source<U>>(
     default: &Arc<CatalystShared>,
 ) -> Result<Handle<U>, SpawnError<S>> {
     let catalyst = match &spec.catalyst {
-        // A thread's name is a C string: refused before anything is made for it.
-        Some(Place::Named(name)) if name.contains('\0') => {
-            let why = format!("catalyst name {name:?} holds a NUL byte");
-            return Err(SpawnError::NoThread(why, spec.source));
+        // Refused before anything is made for it.
+        Some(Place::Named(name)) if let Some(e) = unfit_thread_name("catalyst", name) => {
+            return Err(SpawnError::NoThread(e.to_string(), spec.source));
         }
         Some(Place::Named(name)) => runtime.plain_catalyst(name),
         Some(Place::On(catalyst)) if catalyst.shared.app != runtime.id => {
