@@ -399,15 +399,27 @@ fn restart_waiting_with(boom_between: bool, mailbox: Option<usize>) -> Waiting {
     }
 }
 
+impl Waiting {
+    /// The first (lingering) holder may complete: the restart's wait can end.
+    fn let_the_first_holder_go(&self) {
+        self.first_holder
+            .sparkle(|_, ctx| ctx.allow_completion())
+            .expect("still there");
+    }
+
+    /// The next events, in order.
+    fn expect(&self, events: &[&str]) {
+        for e in events {
+            assert_eq!(recv(&self.events), *e);
+        }
+    }
+}
+
 #[test]
 fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
     let w = restart_waiting(false);
-    w.first_holder
-        .sparkle(|_, ctx| ctx.allow_completion())
-        .expect("still there");
-    assert_eq!(recv(&w.events), "started 2");
-    assert_eq!(recv(&w.events), "note 1");
-    assert_eq!(recv(&w.events), "note 2");
+    w.let_the_first_holder_go();
+    w.expect(&["started 2", "note 1", "note 2"]);
     let _second_holder = recv(&w.holders);
     w.stopper.stop();
     w.running.join().expect("the failure was a restart");
@@ -417,15 +429,10 @@ fn a_restarted_tonic_starts_once_its_old_infusions_have_completed() {
 #[test]
 fn a_held_sparkle_that_panics_restarts_it_again_and_the_rest_waits_for_that_start() {
     let w = restart_waiting(true);
-    w.first_holder
-        .sparkle(|_, ctx| ctx.allow_completion())
-        .expect("still there");
+    w.let_the_first_holder_go();
     // Started, note 1 ran, the held boom failed it again: its new holder finishes, then a
     // third instance starts and note 2 runs on it.
-    assert_eq!(recv(&w.events), "started 2");
-    assert_eq!(recv(&w.events), "note 1");
-    assert_eq!(recv(&w.events), "started 3");
-    assert_eq!(recv(&w.events), "note 2");
+    w.expect(&["started 2", "note 1", "started 3", "note 2"]);
     w.stopper.stop();
     w.running.join().expect("both failures were restarts");
     assert!(w.events.try_iter().next().is_none());
@@ -438,9 +445,7 @@ fn finished_while_its_restart_waits_it_never_starts_again() {
     // port bound, no child spawned during a shutdown); once the holder has gone, it
     // completes and the app ends.
     w.stopper.stop();
-    w.first_holder
-        .sparkle(|_, ctx| ctx.allow_completion())
-        .expect("still there");
+    w.let_the_first_holder_go();
     w.running.join().expect("the failure was a restart");
     let rest: Vec<String> = w.events.try_iter().collect();
     assert!(rest.is_empty(), "{rest:?}");
@@ -459,12 +464,8 @@ fn a_bounded_mailbox_keeps_its_bound_while_a_restart_waits() {
         matches!(third, Err(tasktonic_core::SendError::Full(_))),
         "the mailbox took more than its bound while the restart waited"
     );
-    w.first_holder
-        .sparkle(|_, ctx| ctx.allow_completion())
-        .expect("still there");
-    assert_eq!(recv(&w.events), "started 2");
-    assert_eq!(recv(&w.events), "note 1");
-    assert_eq!(recv(&w.events), "note 2");
+    w.let_the_first_holder_go();
+    w.expect(&["started 2", "note 1", "note 2"]);
     w.stopper.stop();
     w.running.join().expect("the failure was a restart");
 }

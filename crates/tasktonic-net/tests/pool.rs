@@ -102,16 +102,6 @@ fn a_shared_base_serves_connections_spread_over_the_pool() {
     server.stop().expect("stopped");
 }
 
-/// The names of this process's threads, from `/proc`.
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .map(|n| n.trim().to_string())
-        .collect()
-}
-
 struct Anchored(Sender<(SocketAddr, Handle<Anchored>)>);
 
 impl Tonic for Anchored {

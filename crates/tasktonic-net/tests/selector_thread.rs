@@ -15,13 +15,7 @@ use util::*;
 
 /// How many threads of this process are named `selector`.
 fn selector_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(Result::ok)
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "selector")
-        })
-        .count()
+    thread_names().iter().filter(|n| *n == "selector").count()
 }
 
 /// Wait for the thread count to become `n`, bounded.

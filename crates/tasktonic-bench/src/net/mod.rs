@@ -163,7 +163,7 @@ pub(crate) fn many(which: Impl, n: usize) -> Result<(usize, f64, f64, f64, u64),
     load::latency(server.addr, 100)?;
     let before = server.rss();
     let (mut after, mut idle_pct, mut idle_wakeups) = (0, 0.0, 0);
-    let pid = server.child.id();
+    let pid = server.pid();
     let (established, _round) = load::many(server.addr, n, || {
         after = server.rss();
         let (ns, wakes) = (crate::procfs::cpu_ns(pid), crate::procfs::wakeups(pid));
